@@ -1,0 +1,194 @@
+//! Running commands inside containers.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use futures_core::stream::BoxStream;
+
+use crate::ids::ExecId;
+use crate::Result;
+
+/// The default cap on captured output, per stream.
+pub const DEFAULT_OUTPUT_LIMIT: usize = 8 * 1024 * 1024;
+
+/// A command to run to completion inside a container.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExecRequest {
+    /// The command and its arguments (no shell unless the command is one).
+    pub cmd: Vec<String>,
+    /// Extra environment variables.
+    pub env: BTreeMap<String, String>,
+    /// The working directory.
+    pub working_dir: Option<String>,
+    /// The user to run as.
+    pub user: Option<String>,
+    /// After this long the command and everything it started is killed.
+    pub timeout: Option<Duration>,
+    /// Bytes kept per stream; the rest is read and dropped so the command never blocks.
+    pub output_limit: usize,
+    /// Bytes written to the command's stdin, which is then closed.
+    pub stdin: Option<Vec<u8>>,
+}
+
+impl ExecRequest {
+    /// Runs `cmd` with no timeout and the default output cap.
+    pub fn new<I, S>(cmd: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            cmd: cmd.into_iter().map(Into::into).collect(),
+            env: BTreeMap::new(),
+            working_dir: None,
+            user: None,
+            timeout: None,
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+            stdin: None,
+        }
+    }
+
+    /// Runs `script` with `/bin/sh -c`.
+    pub fn shell(script: impl Into<String>) -> Self {
+        Self::new(["/bin/sh".to_owned(), "-c".to_owned(), script.into()])
+    }
+
+    /// Kills the command after `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Keeps at most `limit` bytes of each stream.
+    pub fn with_output_limit(mut self, limit: usize) -> Self {
+        self.output_limit = limit;
+        self
+    }
+
+    /// Adds an environment variable.
+    pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the working directory.
+    pub fn with_working_dir(mut self, dir: impl Into<String>) -> Self {
+        self.working_dir = Some(dir.into());
+        self
+    }
+
+    /// Feeds `input` to stdin.
+    pub fn with_stdin(mut self, input: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(input.into());
+        self
+    }
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExecOutcome {
+    /// The exit code; `None` when the command was killed at its timeout.
+    pub exit_code: Option<i64>,
+    /// Captured stdout (at most the request's `output_limit` bytes).
+    pub stdout: Vec<u8>,
+    /// Captured stderr (at most the request's `output_limit` bytes).
+    pub stderr: Vec<u8>,
+    /// Whether some output was dropped because of the cap.
+    pub truncated: bool,
+    /// Whether the command ran out of time and was killed.
+    pub timed_out: bool,
+    /// How long it ran.
+    pub duration: Duration,
+}
+
+impl ExecOutcome {
+    /// Exited with code 0.
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+
+    /// Stdout as (lossy) UTF-8.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Stderr as (lossy) UTF-8.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// The size of a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TtySize {
+    /// Columns.
+    pub cols: u16,
+    /// Rows.
+    pub rows: u16,
+}
+
+impl Default for TtySize {
+    fn default() -> Self {
+        Self { cols: 80, rows: 24 }
+    }
+}
+
+/// An interactive command with a terminal (a shell for a WebSocket terminal).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TtyRequest {
+    /// The command, e.g. `["/bin/sh"]`.
+    pub cmd: Vec<String>,
+    /// Extra environment variables.
+    pub env: BTreeMap<String, String>,
+    /// The working directory.
+    pub working_dir: Option<String>,
+    /// The user to run as.
+    pub user: Option<String>,
+    /// The initial terminal size.
+    pub size: TtySize,
+}
+
+impl TtyRequest {
+    /// A terminal running `cmd` at the default size.
+    pub fn new<I, S>(cmd: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            cmd: cmd.into_iter().map(Into::into).collect(),
+            env: BTreeMap::new(),
+            working_dir: None,
+            user: None,
+            size: TtySize::default(),
+        }
+    }
+}
+
+/// The writing half of a terminal.
+#[async_trait::async_trait]
+pub trait TtyInput: Send {
+    /// Writes `data` to the terminal and flushes it.
+    async fn write(&mut self, data: &[u8]) -> Result<()>;
+    /// Closes the terminal's input.
+    async fn close(&mut self) -> Result<()>;
+}
+
+/// A running interactive command.
+pub struct TtySession {
+    /// The exec instance, for [`Runtime::resize_tty`](crate::Runtime::resize_tty).
+    pub exec: ExecId,
+    /// What the terminal prints.
+    pub output: BoxStream<'static, Result<Vec<u8>>>,
+    /// What is typed into it.
+    pub input: Box<dyn TtyInput>,
+}
+
+impl fmt::Debug for TtySession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TtySession")
+            .field("exec", &self.exec)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,152 @@
+//! Label names slipway puts on everything it creates, and filters to find them again.
+//!
+//! Labels can't change after an object is created, so they only say *what* an object is and
+//! *who* owns it; assignment state lives in the [`Store`](crate::Store).
+
+use std::collections::BTreeMap;
+
+use crate::ids::InstanceId;
+
+/// `dev.slipway.managed=true` marks every object slipway created. Nothing without it is touched.
+pub const MANAGED: &str = "dev.slipway.managed";
+/// The [`Role`] of the object.
+pub const ROLE: &str = "dev.slipway.role";
+/// The id of the slipway state directory (instance) that owns the object.
+pub const INSTANCE: &str = "dev.slipway.instance";
+/// The label schema version, [`SCHEMA_VERSION`].
+pub const SCHEMA: &str = "dev.slipway.schema";
+/// The hash of the pool key a pooled container was created for.
+pub const POOL_KEY: &str = "dev.slipway.pool-key";
+/// The run a run-scoped object belongs to.
+pub const RUN_ID: &str = "dev.slipway.run-id";
+/// The `owner/repo` an environment, image or volume belongs to.
+pub const REPO: &str = "dev.slipway.repo";
+/// The current label schema version.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// What a slipway-managed object is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A warm pool member (ready or claimed).
+    Pool,
+    /// A development environment.
+    Env,
+    /// A run's main container or network.
+    Run,
+    /// A BuildKit sidecar or its state volume.
+    Buildkit,
+    /// A build artefact (image, build container).
+    Build,
+}
+
+impl Role {
+    /// The label value of this role.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Pool => "pool",
+            Role::Env => "env",
+            Role::Run => "run",
+            Role::Buildkit => "buildkit",
+            Role::Build => "build",
+        }
+    }
+}
+
+/// An ordered set of labels (ordered so that hashes and comparisons are stable).
+pub type Labels = BTreeMap<String, String>;
+
+/// The labels every object created by `instance` in `role` carries.
+pub fn managed(role: Role, instance: &InstanceId) -> Labels {
+    Labels::from([
+        (MANAGED.to_owned(), "true".to_owned()),
+        (ROLE.to_owned(), role.as_str().to_owned()),
+        (INSTANCE.to_owned(), instance.to_string()),
+        (SCHEMA.to_owned(), SCHEMA_VERSION.to_owned()),
+    ])
+}
+
+/// Whether `labels` mark an object as slipway-managed.
+pub fn is_managed(labels: &Labels) -> bool {
+    labels.get(MANAGED).map(String::as_str) == Some("true")
+}
+
+/// A conjunction of label conditions used to list objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LabelFilter {
+    conditions: Vec<(String, Option<String>)>,
+}
+
+impl LabelFilter {
+    /// A filter matching every slipway-managed object.
+    pub fn managed() -> Self {
+        Self::default().with(MANAGED, "true")
+    }
+
+    /// Also require `key=value`.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.conditions.push((key.into(), Some(value.into())));
+        self
+    }
+
+    /// Also require that `key` is present, whatever its value.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.conditions.push((key.into(), None));
+        self
+    }
+
+    /// The conditions, as `key` → required value (`None`: any value).
+    pub fn conditions(&self) -> &[(String, Option<String>)] {
+        &self.conditions
+    }
+
+    /// The conditions in the engine's filter syntax: `key=value` or `key`.
+    pub fn to_engine_filters(&self) -> Vec<String> {
+        self.conditions
+            .iter()
+            .map(|(key, value)| match value {
+                Some(value) => format!("{key}={value}"),
+                None => key.clone(),
+            })
+            .collect()
+    }
+
+    /// Whether `labels` satisfy every condition.
+    pub fn matches(&self, labels: &Labels) -> bool {
+        self.conditions
+            .iter()
+            .all(|(key, value)| match (labels.get(key), value) {
+                (Some(actual), Some(wanted)) => actual == wanted,
+                (Some(_), None) => true,
+                (None, _) => false,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn managed_labels_carry_role_instance_and_schema() {
+        let instance = InstanceId::new("abc123");
+        let labels = managed(Role::Pool, &instance);
+        assert!(is_managed(&labels));
+        assert_eq!(labels[ROLE], "pool");
+        assert_eq!(labels[INSTANCE], "abc123");
+        assert_eq!(labels[SCHEMA], SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn filter_matches_values_and_bare_keys() {
+        let labels = managed(Role::Run, &InstanceId::new("i"));
+        assert!(LabelFilter::managed().with(ROLE, "run").matches(&labels));
+        assert!(!LabelFilter::managed().with(ROLE, "pool").matches(&labels));
+        assert!(LabelFilter::default().with_key(INSTANCE).matches(&labels));
+        assert!(!LabelFilter::default().with_key(RUN_ID).matches(&labels));
+        assert_eq!(
+            LabelFilter::managed().with_key(RUN_ID).to_engine_filters(),
+            vec!["dev.slipway.managed=true".to_owned(), RUN_ID.to_owned()]
+        );
+    }
+}

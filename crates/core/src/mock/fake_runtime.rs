@@ -1,0 +1,257 @@
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::container::ContainerState;
+use crate::engine::EngineInfo;
+use crate::exec::{ExecOutcome, ExecRequest};
+use crate::ids::ContainerId;
+use crate::labels::Labels;
+use crate::logs::LogLine;
+use crate::spec::ContainerSpec;
+use crate::time::Timestamp;
+use crate::{Error, ErrorKind, Result};
+
+/// One call the fake received: the operation and what it targeted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeCall {
+    /// The trait method, e.g. `create_container`.
+    pub op: &'static str,
+    /// The id, name or image it was about.
+    pub target: String,
+}
+
+type ExecHandler = Arc<dyn Fn(&ContainerId, &ExecRequest) -> ExecOutcome + Send + Sync>;
+
+/// An in-memory engine implementing [`Runtime`](crate::Runtime) and
+/// [`Network`](crate::Network): it keeps containers, images, volumes and networks, records
+/// every call, and can be told to fail the Nth call or the next calls of one operation.
+///
+/// ```
+/// use slipway_core::{mock::FakeRuntime, ErrorKind};
+///
+/// let fake = FakeRuntime::new().with_image("busybox:1");
+/// fake.fail_nth_call(2, ErrorKind::Unavailable); // the second call from now fails
+/// assert!(fake.calls().is_empty());
+/// ```
+#[derive(Clone, Default)]
+pub struct FakeRuntime {
+    pub(super) state: Arc<Mutex<FakeState>>,
+}
+
+#[derive(Default)]
+pub(super) struct FakeState {
+    pub(super) calls: Vec<FakeCall>,
+    pub(super) fail_at_call: BTreeMap<usize, ErrorKind>,
+    pub(super) fail_op: BTreeMap<&'static str, VecDeque<ErrorKind>>,
+    pub(super) next_id: u64,
+    pub(super) containers: BTreeMap<String, FakeContainer>,
+    pub(super) images: BTreeMap<String, Labels>,
+    pub(super) volumes: BTreeMap<String, Labels>,
+    pub(super) networks: BTreeMap<String, (String, Labels, Vec<ContainerId>)>,
+    pub(super) busy_host_ports: BTreeSet<u16>,
+    pub(super) logs: BTreeMap<String, Vec<LogLine>>,
+    pub(super) tty_input: Vec<u8>,
+    pub(super) exec_handler: Option<ExecHandler>,
+    pub(super) total_memory_bytes: u64,
+}
+
+/// A container as the fake keeps it.
+#[derive(Debug, Clone)]
+pub(super) struct FakeContainer {
+    pub(super) id: ContainerId,
+    pub(super) name: String,
+    pub(super) spec: ContainerSpec,
+    pub(super) state: ContainerState,
+    pub(super) exit_code: Option<i64>,
+    pub(super) oom_killed: bool,
+    pub(super) created: Timestamp,
+    pub(super) host_ports: Vec<(u16, u16)>,
+}
+
+impl FakeRuntime {
+    /// An empty engine with 16 GiB of memory and no images.
+    pub fn new() -> Self {
+        let fake = Self::default();
+        fake.lock().total_memory_bytes = 16 << 30;
+        fake
+    }
+
+    /// Makes `image` present.
+    pub fn with_image(self, image: &str) -> Self {
+        self.lock().images.insert(image.to_owned(), Labels::new());
+        self
+    }
+
+    /// Sets the memory the engine reports.
+    pub fn with_total_memory(self, bytes: u64) -> Self {
+        self.lock().total_memory_bytes = bytes;
+        self
+    }
+
+    /// Answers every exec with `handler` (default: exit 0, no output).
+    pub fn with_exec_handler(
+        self,
+        handler: impl Fn(&ContainerId, &ExecRequest) -> ExecOutcome + Send + Sync + 'static,
+    ) -> Self {
+        self.lock().exec_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Fails the `n`th call from now (1 = the next call) with an error of `kind`.
+    pub fn fail_nth_call(&self, n: usize, kind: ErrorKind) {
+        let mut state = self.lock();
+        let at = state.calls.len() + n;
+        state.fail_at_call.insert(at, kind);
+    }
+
+    /// Fails the next `times` calls of `op` with an error of `kind`.
+    pub fn fail_op(&self, op: &'static str, kind: ErrorKind, times: usize) {
+        let mut state = self.lock();
+        let queue = state.fail_op.entry(op).or_default();
+        queue.extend(std::iter::repeat_n(kind, times));
+    }
+
+    /// Pretends a process outside the engine holds `port`.
+    pub fn occupy_host_port(&self, port: u16) {
+        self.lock().busy_host_ports.insert(port);
+    }
+
+    /// Makes a running container exit behind everyone's back (optionally OOM-killed).
+    pub fn kill_behind_the_back(&self, id: &ContainerId, oom: bool) {
+        let mut state = self.lock();
+        if let Some(container) = state.find_mut(id.as_str()) {
+            container.state = ContainerState::Exited;
+            container.exit_code = Some(137);
+            container.oom_killed = oom;
+        }
+    }
+
+    /// Sets the lines [`Runtime::logs`](crate::Runtime::logs) returns for a container.
+    pub fn set_logs(&self, id: &ContainerId, lines: Vec<LogLine>) {
+        self.lock().logs.insert(id.to_string(), lines);
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<FakeCall> {
+        self.lock().calls.clone()
+    }
+
+    /// How many calls of `op` were made.
+    pub fn call_count(&self, op: &str) -> usize {
+        self.lock().calls.iter().filter(|c| c.op == op).count()
+    }
+
+    /// Ids of the containers that exist, in creation order.
+    pub fn container_ids(&self) -> Vec<ContainerId> {
+        let state = self.lock();
+        let mut containers: Vec<_> = state.containers.values().collect();
+        containers.sort_by_key(|c| (c.created, c.id.clone()));
+        containers.iter().map(|c| c.id.clone()).collect()
+    }
+
+    /// Names of the networks that exist.
+    pub fn network_names(&self) -> Vec<String> {
+        self.lock()
+            .networks
+            .values()
+            .map(|(name, _, _)| name.clone())
+            .collect()
+    }
+
+    /// Names of the volumes that exist.
+    pub fn volume_names(&self) -> Vec<String> {
+        self.lock().volumes.keys().cloned().collect()
+    }
+
+    /// Bytes written to terminals so far.
+    pub fn tty_input(&self) -> Vec<u8> {
+        self.lock().tty_input.clone()
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, FakeState> {
+        // A panicking test must not poison the fake for the assertions that follow.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records a call and returns the injected failure, if one is due.
+    pub(super) fn enter(
+        &self,
+        op: &'static str,
+        target: impl Into<String>,
+    ) -> Result<MutexGuard<'_, FakeState>> {
+        let mut state = self.lock();
+        let target = target.into();
+        state.calls.push(FakeCall {
+            op,
+            target: target.clone(),
+        });
+        let n = state.calls.len();
+        let injected = state
+            .fail_at_call
+            .remove(&n)
+            .or_else(|| state.fail_op.get_mut(op).and_then(VecDeque::pop_front));
+        match injected {
+            Some(kind) => Err(injected_error(kind, op, &target)),
+            None => Ok(state),
+        }
+    }
+}
+
+impl FakeState {
+    pub(super) fn find(&self, id_or_name: &str) -> Option<&FakeContainer> {
+        self.containers
+            .get(id_or_name)
+            .or_else(|| self.containers.values().find(|c| c.name == id_or_name))
+    }
+
+    pub(super) fn find_mut(&mut self, id_or_name: &str) -> Option<&mut FakeContainer> {
+        let id = self.find(id_or_name)?.id.to_string();
+        self.containers.get_mut(&id)
+    }
+
+    pub(super) fn fresh_id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}{:012x}", self.next_id)
+    }
+}
+
+/// An error of `kind` as a real engine would phrase it.
+fn injected_error(kind: ErrorKind, op: &str, target: &str) -> Error {
+    let what = format!("injected failure of {op} on `{target}`");
+    match kind {
+        ErrorKind::NotFound => Error::not_found(what),
+        ErrorKind::Conflict => Error::Conflict(what),
+        ErrorKind::Invalid => Error::invalid(op, what),
+        ErrorKind::Unavailable => Error::Unavailable {
+            endpoint: "fake engine".into(),
+            reason: what,
+        },
+        ErrorKind::Timeout => Error::Timeout {
+            operation: what,
+            after: std::time::Duration::from_secs(1),
+        },
+        ErrorKind::CapacityExceeded => Error::CapacityExceeded(what),
+        _ => Error::backend(what),
+    }
+}
+
+/// The info a fake engine reports.
+pub(super) fn fake_info(state: &FakeState) -> EngineInfo {
+    EngineInfo {
+        name: "fake".into(),
+        server_version: "0.0.0-fake".into(),
+        total_memory_bytes: state.total_memory_bytes,
+        cpus: 2,
+        storage_driver: "fake".into(),
+        cgroup_driver: "none".into(),
+        cgroup_version: "2".into(),
+        operating_system: "fake".into(),
+        containers_running: state
+            .containers
+            .values()
+            .filter(|c| c.state.is_running())
+            .count() as u64,
+    }
+}

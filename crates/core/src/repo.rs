@@ -1,0 +1,108 @@
+//! The [`RepoCache`] trait: local bare mirrors of git repositories.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::names::{GitRef, RepoSlug};
+use crate::time::Timestamp;
+use crate::{Error, Result};
+
+/// A full commit id (40 hex digits).
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct CommitId(String);
+
+impl CommitId {
+    /// The id as hex.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CommitId {
+    type Error = Error;
+
+    fn try_from(value: String) -> Result<Self> {
+        if value.len() == 40 && value.chars().all(|c| c.is_ascii_hexdigit()) {
+            Ok(Self(value.to_ascii_lowercase()))
+        } else {
+            Err(Error::invalid(
+                "commit id",
+                format!("`{value}` is not 40 hex digits"),
+            ))
+        }
+    }
+}
+
+impl From<CommitId> for String {
+    fn from(id: CommitId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Credentials for fetching a repository. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GitCredentials {
+    /// The user name (`x-access-token` for GitHub tokens).
+    pub username: String,
+    /// The token or password.
+    pub secret: String,
+}
+
+impl fmt::Debug for GitCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitCredentials")
+            .field("username", &self.username)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A mirror after [`RepoCache::ensure`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MirrorInfo {
+    /// The repository.
+    pub repo: RepoSlug,
+    /// Where the bare mirror lives.
+    pub path: String,
+    /// Whether this call cloned it for the first time.
+    pub cloned: bool,
+    /// When it was last fetched.
+    pub fetched_at: Timestamp,
+}
+
+/// Paths that differ between two commits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TreeDiff {
+    /// Added or modified files.
+    pub changed: Vec<String>,
+    /// Removed files.
+    pub deleted: Vec<String>,
+}
+
+/// Bare mirrors of repositories, so that checkouts never touch the network twice.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait RepoCache: Send + Sync {
+    /// Clones the mirror the first time, fetches afterwards.
+    async fn ensure(
+        &self,
+        repo: &RepoSlug,
+        credentials: Option<GitCredentials>,
+    ) -> Result<MirrorInfo>;
+    /// The commit a ref points at; [`Error::NotFound`] naming the ref when it does not exist.
+    async fn resolve(&self, repo: &RepoSlug, reference: &GitRef) -> Result<CommitId>;
+    /// A tar of the commit's tree (modes and symlinks kept).
+    async fn archive(&self, repo: &RepoSlug, commit: &CommitId) -> Result<Vec<u8>>;
+    /// What changed from `from` to `to`.
+    async fn diff(&self, repo: &RepoSlug, from: &CommitId, to: &CommitId) -> Result<TreeDiff>;
+}

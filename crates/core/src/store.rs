@@ -1,0 +1,55 @@
+//! The [`Store`] trait: slipway's durable state.
+
+use async_trait::async_trait;
+
+use crate::audit::{AuditEntry, AuditEvent, AuditFilter, AuditVerification};
+use crate::ids::{InstanceId, RunId};
+use crate::records::{BuildRecord, EnvironmentRecord, PortLease, PortLeaseRequest, RunRecord};
+use crate::Result;
+
+/// Durable records: environments, runs, port leases, build history and the audit log.
+///
+/// Implementations must be safe to share between threads and between processes using the
+/// same state, and must make [`Store::lease_port`] atomic: no port is ever leased twice.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The id of this state; every engine object slipway creates carries it as a label.
+    fn instance_id(&self) -> InstanceId;
+
+    /// Inserts or replaces an environment.
+    async fn put_environment(&self, record: &EnvironmentRecord) -> Result<()>;
+    /// One environment.
+    async fn environment(&self, id: &str) -> Result<Option<EnvironmentRecord>>;
+    /// Every environment, oldest first.
+    async fn environments(&self) -> Result<Vec<EnvironmentRecord>>;
+    /// Deletes an environment; whether it existed.
+    async fn delete_environment(&self, id: &str) -> Result<bool>;
+
+    /// Inserts or replaces a run.
+    async fn put_run(&self, record: &RunRecord) -> Result<()>;
+    /// One run.
+    async fn run(&self, id: &RunId) -> Result<Option<RunRecord>>;
+    /// Every run, oldest first.
+    async fn runs(&self) -> Result<Vec<RunRecord>>;
+
+    /// Leases the lowest port of the range that is neither leased nor in `skip`;
+    /// [`Error::CapacityExceeded`](crate::Error::CapacityExceeded) when none is left.
+    async fn lease_port(&self, request: &PortLeaseRequest) -> Result<PortLease>;
+    /// Releases a port; whether it was leased.
+    async fn release_port(&self, port: u16) -> Result<bool>;
+    /// Every lease, by port.
+    async fn port_leases(&self) -> Result<Vec<PortLease>>;
+
+    /// Appends a build to the history.
+    async fn record_build(&self, record: &BuildRecord) -> Result<()>;
+    /// The newest `limit` builds, newest first.
+    async fn builds(&self, limit: usize) -> Result<Vec<BuildRecord>>;
+
+    /// Appends an event to the audit log, chained to the entry before it.
+    async fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry>;
+    /// Entries matching `filter`, oldest first.
+    async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+    /// Recomputes the chain and reports the first tampered, missing or reordered entry.
+    async fn verify_audit(&self) -> Result<AuditVerification>;
+}
