@@ -1,0 +1,169 @@
+//! Images: presence, details, pull, tag, push, removal and pruning.
+
+use std::collections::HashMap;
+
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::{
+    CreateImageOptions, PruneImagesOptions, PushImageOptions, RemoveImageOptions, TagImageOptions,
+};
+use futures_util::TryStreamExt;
+use slipway_core::{
+    Error, ImageId, ImageInfo, ImageRef, PruneFilter, PruneReport, RegistryCredentials, Result,
+    Timestamp,
+};
+
+use crate::convert;
+use crate::error::{IntoCore, RuntimeError};
+use crate::DockerRuntime;
+
+pub(crate) fn engine_credentials(
+    credentials: Option<RegistryCredentials>,
+) -> Option<DockerCredentials> {
+    credentials.map(|c| DockerCredentials {
+        username: Some(c.username),
+        password: Some(c.password),
+        serveraddress: Some(c.server),
+        ..DockerCredentials::default()
+    })
+}
+
+impl DockerRuntime {
+    pub(crate) async fn inspect_image_ref(&self, image: &ImageRef) -> Result<ImageInfo> {
+        let inspected =
+            self.docker
+                .inspect_image(image.as_str())
+                .await
+                .or_core(self, |source| RuntimeError::InspectImage {
+                    image: image.to_string(),
+                    source,
+                })?;
+        Ok(ImageInfo {
+            id: ImageId::new(inspected.id.unwrap_or_default()),
+            tags: inspected.repo_tags.unwrap_or_default(),
+            labels: convert::labels(inspected.config.and_then(|c| c.labels)),
+            created: inspected
+                .created
+                .map(|t| Timestamp::from_unix_millis(t.timestamp_millis())),
+            size_bytes: inspected
+                .size
+                .and_then(|s| u64::try_from(s).ok())
+                .unwrap_or(0),
+        })
+    }
+
+    pub(crate) async fn has_image(&self, image: &ImageRef) -> Result<bool> {
+        match self.inspect_image_ref(image).await {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    pub(crate) async fn pull(
+        &self,
+        image: &ImageRef,
+        credentials: Option<RegistryCredentials>,
+    ) -> Result<()> {
+        let options = CreateImageOptions {
+            from_image: Some(image.repository().to_owned()),
+            tag: Some(
+                image
+                    .digest()
+                    .or(image.tag())
+                    .unwrap_or("latest")
+                    .to_owned(),
+            ),
+            ..CreateImageOptions::default()
+        };
+        self.docker
+            .create_image(Some(options), None, engine_credentials(credentials))
+            .try_for_each(|_| async { Ok(()) })
+            .await
+            .or_core(self, |source| RuntimeError::Pull {
+                image: image.to_string(),
+                source,
+            })
+    }
+
+    pub(crate) async fn tag(&self, source_image: &str, target: &ImageRef) -> Result<()> {
+        let options = TagImageOptions {
+            repo: Some(target.repository().to_owned()),
+            tag: Some(target.tag().unwrap_or("latest").to_owned()),
+        };
+        self.docker
+            .tag_image(source_image, Some(options))
+            .await
+            .or_core(self, |source| RuntimeError::Tag {
+                image: source_image.to_owned(),
+                target: target.to_string(),
+                source,
+            })
+    }
+
+    pub(crate) async fn push(
+        &self,
+        image: &ImageRef,
+        credentials: Option<RegistryCredentials>,
+    ) -> Result<()> {
+        let options = PushImageOptions {
+            tag: Some(image.tag().unwrap_or("latest").to_owned()),
+            platform: None,
+        };
+        self.docker
+            .push_image(
+                image.repository(),
+                Some(options),
+                engine_credentials(credentials),
+            )
+            .try_for_each(|_| async { Ok(()) })
+            .await
+            .or_core(self, |source| RuntimeError::Push {
+                image: image.to_string(),
+                source,
+            })
+    }
+
+    pub(crate) async fn remove_image_ref(&self, image: &str, force: bool) -> Result<()> {
+        let options = RemoveImageOptions {
+            force,
+            ..RemoveImageOptions::default()
+        };
+        self.docker
+            .remove_image(image, Some(options), None)
+            .await
+            .map(drop)
+            .or_core(self, |source| RuntimeError::RemoveImage {
+                image: image.to_owned(),
+                source,
+            })
+    }
+
+    pub(crate) async fn prune(&self, filter: &PruneFilter) -> Result<PruneReport> {
+        let mut filters: HashMap<String, Vec<String>> = convert::label_filters(&filter.labels);
+        // Not only dangling layers: every unused image that matches.
+        filters.insert("dangling".into(), vec!["false".into()]);
+        if let Some(age) = filter.older_than {
+            filters.insert("until".into(), vec![format!("{}s", age.as_secs())]);
+        }
+        let response = self
+            .docker
+            .prune_images(Some(PruneImagesOptions {
+                filters: Some(filters),
+            }))
+            .await
+            .or_core(self, |source| RuntimeError::PruneImages { source })?;
+        let removed = response
+            .images_deleted
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|item| item.untagged.or(item.deleted))
+            .collect();
+        Ok(PruneReport {
+            removed,
+            reclaimed_bytes: response
+                .space_reclaimed
+                .and_then(|b| u64::try_from(b).ok())
+                .unwrap_or(0),
+        })
+    }
+}

@@ -1,0 +1,78 @@
+//! Named volumes.
+
+use bollard::models::{Volume, VolumeCreateRequest};
+use bollard::query_parameters::{ListVolumesOptions, RemoveVolumeOptions};
+use slipway_core::{labels, Error, LabelFilter, Result, Timestamp, VolumeInfo, VolumeSpec};
+
+use crate::convert;
+use crate::error::{IntoCore, RuntimeError};
+use crate::DockerRuntime;
+
+fn volume_info(volume: Volume) -> VolumeInfo {
+    VolumeInfo {
+        name: volume.name,
+        labels: volume.labels.into_iter().collect(),
+        created: volume
+            .created_at
+            .map(|t| Timestamp::from_unix_millis(t.timestamp_millis())),
+    }
+}
+
+impl DockerRuntime {
+    pub(crate) async fn ensure(&self, spec: &VolumeSpec) -> Result<VolumeInfo> {
+        let request = VolumeCreateRequest {
+            name: Some(spec.name.to_string()),
+            labels: Some(
+                spec.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            ..VolumeCreateRequest::default()
+        };
+        // Creating an existing volume returns it unchanged, labels and all.
+        let volume = self
+            .docker
+            .create_volume(request)
+            .await
+            .or_core(self, |source| RuntimeError::CreateVolume {
+                name: spec.name.to_string(),
+                source,
+            })?;
+        let info = volume_info(volume);
+        if !labels::is_managed(&info.labels) {
+            return Err(Error::Conflict(format!(
+                "volume `{}` exists but is not managed by slipway; remove or rename it",
+                spec.name
+            )));
+        }
+        Ok(info)
+    }
+
+    pub(crate) async fn remove_volume_named(&self, name: &str) -> Result<()> {
+        self.docker
+            .remove_volume(name, None::<RemoveVolumeOptions>)
+            .await
+            .or_core(self, |source| RuntimeError::RemoveVolume {
+                name: name.to_owned(),
+                source,
+            })
+    }
+
+    pub(crate) async fn volumes(&self, filter: &LabelFilter) -> Result<Vec<VolumeInfo>> {
+        let options = ListVolumesOptions {
+            filters: Some(convert::label_filters(filter)),
+        };
+        let response = self
+            .docker
+            .list_volumes(Some(options))
+            .await
+            .or_core(self, |source| RuntimeError::ListVolumes { source })?;
+        Ok(response
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(volume_info)
+            .collect())
+    }
+}

@@ -1,0 +1,14 @@
+//! Every runtime operation against a real engine. Skips without one, fails without one when
+//! `SLIPWAY_REQUIRE_DOCKER=1` (see `slipway_runtime::testing`).
+
+mod archive;
+mod containers;
+mod endpoints;
+mod exec;
+mod images;
+mod logs;
+mod networks;
+mod support;
+mod system;
+mod tty;
+mod volumes;

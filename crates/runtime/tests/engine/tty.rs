@@ -1,0 +1,64 @@
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use slipway_core::{run_container, RemoveOptions, Runtime, TtyRequest, TtySize};
+use slipway_runtime::require_engine;
+
+/// Reads terminal output until `needle` shows up (or the deadline passes).
+async fn read_until(
+    output: &mut futures_util::stream::BoxStream<'static, slipway_core::Result<Vec<u8>>>,
+    needle: &str,
+) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains(needle) {
+        match tokio::time::timeout_at(deadline, output.next()).await {
+            Ok(Some(chunk)) => seen.push_str(&String::from_utf8_lossy(&chunk.unwrap())),
+            Ok(None) => break,
+            Err(_) => panic!("`{needle}` never appeared; saw {seen:?}"),
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_terminal_runs_commands_and_follows_resizes() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let runtime = engine.runtime();
+    let id = run_container(runtime, &engine.sleeper("tty"))
+        .await
+        .unwrap();
+    let mut request = TtyRequest::new(["/bin/sh"]);
+    request.size = TtySize {
+        cols: 100,
+        rows: 30,
+    };
+    let mut session = runtime.exec_tty(&id, &request).await.unwrap();
+
+    session.input.write(b"echo tty-$((6*7))\n").await.unwrap();
+    read_until(&mut session.output, "tty-42").await;
+
+    session.input.write(b"stty size\n").await.unwrap();
+    read_until(&mut session.output, "30 100").await;
+
+    runtime
+        .resize_tty(
+            &session.exec,
+            TtySize {
+                cols: 120,
+                rows: 40,
+            },
+        )
+        .await
+        .unwrap();
+    session.input.write(b"stty size\n").await.unwrap();
+    read_until(&mut session.output, "40 120").await;
+
+    session.input.write(b"exit\n").await.unwrap();
+    runtime
+        .remove_container(&id, RemoveOptions::force())
+        .await
+        .unwrap();
+}

@@ -1,0 +1,115 @@
+use std::collections::HashMap;
+
+use slipway_core::{run_container, ErrorKind, Mount, RemoveOptions, Role, Runtime, VolumeSpec};
+use slipway_runtime::bollard::models::VolumeCreateRequest;
+use slipway_runtime::require_engine;
+
+use crate::support::sh;
+
+#[tokio::test]
+async fn a_volume_is_created_once_reused_and_outlives_its_containers() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let runtime = engine.runtime();
+    let spec = VolumeSpec {
+        name: engine.unique_name("deps"),
+        labels: engine.labels(Role::Env),
+    };
+    let created = runtime.ensure_volume(&spec).await.unwrap();
+    assert_eq!(created.name, spec.name.as_str());
+    assert_eq!(
+        runtime.ensure_volume(&spec).await.unwrap().name,
+        created.name
+    );
+
+    let mount = Mount::Volume {
+        name: created.name.clone(),
+        target: "/deps".into(),
+        read_only: false,
+    };
+    let writer = run_container(runtime, &engine.sleeper("vw").with_mount(mount.clone()))
+        .await
+        .unwrap();
+    sh(runtime, &writer, "echo shared > /deps/file").await;
+    runtime
+        .remove_container(&writer, RemoveOptions::force())
+        .await
+        .unwrap();
+
+    let reader = run_container(runtime, &engine.sleeper("vr").with_mount(mount))
+        .await
+        .unwrap();
+    assert_eq!(sh(runtime, &reader, "cat /deps/file").await, "shared\n");
+    runtime
+        .remove_container(&reader, RemoveOptions::force())
+        .await
+        .unwrap();
+
+    let listed = runtime.list_volumes(&engine.filter()).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+        [created.name.as_str()]
+    );
+    runtime.remove_volume(&created.name).await.unwrap();
+    assert!(runtime
+        .list_volumes(&engine.filter())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_foreign_volume_with_the_same_name_is_refused_and_left_alone() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let runtime = engine.runtime();
+    let name = engine.unique_name("foreign");
+    let raw = runtime.bollard();
+    raw.create_volume(VolumeCreateRequest {
+        name: Some(name.to_string()),
+        labels: Some(HashMap::from([(
+            "owner".to_owned(),
+            "someone-else".to_owned(),
+        )])),
+        ..VolumeCreateRequest::default()
+    })
+    .await
+    .unwrap();
+
+    let spec = VolumeSpec {
+        name: name.clone(),
+        labels: engine.labels(Role::Env),
+    };
+    let err = runtime.ensure_volume(&spec).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.to_string().contains("not managed by slipway"), "{err}");
+    let still = raw.inspect_volume(name.as_str()).await.unwrap();
+    assert_eq!(
+        still.labels.get("owner").map(String::as_str),
+        Some("someone-else")
+    );
+    raw.remove_volume(
+        name.as_str(),
+        None::<slipway_runtime::bollard::query_parameters::RemoveVolumeOptions>,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn removing_a_missing_volume_is_not_found() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let err = engine
+        .runtime()
+        .remove_volume("slipway-test-never-made")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "volume `slipway-test-never-made` not found"
+    );
+}
