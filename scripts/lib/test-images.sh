@@ -1,0 +1,42 @@
+# Builds the offline test images when missing. Nothing is pulled: the busybox image is
+# imported from Debian's busybox-static, the node image from a debootstrap of Debian.
+
+BUSYBOX_IMAGE=slipway-test/busybox:1
+NODE_IMAGE=slipway-test/node:1
+
+image_present() { docker image inspect "$1" >/dev/null 2>&1; }
+
+build_busybox_image() {
+  image_present "$BUSYBOX_IMAGE" && return 0
+  [ -x /bin/busybox ] || apt_install busybox-static
+  log "building $BUSYBOX_IMAGE"
+  local root
+  root=$(mktemp -d)
+  mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/root" "$root/www"
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in $("$root/bin/busybox" --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+  done
+  chmod 1777 "$root/tmp"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+  echo 'slipway test page' >"$root/www/index.html"
+  tar -C "$root" -c . | docker import --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' - "$BUSYBOX_IMAGE" >/dev/null
+  rm -rf "$root"
+}
+
+build_node_image() {
+  image_present "$NODE_IMAGE" && return 0
+  command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+  log "building $NODE_IMAGE (debootstrap, about a minute)"
+  local root
+  root=$(mktemp -d)
+  debootstrap --variant=minbase --include=nodejs,npm,git,ca-certificates bookworm "$root" >"$root.log" 2>&1 \
+    || { tail -n 20 "$root.log" >&2; rm -rf "$root" "$root.log"; die "debootstrap failed"; }
+  rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
+  tar -C "$root" -c . | docker import \
+    --change 'CMD ["/bin/bash"]' \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    - "$NODE_IMAGE" >/dev/null
+  rm -rf "$root" "$root.log"
+}
