@@ -1,0 +1,204 @@
+//! [`SqliteStore`]: one SQLite file in WAL mode, shared safely by threads and processes.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use slipway_core::{InstanceId, Result};
+
+use crate::error::StoreError;
+use crate::migrations::{self, SCHEMA_VERSION};
+
+/// The database's file name inside a state directory.
+pub const DATABASE_FILE: &str = "slipway.db";
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// slipway's [`Store`](slipway_core::Store) on SQLite.
+///
+/// One connection per `SqliteStore`, used from a blocking thread so async callers never stall
+/// the runtime. Writes that read first (port leases, audit appends) run in `BEGIN IMMEDIATE`
+/// transactions, so two processes on the same file serialise instead of racing.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    instance: InstanceId,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `<state_dir>/slipway.db` and migrates it.
+    pub fn open_in_dir(state_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(state_dir).map_err(|e| {
+            slipway_core::Error::invalid(
+                "state directory",
+                format!("cannot create {}: {e}", state_dir.display()),
+            )
+        })?;
+        Self::open(&state_dir.join(DATABASE_FILE))
+    }
+
+    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_at_version(path, SCHEMA_VERSION).map_err(StoreError::into_core)
+    }
+
+    pub(crate) fn open_at_version(path: &Path, version: u32) -> Result<Self, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_error)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;",
+        )
+        .map_err(open_error)?;
+        migrations::migrate_to(&mut conn, version)?;
+        let instance = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'instance_id'",
+                [],
+                |row| row.get::<_, String>(0),
+            )
+            .map_err(|source| StoreError::ReadInstance { source })?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            instance: InstanceId::new(instance),
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn instance(&self) -> InstanceId {
+        self.instance.clone()
+    }
+
+    /// Runs `work` with the connection on a blocking thread.
+    pub(crate) async fn with_conn<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        let joined = tokio::task::spawn_blocking(move || {
+            // A panic in another call must not take the store down with it.
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&mut guard)
+        })
+        .await;
+        match joined {
+            Ok(result) => result.map_err(StoreError::into_core),
+            Err(source) => Err(StoreError::Worker { source }.into_core()),
+        }
+    }
+}
+
+/// Serialises a record for its `record` column.
+pub(crate) fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|source| StoreError::Encode {
+        what: what.to_owned(),
+        source,
+    })
+}
+
+/// Reads a record back from its `record` column.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    what: &str,
+    json: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|source| StoreError::Decode {
+        what: what.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use slipway_core::{AuditEvent, PortLeaseRequest, PortRange, Store};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_version_one_database_with_data_migrates_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DATABASE_FILE);
+        let old = SqliteStore::open_at_version(&path, 1).unwrap();
+        let instance = old.instance_id();
+        // Version 1 had no audit head; the log and leases are written as version 1 wrote them.
+        let lease = PortLeaseRequest {
+            range: PortRange::DEFAULT,
+            holder: "env-1".into(),
+            skip: vec![],
+        };
+        old.lease_port(&lease).await.unwrap();
+        old.with_conn(|conn| {
+            let event = r#"{"kind":"run_created","run_id":null,"resources":{},"detail":null}"#;
+            let at = slipway_core::Timestamp::from_unix_millis(1_700_000_000_000);
+            let hash = crate::audit::entry_hash(crate::audit::GENESIS, 1, at, event);
+            conn.execute(
+                "INSERT INTO audit_log (seq, at, kind, run_id, event, prev_hash, hash)
+                 VALUES (1, ?1, 'run_created', NULL, ?2, ?3, ?4)",
+                rusqlite::params![at.unix_millis(), event, crate::audit::GENESIS, hash],
+            )
+            .map(drop)
+            .map_err(|source| StoreError::AppendAudit { source })
+        })
+        .await
+        .unwrap();
+        drop(old);
+
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.instance_id(), instance);
+        assert_eq!(store.port_leases().await.unwrap().len(), 1);
+        // Migration 2 seeded the head from the existing log, so the chain verifies and goes on.
+        assert!(store.verify_audit().await.unwrap().is_intact());
+        assert_eq!(
+            store
+                .append_audit(&AuditEvent::new("run_stopped"))
+                .await
+                .unwrap()
+                .seq,
+            2
+        );
+        assert!(store.verify_audit().await.unwrap().is_intact());
+        let version: u32 = store
+            .with_conn(|conn| {
+                conn.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+                    .map_err(|source| StoreError::ReadInstance { source })
+            })
+            .await
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_slipway_is_refused_with_advice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DATABASE_FILE);
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .with_conn(|conn| {
+                conn.execute("INSERT INTO schema_version (version) VALUES (99)", [])
+                    .map(drop)
+                    .map_err(|source| StoreError::Migrate {
+                        version: 99,
+                        source,
+                    })
+            })
+            .await
+            .unwrap();
+        drop(store);
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert_eq!(err.kind(), slipway_core::ErrorKind::Invalid);
+        assert!(err.to_string().contains("upgrade slipway"), "{err}");
+    }
+}
