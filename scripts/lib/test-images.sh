@@ -28,15 +28,25 @@ build_busybox_image() {
 build_node_image() {
   image_present "$NODE_IMAGE" && return 0
   command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-  log "building $NODE_IMAGE (debootstrap, about a minute)"
+  log "building $NODE_IMAGE (debootstrap, one to two minutes)"
   local root
   root=$(mktemp -d)
-  debootstrap --variant=minbase --include=nodejs,npm,git,ca-certificates bookworm "$root" >"$root.log" 2>&1 \
-    || { tail -n 20 "$root.log" >&2; rm -rf "$root" "$root.log"; die "debootstrap failed"; }
-  rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
-  tar -C "$root" -c . | docker import \
+  # debootstrap's resolver can't install npm's dependency tree; apt inside the root can.
+  if ! debootstrap --variant=minbase --include=nodejs,git,ca-certificates bookworm "$root" >"$root.log" 2>&1 \
+    || ! cp /etc/resolv.conf "$root/etc/resolv.conf" \
+    || ! chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm' >>"$root.log" 2>&1; then
+    tail -n 20 "$root.log" >&2
+    rm -rf "$root" "$root.log"
+    die "building the node test image failed"
+  fi
+  rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/* "$root/etc/resolv.conf"
+  import_node_root "$root"
+  rm -rf "$root" "$root.log"
+}
+
+import_node_root() {
+  tar -C "$1" -c . | docker import \
     --change 'CMD ["/bin/bash"]' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     - "$NODE_IMAGE" >/dev/null
-  rm -rf "$root" "$root.log"
 }

@@ -1,0 +1,13 @@
+//! One module per verb.
+
+pub(crate) mod bench;
+pub(crate) mod doctor;
+
+/// How a command ended, when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Everything asked for was done.
+    Success,
+    /// The command ran and reported a failure (e.g. a doctor check failed).
+    Failed,
+}

@@ -1,0 +1,259 @@
+//! Configuration: defaults, then the config file, then environment variables, then flags.
+//!
+//! | setting | flag | environment | file (`slipway.toml`) | default |
+//! |---|---|---|---|---|
+//! | engine address | `--host` | `DOCKER_HOST` | `engine.host` | `unix:///var/run/docker.sock` |
+//! | TLS | — | `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH` | `engine.tls_verify`, `engine.cert_path` | off, `~/.docker` |
+//! | plain TCP allowed | `--allow-insecure-tcp` | `SLIPWAY_ALLOW_INSECURE_TCP=1` | `engine.allow_insecure_tcp` | no |
+//! | connect timeout | — | — | `engine.connect_timeout_ms` | 2000 |
+//! | request timeout | — | — | `engine.request_timeout_secs` | 120 |
+//! | state directory | `--state-dir` | `SLIPWAY_STATE_DIR` | `state_dir` | `./.slipway` |
+//!
+//! The file is `--config PATH`, else `SLIPWAY_CONFIG`, else `./slipway.toml` when present.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use slipway_runtime::{Endpoint, TlsFiles};
+
+/// The file's shape; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    state_dir: Option<PathBuf>,
+    #[serde(default)]
+    engine: FileEngine,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEngine {
+    host: Option<String>,
+    tls_verify: Option<bool>,
+    cert_path: Option<PathBuf>,
+    allow_insecure_tcp: Option<bool>,
+    connect_timeout_ms: Option<u64>,
+    request_timeout_secs: Option<u64>,
+}
+
+/// Flags that override everything else.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Overrides {
+    pub(crate) config: Option<PathBuf>,
+    pub(crate) host: Option<String>,
+    pub(crate) state_dir: Option<PathBuf>,
+    pub(crate) allow_insecure_tcp: bool,
+}
+
+/// How to reach the engine.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineSettings {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+}
+
+/// Everything the commands need to know, resolved once.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) engine: EngineSettings,
+    pub(crate) state_dir: PathBuf,
+}
+
+impl Config {
+    /// Resolves the configuration; `env` reads one environment variable.
+    pub(crate) fn load(
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let env_nonempty = |key: &str| env(key).filter(|v| !v.is_empty());
+        let file_path = overrides
+            .config
+            .clone()
+            .or_else(|| env_nonempty("SLIPWAY_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from("slipway.toml")).filter(|p| p.exists()));
+        let file = match &file_path {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+
+        let host = overrides
+            .host
+            .clone()
+            .or_else(|| env_nonempty("DOCKER_HOST"))
+            .or(file.engine.host.clone());
+        let tls_verify =
+            env_nonempty("DOCKER_TLS_VERIFY").is_some() || file.engine.tls_verify.unwrap_or(false);
+        let cert_dir = env_nonempty("DOCKER_CERT_PATH")
+            .map(PathBuf::from)
+            .or(file.engine.cert_path.clone())
+            .or_else(|| env_nonempty("HOME").map(|home| PathBuf::from(home).join(".docker")));
+        let tls = match (tls_verify, cert_dir) {
+            (false, _) => None,
+            (true, Some(dir)) => Some(TlsFiles::in_dir(dir)),
+            (true, None) => {
+                bail!("TLS is on but no certificate directory is known; set DOCKER_CERT_PATH")
+            }
+        };
+        let endpoint = match host {
+            Some(host) => Endpoint::parse(&host, tls)?,
+            None => Endpoint::local(),
+        };
+        let allow_insecure = overrides.allow_insecure_tcp
+            || env_nonempty("SLIPWAY_ALLOW_INSECURE_TCP").is_some_and(|v| v == "1" || v == "true")
+            || file.engine.allow_insecure_tcp.unwrap_or(false);
+        if endpoint.is_insecure() && !allow_insecure {
+            bail!(
+                "{endpoint} is plain TCP: anyone who can reach it is root on that host. Use ssh://, \
+                 or TLS (DOCKER_TLS_VERIFY=1 with certificates in DOCKER_CERT_PATH), or pass \
+                 --allow-insecure-tcp if this is a trusted direct link"
+            );
+        }
+        let state_dir = overrides
+            .state_dir
+            .clone()
+            .or_else(|| env_nonempty("SLIPWAY_STATE_DIR").map(PathBuf::from))
+            .or(file.state_dir)
+            .unwrap_or_else(|| PathBuf::from(".slipway"));
+        Ok(Config {
+            engine: EngineSettings {
+                endpoint,
+                connect_timeout: Duration::from_millis(
+                    file.engine.connect_timeout_ms.unwrap_or(2000),
+                ),
+                request_timeout: Duration::from_secs(
+                    file.engine.request_timeout_secs.unwrap_or(120),
+                ),
+            },
+            state_dir,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+impl EngineSettings {
+    /// Connects to the engine (ping and version negotiation within the connect timeout).
+    pub(crate) async fn connect(&self) -> slipway_core::Result<slipway_runtime::DockerRuntime> {
+        slipway_runtime::DockerRuntime::builder(self.endpoint.clone())
+            .with_connect_timeout(self.connect_timeout)
+            .with_request_timeout(self.request_timeout)
+            .bootstrap()
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |key| map.get(key).cloned()
+    }
+
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slipway.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn defaults_to_the_local_socket_and_dot_slipway() {
+        let config = Config::load(&Overrides::default(), &env(&[])).unwrap();
+        assert_eq!(config.engine.endpoint, Endpoint::local());
+        assert_eq!(config.state_dir, PathBuf::from(".slipway"));
+        assert_eq!(config.engine.connect_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn flags_beat_environment_beats_file() {
+        let (_dir, path) = file("state_dir = \"/from-file\"\n[engine]\nhost = \"unix:///file.sock\"\nconnect_timeout_ms = 500\n");
+        let overrides = Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let from_file = Config::load(&overrides, &env(&[])).unwrap();
+        assert_eq!(from_file.engine.endpoint.to_string(), "unix:///file.sock");
+        assert_eq!(from_file.state_dir, PathBuf::from("/from-file"));
+        assert_eq!(from_file.engine.connect_timeout, Duration::from_millis(500));
+
+        let vars = env(&[
+            ("DOCKER_HOST", "unix:///env.sock"),
+            ("SLIPWAY_STATE_DIR", "/from-env"),
+        ]);
+        let from_env = Config::load(&overrides, &vars).unwrap();
+        assert_eq!(from_env.engine.endpoint.to_string(), "unix:///env.sock");
+        assert_eq!(from_env.state_dir, PathBuf::from("/from-env"));
+
+        let flags = Overrides {
+            host: Some("unix:///flag.sock".into()),
+            state_dir: Some("/from-flag".into()),
+            ..overrides
+        };
+        let from_flags = Config::load(&flags, &vars).unwrap();
+        assert_eq!(from_flags.engine.endpoint.to_string(), "unix:///flag.sock");
+        assert_eq!(from_flags.state_dir, PathBuf::from("/from-flag"));
+    }
+
+    #[test]
+    fn plain_tcp_needs_an_explicit_opt_in() {
+        let vars = env(&[("DOCKER_HOST", "tcp://192.168.100.2:2375")]);
+        let err = Config::load(&Overrides::default(), &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--allow-insecure-tcp"), "{err}");
+        let allowed = Overrides {
+            allow_insecure_tcp: true,
+            ..Overrides::default()
+        };
+        assert!(Config::load(&allowed, &vars)
+            .unwrap()
+            .engine
+            .endpoint
+            .is_insecure());
+        let tls = env(&[
+            ("DOCKER_HOST", "tcp://build:2376"),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", "/c"),
+        ]);
+        assert!(!Config::load(&Overrides::default(), &tls)
+            .unwrap()
+            .engine
+            .endpoint
+            .is_insecure());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_hosts_are_clear_errors() {
+        let (_dir, path) = file("[engine]\nhots = \"typo\"\n");
+        let overrides = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let err = format!("{:#}", Config::load(&overrides, &env(&[])).unwrap_err());
+        assert!(
+            err.contains("invalid config file") && err.contains("hots"),
+            "{err}"
+        );
+
+        let bad = Overrides {
+            host: Some("docker.sock".into()),
+            ..Overrides::default()
+        };
+        let err = Config::load(&bad, &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("expected unix:///path"), "{err}");
+    }
+}

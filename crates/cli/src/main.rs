@@ -1,0 +1,82 @@
+//! `slipway`: parses the command line, sets up logging, resolves the configuration once and
+//! dispatches to one file per verb under `commands/`. Exit codes are decided here only.
+
+mod cli;
+mod commands;
+mod config;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use slipway_core::ErrorKind;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, LogFormat};
+use crate::commands::Outcome;
+use crate::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.log_format, cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            if let Some(hint) = hint(&error) {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let config = Config::load(&cli.global.overrides(), &|key| std::env::var(key).ok())?;
+    match cli.command {
+        Command::Doctor(args) => commands::doctor::run(&config, args).await,
+        Command::Bench(bench) => commands::bench::run(&config, bench).await,
+    }
+}
+
+/// What to do next, for errors whose kind suggests it.
+fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    let kind = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<slipway_core::Error>())?
+        .kind();
+    match kind {
+        ErrorKind::Unavailable => {
+            Some("is the engine running? `slipway doctor` checks it; --host or DOCKER_HOST picks another engine")
+        }
+        ErrorKind::CapacityExceeded => Some("free capacity (remove environments) or raise the budget in the config"),
+        _ => None,
+    }
+}
+
+fn init_tracing(format: LogFormat, verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,slipway=debug",
+        _ => "debug,slipway=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
