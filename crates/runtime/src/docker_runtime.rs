@@ -106,12 +106,25 @@ impl DockerRuntimeBuilder {
                 )));
             }
         }
-        let docker = connect(&self.endpoint, self.request_timeout).map_err(|source| {
-            Error::backend(RuntimeError::Connect {
-                endpoint: endpoint_text.clone(),
-                source,
-            })
-        })?;
+        let docker =
+            connect(&self.endpoint, self.request_timeout).map_err(|source| match source {
+                bollard::errors::Error::CertPathError { path } => Error::invalid(
+                    "TLS files",
+                    format!(
+                        "cannot read {}; DOCKER_CERT_PATH must hold ca.pem, cert.pem and key.pem",
+                        path.display()
+                    ),
+                ),
+                bollard::errors::Error::CertParseError { path }
+                | bollard::errors::Error::CertMultipleKeys { path, .. } => Error::invalid(
+                    "TLS files",
+                    format!("{} is not a single PEM certificate or key", path.display()),
+                ),
+                source => Error::backend(RuntimeError::Connect {
+                    endpoint: endpoint_text.clone(),
+                    source,
+                }),
+            })?;
         let negotiated = tokio::time::timeout(self.connect_timeout, async {
             docker.ping().await?;
             docker.negotiate_version().await

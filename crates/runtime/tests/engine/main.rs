@@ -10,5 +10,6 @@ mod logs;
 mod networks;
 mod support;
 mod system;
+mod tls;
 mod tty;
 mod volumes;
