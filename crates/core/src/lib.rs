@@ -38,6 +38,7 @@ mod audit;
 mod container;
 mod engine;
 mod error;
+mod events;
 mod exec;
 mod ids;
 mod image;
@@ -64,6 +65,7 @@ pub use container::{
 };
 pub use engine::{EngineInfo, EngineVersion, RuntimeCapabilities};
 pub use error::{BoxError, Error, ErrorKind, Result};
+pub use events::{ContainerAction, ContainerEvent};
 pub use exec::{
     ExecOutcome, ExecRequest, TtyInput, TtyRequest, TtySession, TtySize, DEFAULT_OUTPUT_LIMIT,
 };

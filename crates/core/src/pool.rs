@@ -89,10 +89,22 @@ pub struct Lease {
     pub container_name: String,
     /// Its published ports.
     pub ports: Vec<PublishedPort>,
+    /// Its memory limit, in bytes (what it counts against the memory budget).
+    pub memory_bytes: u64,
     /// Whether it was warm (a hit) or created on demand (a miss).
     pub warm: bool,
     /// When it was handed out.
     pub claimed_at: Timestamp,
+}
+
+impl Lease {
+    /// The host port `container_port` is published on.
+    pub fn host_port(&self, container_port: u16) -> Option<u16> {
+        self.ports
+            .iter()
+            .find(|p| p.container_port == container_port)
+            .map(|p| p.host_port)
+    }
 }
 
 /// A pool's state.

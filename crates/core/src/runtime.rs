@@ -7,6 +7,7 @@ use futures_core::stream::BoxStream;
 
 use crate::container::{ContainerInfo, ContainerSummary, RemoveOptions};
 use crate::engine::{EngineInfo, EngineVersion, RuntimeCapabilities};
+use crate::events::ContainerEvent;
 use crate::exec::{ExecOutcome, ExecRequest, TtyRequest, TtySession, TtySize};
 use crate::ids::{ContainerId, ExecId, ImageId};
 use crate::image::{
@@ -63,6 +64,8 @@ pub trait Runtime: Send + Sync {
     async fn resize_tty(&self, exec: &ExecId, size: TtySize) -> Result<()>;
     /// A container's output, line by line.
     fn logs(&self, id: &ContainerId, options: &LogOptions) -> BoxStream<'static, Result<LogLine>>;
+    /// Lifecycle events, from now on, of containers whose labels match `filter`.
+    fn container_events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<ContainerEvent>>;
 
     /// Extracts a tar archive into directory `path` (which must exist) of the container.
     async fn upload_tar(&self, id: &ContainerId, path: &str, tar: Vec<u8>) -> Result<()>;

@@ -3,11 +3,13 @@
 use async_trait::async_trait;
 
 use crate::audit::{AuditEntry, AuditEvent, AuditFilter, AuditVerification};
-use crate::ids::{InstanceId, RunId};
+use crate::ids::{ContainerId, InstanceId, RunId};
+use crate::pool::Lease;
 use crate::records::{BuildRecord, EnvironmentRecord, PortLease, PortLeaseRequest, RunRecord};
 use crate::Result;
 
-/// Durable records: environments, runs, port leases, build history and the audit log.
+/// Durable records: environments, runs, port leases, pool claims, build history and the
+/// audit log.
 ///
 /// Implementations must be safe to share between threads and between processes using the
 /// same state, and must make [`Store::lease_port`] atomic: no port is ever leased twice.
@@ -40,6 +42,14 @@ pub trait Store: Send + Sync {
     async fn release_port(&self, port: u16) -> Result<bool>;
     /// Every lease, by port.
     async fn port_leases(&self) -> Result<Vec<PortLease>>;
+
+    /// Records that a pooled container was handed out; [`Error::Conflict`](crate::Error::Conflict)
+    /// if it already was (by this process or another), so no container is handed out twice.
+    async fn record_claim(&self, lease: &Lease) -> Result<()>;
+    /// Every container handed out and not yet given back.
+    async fn claims(&self) -> Result<Vec<Lease>>;
+    /// Forgets a claim; whether there was one.
+    async fn remove_claim(&self, container: &ContainerId) -> Result<bool>;
 
     /// Appends a build to the history.
     async fn record_build(&self, record: &BuildRecord) -> Result<()>;

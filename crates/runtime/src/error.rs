@@ -103,6 +103,11 @@ pub enum RuntimeError {
         #[source]
         source: BollardError,
     },
+    #[error("failed to follow the engine's events")]
+    Events {
+        #[source]
+        source: BollardError,
+    },
     #[error("failed to upload an archive to {path} in container {id}")]
     Upload {
         id: String,

@@ -41,6 +41,7 @@ mod convert;
 mod docker_runtime;
 mod endpoint;
 mod error;
+mod events;
 mod exec;
 mod images;
 mod logs;

@@ -5,11 +5,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use slipway_core::{
-    BuildOutcome, BuildRequest, CommitRequest, ContainerId, ContainerInfo, ContainerSpec,
-    ContainerSummary, EngineInfo, EngineVersion, ExecId, ExecOutcome, ExecRequest, ImageId,
-    ImageInfo, ImageRef, LabelFilter, LogLine, LogOptions, Network, NetworkId, NetworkInfo,
-    NetworkSpec, PruneFilter, PruneReport, RegistryCredentials, RemoveOptions, Result, Runtime,
-    RuntimeCapabilities, TtyRequest, TtySession, TtySize, VolumeInfo, VolumeSpec,
+    BuildOutcome, BuildRequest, CommitRequest, ContainerEvent, ContainerId, ContainerInfo,
+    ContainerSpec, ContainerSummary, EngineInfo, EngineVersion, ExecId, ExecOutcome, ExecRequest,
+    ImageId, ImageInfo, ImageRef, LabelFilter, LogLine, LogOptions, Network, NetworkId,
+    NetworkInfo, NetworkSpec, PruneFilter, PruneReport, RegistryCredentials, RemoveOptions, Result,
+    Runtime, RuntimeCapabilities, TtyRequest, TtySession, TtySize, VolumeInfo, VolumeSpec,
 };
 
 use crate::DockerRuntime;
@@ -78,6 +78,10 @@ impl Runtime for DockerRuntime {
 
     fn logs(&self, id: &ContainerId, options: &LogOptions) -> BoxStream<'static, Result<LogLine>> {
         self.log_stream(id, options)
+    }
+
+    fn container_events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<ContainerEvent>> {
+        self.events_stream(filter)
     }
 
     async fn upload_tar(&self, id: &ContainerId, path: &str, tar: Vec<u8>) -> Result<()> {

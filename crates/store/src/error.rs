@@ -74,6 +74,17 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("failed to record the claim of container {container}")]
+    WriteClaim {
+        container: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("failed to read pool claims")]
+    ReadClaims {
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("failed to record build {id}")]
     WriteBuild {
         id: String,

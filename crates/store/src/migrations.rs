@@ -68,6 +68,15 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO audit_head (id, seq, hash)
         SELECT 1, seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1;
     "#,
+    // 3: pooled containers handed out; the primary key makes a second hand-out impossible.
+    r#"
+    CREATE TABLE pool_claims (
+        container_id TEXT PRIMARY KEY,
+        pool_key TEXT NOT NULL,
+        claimed_at INTEGER NOT NULL,
+        record TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build of slipway writes.

@@ -2,7 +2,7 @@
 //! records can grow fields without a migration.
 
 use rusqlite::{params, Connection, OptionalExtension};
-use slipway_core::{BuildRecord, EnvironmentRecord, RunId, RunRecord};
+use slipway_core::{BuildRecord, ContainerId, EnvironmentRecord, Lease, RunId, RunRecord};
 
 use crate::error::StoreError;
 use crate::sqlite_store::{decode, encode};
@@ -111,6 +111,39 @@ pub(crate) fn runs(conn: &Connection) -> Result<Vec<RunRecord>, StoreError> {
         .iter()
         .map(|json| decode("run", json))
         .collect()
+}
+
+pub(crate) fn record_claim(conn: &Connection, lease: &Lease) -> Result<(), StoreError> {
+    let json = encode("claim", lease)?;
+    conn.execute(
+        "INSERT INTO pool_claims (container_id, pool_key, claimed_at, record) VALUES (?1, ?2, ?3, ?4)",
+        params![lease.container_id.as_str(), lease.key.as_str(), lease.claimed_at.unix_millis(), json],
+    )
+    .map(drop)
+    .map_err(|source| StoreError::WriteClaim { container: lease.container_id.to_string(), source })
+}
+
+pub(crate) fn claims(conn: &Connection) -> Result<Vec<Lease>, StoreError> {
+    read_all(
+        conn,
+        "SELECT record FROM pool_claims ORDER BY claimed_at, container_id",
+    )
+    .map_err(|source| StoreError::ReadClaims { source })?
+    .iter()
+    .map(|json| decode("claim", json))
+    .collect()
+}
+
+pub(crate) fn remove_claim(conn: &Connection, container: &ContainerId) -> Result<bool, StoreError> {
+    conn.execute(
+        "DELETE FROM pool_claims WHERE container_id = ?1",
+        [container.as_str()],
+    )
+    .map(|n| n > 0)
+    .map_err(|source| StoreError::WriteClaim {
+        container: container.to_string(),
+        source,
+    })
 }
 
 pub(crate) fn record_build(conn: &Connection, record: &BuildRecord) -> Result<(), StoreError> {

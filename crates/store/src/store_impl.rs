@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 use slipway_core::{
-    AuditEntry, AuditEvent, AuditFilter, AuditVerification, BuildRecord, EnvironmentRecord, Error,
-    InstanceId, PortLease, PortLeaseRequest, Result, RunId, RunRecord, Store,
+    AuditEntry, AuditEvent, AuditFilter, AuditVerification, BuildRecord, ContainerId,
+    EnvironmentRecord, Error, InstanceId, Lease, PortLease, PortLeaseRequest, Result, RunId,
+    RunRecord, Store,
 };
 
 use crate::ports::Leased;
@@ -71,6 +72,22 @@ impl Store for SqliteStore {
 
     async fn port_leases(&self) -> Result<Vec<PortLease>> {
         self.with_conn(|conn| ports::port_leases(conn)).await
+    }
+
+    async fn record_claim(&self, lease: &Lease) -> Result<()> {
+        let lease = lease.clone();
+        self.with_conn(move |conn| records::record_claim(conn, &lease))
+            .await
+    }
+
+    async fn claims(&self) -> Result<Vec<Lease>> {
+        self.with_conn(|conn| records::claims(conn)).await
+    }
+
+    async fn remove_claim(&self, container: &ContainerId) -> Result<bool> {
+        let container = container.clone();
+        self.with_conn(move |conn| records::remove_claim(conn, &container))
+            .await
     }
 
     async fn record_build(&self, record: &BuildRecord) -> Result<()> {

@@ -3,9 +3,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::container::ContainerState;
 use crate::engine::EngineInfo;
+use crate::events::{ContainerAction, ContainerEvent};
 use crate::exec::{ExecOutcome, ExecRequest};
 use crate::ids::ContainerId;
-use crate::labels::Labels;
+use crate::labels::{LabelFilter, Labels};
 use crate::logs::LogLine;
 use crate::spec::ContainerSpec;
 use crate::time::Timestamp;
@@ -21,6 +22,7 @@ pub struct FakeCall {
 }
 
 type ExecHandler = Arc<dyn Fn(&ContainerId, &ExecRequest) -> ExecOutcome + Send + Sync>;
+pub(super) type EventSender = futures_channel::mpsc::UnboundedSender<Result<ContainerEvent>>;
 
 /// An in-memory engine implementing [`Runtime`](crate::Runtime) and
 /// [`Network`](crate::Network): it keeps containers, images, volumes and networks, records
@@ -52,6 +54,9 @@ pub(super) struct FakeState {
     pub(super) logs: BTreeMap<String, Vec<LogLine>>,
     pub(super) tty_input: Vec<u8>,
     pub(super) exec_handler: Option<ExecHandler>,
+    pub(super) watchers: Vec<(LabelFilter, EventSender)>,
+    pub(super) holding: BTreeSet<&'static str>,
+    pub(super) held: Vec<(&'static str, futures_channel::oneshot::Sender<()>)>,
     pub(super) total_memory_bytes: u64,
 }
 
@@ -116,19 +121,85 @@ impl FakeRuntime {
         self.lock().busy_host_ports.insert(port);
     }
 
-    /// Makes a running container exit behind everyone's back (optionally OOM-killed).
+    /// Makes a running container exit behind everyone's back (optionally OOM-killed), and
+    /// tells event watchers as an engine would.
     pub fn kill_behind_the_back(&self, id: &ContainerId, oom: bool) {
         let mut state = self.lock();
         if let Some(container) = state.find_mut(id.as_str()) {
             container.state = ContainerState::Exited;
             container.exit_code = Some(137);
             container.oom_killed = oom;
+            let id = container.id.clone();
+            if oom {
+                state.emit(&id, ContainerAction::Oom);
+            }
+            state.emit(&id, ContainerAction::Die);
+        }
+    }
+
+    /// Removes a container behind everyone's back, as `docker rm -f` from a shell would.
+    pub fn remove_behind_the_back(&self, id: &ContainerId) {
+        let mut state = self.lock();
+        if let Some(container) = state.find(id.as_str()).cloned() {
+            if container.state.is_running() {
+                state.emit(&container.id, ContainerAction::Die);
+            }
+            state.emit(&container.id, ContainerAction::Destroy);
+            state.containers.remove(container.id.as_str());
         }
     }
 
     /// Sets the lines [`Runtime::logs`](crate::Runtime::logs) returns for a container.
     pub fn set_logs(&self, id: &ContainerId, lines: Vec<LogLine>) {
         self.lock().logs.insert(id.to_string(), lines);
+    }
+
+    /// From now on, calls of `op` wait (after being recorded) until released, so a test can
+    /// see how many run at once.
+    pub fn hold(&self, op: &'static str) {
+        self.lock().holding.insert(op);
+    }
+
+    /// How many calls of `op` are waiting.
+    pub fn held(&self, op: &str) -> usize {
+        self.lock()
+            .held
+            .iter()
+            .filter(|(held_op, _)| *held_op == op)
+            .count()
+    }
+
+    /// Lets up to `n` waiting calls of `op` go on.
+    pub fn release_held(&self, op: &str, n: usize) {
+        let mut state = self.lock();
+        let mut released = 0;
+        state.held.retain_mut(|(held_op, _)| {
+            let go = *held_op == op && released < n;
+            released += usize::from(go);
+            !go
+        });
+    }
+
+    /// Stops holding `op` and lets every waiting call go on.
+    pub fn unhold(&self, op: &'static str) {
+        let mut state = self.lock();
+        state.holding.remove(op);
+        state.held.retain(|(held_op, _)| *held_op != op);
+    }
+
+    /// Waits while calls of `op` are held (no-op unless [`FakeRuntime::hold`] was called).
+    pub(super) async fn gate(&self, op: &'static str) {
+        let receiver = {
+            let mut state = self.lock();
+            if !state.holding.contains(op) {
+                return;
+            }
+            let (sender, receiver) = futures_channel::oneshot::channel();
+            state.held.push((op, sender));
+            receiver
+        };
+        // Released or dropped: either way the call goes on.
+        let _ = receiver.await;
     }
 
     /// Every call so far, in order.
@@ -209,6 +280,28 @@ impl FakeState {
     pub(super) fn find_mut(&mut self, id_or_name: &str) -> Option<&mut FakeContainer> {
         let id = self.find(id_or_name)?.id.to_string();
         self.containers.get_mut(&id)
+    }
+
+    /// Sends an event about `id` to every watcher whose filter matches its labels.
+    pub(super) fn emit(&mut self, id: &ContainerId, action: ContainerAction) {
+        let Some(labels) = self
+            .containers
+            .get(id.as_str())
+            .map(|c| c.spec.labels.clone())
+        else {
+            return;
+        };
+        let exit_code = self.containers.get(id.as_str()).and_then(|c| c.exit_code);
+        let event = ContainerEvent {
+            id: id.clone(),
+            action,
+            labels: labels.clone(),
+            exit_code,
+            at: Timestamp::now(),
+        };
+        self.watchers.retain(|(filter, sender)| {
+            !filter.matches(&labels) || sender.unbounded_send(Ok(event.clone())).is_ok()
+        });
     }
 
     pub(super) fn fresh_id(&mut self, prefix: &str) -> String {

@@ -11,6 +11,7 @@ use crate::container::{
     ContainerInfo, ContainerState, ContainerSummary, PublishedPort, RemoveOptions,
 };
 use crate::engine::{EngineInfo, EngineVersion, RuntimeCapabilities};
+use crate::events::{ContainerAction, ContainerEvent};
 use crate::exec::{ExecOutcome, ExecRequest, TtyInput, TtyRequest, TtySession, TtySize};
 use crate::ids::{ContainerId, ExecId, ImageId, NetworkId};
 use crate::image::{
@@ -70,7 +71,9 @@ impl Runtime for FakeRuntime {
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<ContainerId> {
         spec.validate()?;
-        let mut state = self.enter("create_container", spec.image.as_str())?;
+        drop(self.enter("create_container", spec.image.as_str())?);
+        self.gate("create_container").await;
+        let mut state = self.lock();
         if !state.images.contains_key(spec.image.as_str()) {
             return Err(Error::not_found(format!("image `{}`", spec.image)));
         }
@@ -103,7 +106,9 @@ impl Runtime for FakeRuntime {
     }
 
     async fn start_container(&self, id: &ContainerId) -> Result<()> {
-        let mut state = self.enter("start_container", id.as_str())?;
+        drop(self.enter("start_container", id.as_str())?);
+        self.gate("start_container").await;
+        let mut state = self.lock();
         let container = state
             .find(id.as_str())
             .ok_or_else(|| no_such_container(id))?
@@ -135,6 +140,8 @@ impl Runtime for FakeRuntime {
         entry.state = ContainerState::Running;
         entry.exit_code = None;
         entry.host_ports = host_ports;
+        let id = entry.id.clone();
+        state.emit(&id, ContainerAction::Start);
         Ok(())
     }
 
@@ -146,12 +153,16 @@ impl Runtime for FakeRuntime {
         if container.state.is_running() {
             container.state = ContainerState::Exited;
             container.exit_code = Some(0);
+            let id = container.id.clone();
+            state.emit(&id, ContainerAction::Die);
         }
         Ok(())
     }
 
     async fn remove_container(&self, id: &ContainerId, options: RemoveOptions) -> Result<()> {
-        let mut state = self.enter("remove_container", id.as_str())?;
+        drop(self.enter("remove_container", id.as_str())?);
+        self.gate("remove_container").await;
+        let mut state = self.lock();
         let container = state
             .find(id.as_str())
             .ok_or_else(|| no_such_container(id))?;
@@ -160,7 +171,12 @@ impl Runtime for FakeRuntime {
                 "container `{id}` is running: stop it first or force the removal"
             )));
         }
-        let key = container.id.to_string();
+        let (key, running) = (container.id.clone(), container.state.is_running());
+        if running {
+            state.emit(&key, ContainerAction::Die);
+        }
+        state.emit(&key, ContainerAction::Destroy);
+        let key = key.to_string();
         state.containers.remove(&key);
         for (_, _, members) in state.networks.values_mut() {
             members.retain(|m| m.as_str() != key);
@@ -295,6 +311,20 @@ impl Runtime for FakeRuntime {
             },
         };
         Box::pin(IterStream(lines.into_iter()))
+    }
+
+    fn container_events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<ContainerEvent>> {
+        let (sender, receiver) = futures_channel::mpsc::unbounded();
+        match self.enter(
+            "container_events",
+            format!("{:?}", filter.to_engine_filters()),
+        ) {
+            Ok(mut state) => state.watchers.push((filter.clone(), sender)),
+            Err(e) => {
+                let _ = sender.unbounded_send(Err(e));
+            }
+        }
+        Box::pin(receiver)
     }
 
     async fn upload_tar(&self, id: &ContainerId, path: &str, _tar: Vec<u8>) -> Result<()> {
@@ -647,6 +677,39 @@ mod tests {
             .unwrap();
         let err = fake.start_container(&id).await.unwrap_err();
         assert!(matches!(err, Error::PortInUse { port: 10000 }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn watchers_hear_about_matching_containers_only() {
+        use futures_util::StreamExt;
+        let fake = FakeRuntime::new().with_image("busybox:1");
+        let mut watched = spec();
+        watched.labels.insert("watch".into(), "me".into());
+        let mut events = fake.container_events(&LabelFilter::default().with("watch", "me"));
+        let ignored = crate::run_container(&fake, &spec()).await.unwrap();
+        let id = crate::run_container(&fake, &watched).await.unwrap();
+        fake.kill_behind_the_back(&ignored, false);
+        fake.kill_behind_the_back(&id, true);
+        let actions: Vec<_> = [
+            events.next().await,
+            events.next().await,
+            events.next().await,
+        ]
+        .into_iter()
+        .map(|e| {
+            let e = e.unwrap().unwrap();
+            assert_eq!(e.id, id);
+            e.action
+        })
+        .collect();
+        assert_eq!(
+            actions,
+            [
+                ContainerAction::Start,
+                ContainerAction::Oom,
+                ContainerAction::Die
+            ]
+        );
     }
 
     #[tokio::test]

@@ -4,8 +4,10 @@
 mod fake_runtime;
 mod fake_runtime_ops;
 mod iter_stream;
+mod memory_store;
 
 pub use fake_runtime::{FakeCall, FakeRuntime};
+pub use memory_store::MemoryStore;
 
 pub use crate::network::MockNetwork;
 pub use crate::pool::MockPool;

@@ -4,6 +4,7 @@
 mod archive;
 mod containers;
 mod endpoints;
+mod events;
 mod exec;
 mod images;
 mod logs;

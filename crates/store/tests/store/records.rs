@@ -77,6 +77,28 @@ async fn runs_round_trip_with_every_resource_id() {
 }
 
 #[tokio::test]
+async fn a_container_can_be_claimed_only_once_until_its_claim_is_removed() {
+    let (store, dir) = fresh_store();
+    let other_process = SqliteStore::open_in_dir(dir.path()).unwrap();
+    let lease = slipway_core::Lease {
+        key: slipway_core::PoolKey::from_hash("0123456789abcdef"),
+        container_id: ContainerId::new("c1"),
+        container_name: "slipway-pool-1".into(),
+        ports: vec![],
+        memory_bytes: 64 << 20,
+        warm: true,
+        claimed_at: Timestamp::now(),
+    };
+    store.record_claim(&lease).await.unwrap();
+    let err = other_process.record_claim(&lease).await.unwrap_err();
+    assert_eq!(err.kind(), slipway_core::ErrorKind::Conflict, "{err}");
+    assert_eq!(other_process.claims().await.unwrap(), vec![lease.clone()]);
+    assert!(store.remove_claim(&lease.container_id).await.unwrap());
+    assert!(!store.remove_claim(&lease.container_id).await.unwrap());
+    other_process.record_claim(&lease).await.unwrap();
+}
+
+#[tokio::test]
 async fn builds_come_back_newest_first() {
     let (store, _dir) = fresh_store();
     for (i, status) in [

@@ -1,0 +1,127 @@
+//! Start-up reconciliation: the engine says what exists, the store says what is handed out.
+//! Running members of configured pools are adopted as ready; claimed containers are left
+//! alone; every other pooled container of this instance is removed; leases and claims whose
+//! container is gone are forgotten.
+
+use std::collections::HashSet;
+
+use slipway_core::{
+    labels, ContainerId, Error, LabelFilter, PoolKey, PublishedPort, RemoveOptions, Result,
+};
+
+use crate::members::{holder, HOLDER_PREFIX};
+use crate::state::Member;
+use crate::warm_pool::Inner;
+
+impl Inner {
+    pub(crate) async fn adopt(&self) -> Result<()> {
+        let filter = LabelFilter::managed()
+            .with(labels::ROLE, "pool")
+            .with(labels::INSTANCE, self.instance.as_str());
+        let existing = self.runtime.list_containers(&filter).await?;
+        let existing_ids: HashSet<ContainerId> = existing.iter().map(|c| c.id.clone()).collect();
+
+        for lease in self.store.claims().await? {
+            if existing_ids.contains(&lease.container_id) {
+                let mut state = self.lock();
+                // It exists and holds its memory, budget or not.
+                state.budget.occupy(lease.memory_bytes);
+                state.claimed.insert(lease.container_id.clone(), lease);
+            } else {
+                tracing::info!(container = %lease.container_id, "forgetting the claim of a container that is gone");
+                self.store.remove_claim(&lease.container_id).await?;
+                let ports: Vec<u16> = lease.ports.iter().map(|p| p.host_port).collect();
+                self.release_ports(&ports).await;
+            }
+        }
+
+        let mut kept_names = HashSet::new();
+        let (mut adopted, mut removed) = (0, 0);
+        for container in existing {
+            let name = container.names.first().cloned().unwrap_or_default();
+            if self.lock().claimed.contains_key(&container.id) {
+                kept_names.insert(name);
+                continue;
+            }
+            let key = container
+                .labels
+                .get(labels::POOL_KEY)
+                .map(|k| PoolKey::from_hash(k.clone()));
+            if container.state.is_running() {
+                if let Some(key) = key {
+                    if self.try_adopt(&key, &container.id, &name).await? {
+                        kept_names.insert(name);
+                        adopted += 1;
+                        continue;
+                    }
+                }
+            }
+            match self
+                .runtime
+                .remove_container(&container.id, RemoveOptions::force())
+                .await
+            {
+                Ok(()) | Err(Error::NotFound { .. }) => removed += 1,
+                Err(e) => return Err(e),
+            }
+        }
+
+        // Leases of pooled containers that no longer exist (a crash between lease and create).
+        for lease in self.store.port_leases().await? {
+            let Some(name) = lease.holder.strip_prefix(HOLDER_PREFIX) else {
+                continue;
+            };
+            if !kept_names.contains(name) {
+                self.ports.release(lease.port).await?;
+            }
+        }
+        if adopted + removed > 0 {
+            tracing::info!(
+                adopted,
+                removed,
+                "reconciled pooled containers left by an earlier run"
+            );
+        }
+        Ok(())
+    }
+
+    /// Adopts a running container as ready if its pool is configured, its ports are leased to
+    /// it and the budget has room.
+    async fn try_adopt(&self, key: &PoolKey, id: &ContainerId, name: &str) -> Result<bool> {
+        let Some(memory) = self.lock().keys.get(key).map(|pool| pool.memory_bytes()) else {
+            return Ok(false);
+        };
+        let info = match self.runtime.inspect_container(id).await {
+            Ok(info) if info.state.is_running() => info,
+            Ok(_) | Err(Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let leased: HashSet<u16> = self
+            .store
+            .port_leases()
+            .await?
+            .into_iter()
+            .filter(|lease| lease.holder == holder(name))
+            .map(|lease| lease.port)
+            .collect();
+        let ports: Vec<PublishedPort> = info.ports.clone();
+        if !ports.iter().all(|p| leased.contains(&p.host_port)) {
+            return Ok(false);
+        }
+        let mut state = self.lock();
+        let state = &mut *state;
+        let Some(pool) = state.keys.get_mut(key) else {
+            return Ok(false);
+        };
+        if state.budget.reserve(memory).is_err() {
+            return Ok(false);
+        }
+        pool.ready.push_back(Member {
+            id: id.clone(),
+            name: name.to_owned(),
+            ports,
+            memory_bytes: memory,
+        });
+        Ok(true)
+    }
+}

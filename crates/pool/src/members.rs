@@ -1,0 +1,125 @@
+//! Creating and destroying pooled containers: unique names, slipway's labels, leased host
+//! ports, and another port when a foreign process holds the one leased.
+
+use slipway_core::{
+    labels, run_container, ContainerSpec, Error, PoolKey, PublishedPort, RemoveOptions, Result,
+    Role,
+};
+
+use crate::state::Member;
+use crate::warm_pool::Inner;
+
+/// How many host ports a creation tries before giving up.
+const MAX_PORT_ATTEMPTS: usize = 16;
+/// Port leases held by pooled containers are named `pool:<container name>`.
+pub(crate) const HOLDER_PREFIX: &str = "pool:";
+
+pub(crate) fn holder(name: &str) -> String {
+    format!("{HOLDER_PREFIX}{name}")
+}
+
+fn member_name(key: &PoolKey) -> String {
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "slipway-pool-{}-{}",
+        &key.as_str()[..8.min(key.as_str().len())],
+        &unique[..12]
+    )
+}
+
+impl Inner {
+    /// Creates and starts one container of pool `key` from `template`.
+    pub(crate) async fn create_member(
+        &self,
+        key: &PoolKey,
+        template: &ContainerSpec,
+    ) -> Result<Member> {
+        let name = member_name(key);
+        let mut spec = template.clone();
+        spec.name = Some(name.parse()?);
+        spec.labels
+            .extend(labels::managed(Role::Pool, &self.instance));
+        spec.labels
+            .insert(labels::POOL_KEY.to_owned(), key.to_string());
+        let memory_bytes = spec.resources.memory_bytes.unwrap_or_default();
+        for _ in 0..MAX_PORT_ATTEMPTS {
+            let mut leased = Vec::new();
+            for binding in &mut spec.ports {
+                match self.ports.lease(&holder(&name)).await {
+                    Ok(port) => {
+                        binding.host_port = Some(port);
+                        leased.push(port);
+                    }
+                    Err(e) => {
+                        self.release_ports(&leased).await;
+                        return Err(e);
+                    }
+                }
+            }
+            match run_container(self.runtime.as_ref(), &spec).await {
+                Ok(id) => {
+                    let ports = spec
+                        .ports
+                        .iter()
+                        .map(|b| PublishedPort {
+                            container_port: b.container_port,
+                            host_ip: b.host_ip,
+                            host_port: b.host_port.unwrap_or_default(),
+                        })
+                        .collect();
+                    return Ok(Member {
+                        id,
+                        name,
+                        ports,
+                        memory_bytes,
+                    });
+                }
+                Err(Error::PortInUse { port }) => {
+                    for leased_port in leased {
+                        let released = if leased_port == port {
+                            self.ports.mark_foreign(port).await
+                        } else {
+                            self.ports.release(leased_port).await
+                        };
+                        if let Err(e) = released {
+                            tracing::warn!(port = leased_port, error = %e, "failed to release a port lease");
+                        }
+                    }
+                }
+                Err(other) => {
+                    self.release_ports(&leased).await;
+                    return Err(other);
+                }
+            }
+        }
+        Err(Error::CapacityExceeded(format!(
+            "no bindable host port in {} after {MAX_PORT_ATTEMPTS} attempts",
+            self.ports.range()
+        )))
+    }
+
+    /// Removes a pooled container and gives its ports back. A container already gone is fine.
+    pub(crate) async fn destroy_member(&self, member: &Member) -> Result<()> {
+        match self
+            .runtime
+            .remove_container(&member.id, RemoveOptions::force())
+            .await
+        {
+            Ok(()) | Err(Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let ports: Vec<u16> = member.ports.iter().map(|p| p.host_port).collect();
+        self.release_ports(&ports).await;
+        Ok(())
+    }
+
+    /// Releases leases, logging (not returning) failures: callers are already handling an
+    /// outcome of their own.
+    pub(crate) async fn release_ports(&self, ports: &[u16]) {
+        for port in ports {
+            if let Err(e) = self.ports.release(*port).await {
+                tracing::warn!(port, error = %e, "failed to release a port lease");
+            }
+        }
+    }
+}
