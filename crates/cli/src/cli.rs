@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::bench::BenchCommand;
 use crate::commands::doctor::DoctorArgs;
+use crate::commands::pool::PoolCommand;
 use crate::config::Overrides;
 
 /// slipway: fast, safe development environments and builds on Docker engines.
@@ -66,6 +67,9 @@ pub(crate) enum LogFormat {
 pub(crate) enum Command {
     /// Check that the engine and this host can run slipway, and say how to fix what can't.
     Doctor(DoctorArgs),
+    /// Manage the warm pools of this state directory.
+    #[command(subcommand)]
+    Pool(PoolCommand),
     /// Measure slipway against the raw engine on this host.
     #[command(subcommand)]
     Bench(BenchCommand),

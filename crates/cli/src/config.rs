@@ -25,6 +25,86 @@ struct FileConfig {
     state_dir: Option<PathBuf>,
     #[serde(default)]
     engine: FileEngine,
+    #[serde(default)]
+    pool: FilePoolSettings,
+    #[serde(default)]
+    pools: Vec<PoolDefinition>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePoolSettings {
+    memory_budget_mb: Option<u64>,
+    memory_headroom_mb: Option<u64>,
+    port_range: Option<String>,
+}
+
+/// One `[[pools]]` entry: the containers a pool keeps warm.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PoolDefinition {
+    pub(crate) image: String,
+    #[serde(default = "default_pool_cmd")]
+    pub(crate) cmd: Vec<String>,
+    #[serde(default = "default_pool_ports")]
+    pub(crate) ports: Vec<u16>,
+    #[serde(default = "default_pool_memory")]
+    pub(crate) memory_mb: u64,
+    #[serde(default = "default_target")]
+    pub(crate) target: usize,
+    #[serde(default = "default_min")]
+    pub(crate) min: usize,
+    #[serde(default = "default_max_creating")]
+    pub(crate) max_creating: usize,
+    #[serde(default)]
+    pub(crate) env: std::collections::BTreeMap<String, String>,
+    /// Extra labels (slipway's own are always added).
+    #[serde(default)]
+    pub(crate) labels: std::collections::BTreeMap<String, String>,
+}
+
+fn default_pool_cmd() -> Vec<String> {
+    ["tail", "-f", "/dev/null"].map(String::from).to_vec()
+}
+fn default_pool_ports() -> Vec<u16> {
+    vec![3000]
+}
+fn default_pool_memory() -> u64 {
+    512
+}
+fn default_target() -> usize {
+    3
+}
+fn default_min() -> usize {
+    1
+}
+fn default_max_creating() -> usize {
+    2
+}
+
+impl PoolDefinition {
+    /// The pool used when the config defines none: the seed's dev-environment defaults.
+    pub(crate) fn default_pool() -> Self {
+        Self {
+            image: "node:24-slim".into(),
+            cmd: default_pool_cmd(),
+            ports: default_pool_ports(),
+            memory_mb: default_pool_memory(),
+            target: default_target(),
+            min: default_min(),
+            max_creating: default_max_creating(),
+            env: Default::default(),
+            labels: Default::default(),
+        }
+    }
+}
+
+/// Pool-wide settings.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolSetup {
+    pub(crate) budget: slipway_pool::MemoryBudget,
+    pub(crate) port_range: slipway_core::PortRange,
+    pub(crate) pools: Vec<PoolDefinition>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +140,7 @@ pub(crate) struct EngineSettings {
 pub(crate) struct Config {
     pub(crate) engine: EngineSettings,
     pub(crate) state_dir: PathBuf,
+    pub(crate) pool: PoolSetup,
 }
 
 impl Config {
@@ -117,7 +198,9 @@ impl Config {
             .or_else(|| env_nonempty("SLIPWAY_STATE_DIR").map(PathBuf::from))
             .or(file.state_dir)
             .unwrap_or_else(|| PathBuf::from(".slipway"));
+        let pool = pool_setup(file.pool, file.pools)?;
         Ok(Config {
+            pool,
             engine: EngineSettings {
                 endpoint,
                 connect_timeout: Duration::from_millis(
@@ -130,6 +213,43 @@ impl Config {
             state_dir,
         })
     }
+}
+
+fn pool_setup(settings: FilePoolSettings, pools: Vec<PoolDefinition>) -> anyhow::Result<PoolSetup> {
+    const MIB: u64 = 1 << 20;
+    let budget = match (settings.memory_budget_mb, settings.memory_headroom_mb) {
+        (Some(budget), _) => slipway_pool::MemoryBudget::Fixed(budget * MIB),
+        (None, headroom) => {
+            slipway_pool::MemoryBudget::EngineTotalMinus(headroom.unwrap_or(2048) * MIB)
+        }
+    };
+    let port_range = match settings.port_range {
+        Some(text) => parse_port_range(&text).context("invalid pool.port_range")?,
+        None => slipway_core::PortRange::DEFAULT,
+    };
+    let pools = if pools.is_empty() {
+        vec![PoolDefinition::default_pool()]
+    } else {
+        pools
+    };
+    Ok(PoolSetup {
+        budget,
+        port_range,
+        pools,
+    })
+}
+
+/// Parses `FIRST-LAST`.
+pub(crate) fn parse_port_range(text: &str) -> anyhow::Result<slipway_core::PortRange> {
+    let (first, last) = text
+        .split_once('-')
+        .context("expected FIRST-LAST, e.g. 10000-20000")?;
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .with_context(|| format!("`{p}` is not a port (1-65535)"))
+    };
+    Ok(slipway_core::PortRange::new(port(first)?, port(last)?)?)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -234,6 +354,46 @@ mod tests {
             .engine
             .endpoint
             .is_insecure());
+    }
+
+    #[test]
+    fn pools_default_to_the_dev_environment_seed_and_can_be_configured() {
+        let config = Config::load(&Overrides::default(), &env(&[])).unwrap();
+        assert_eq!(config.pool.pools, vec![PoolDefinition::default_pool()]);
+        assert_eq!(
+            config.pool.budget,
+            slipway_pool::MemoryBudget::EngineTotalMinus(2 << 30)
+        );
+        assert_eq!(config.pool.port_range, slipway_core::PortRange::DEFAULT);
+
+        let (_dir, path) = file(
+            "[pool]\nmemory_budget_mb = 4096\nport_range = \"11000-11999\"\n\n\
+             [[pools]]\nimage = \"busybox:1\"\nports = [8080]\nmemory_mb = 64\ntarget = 5\n",
+        );
+        let config = Config::load(
+            &Overrides {
+                config: Some(path),
+                ..Overrides::default()
+            },
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.pool.budget,
+            slipway_pool::MemoryBudget::Fixed(4 << 30)
+        );
+        assert_eq!(config.pool.port_range.to_string(), "11000-11999");
+        let pool = &config.pool.pools[0];
+        assert_eq!(
+            (
+                pool.image.as_str(),
+                pool.ports.as_slice(),
+                pool.memory_mb,
+                pool.target,
+                pool.min
+            ),
+            ("busybox:1", &[8080][..], 64, 5, 1)
+        );
     }
 
     #[test]

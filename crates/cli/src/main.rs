@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod output;
+mod wiring;
 
 use std::process::ExitCode;
 
@@ -46,6 +47,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let config = Config::load(&cli.global.overrides(), &|key| std::env::var(key).ok())?;
     match cli.command {
         Command::Doctor(args) => commands::doctor::run(&config, args).await,
+        Command::Pool(pool) => commands::pool::run(&config, pool).await,
         Command::Bench(bench) => commands::bench::run(&config, bench).await,
     }
 }

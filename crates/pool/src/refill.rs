@@ -123,6 +123,7 @@ async fn settle(
                 pool.degraded = false;
                 pool.retry_at = None;
                 pool.last_error = None;
+                pool.last_error_kind = None;
                 pool.deliver(member)
             }
             Err(error) => {
@@ -133,6 +134,7 @@ async fn settle(
                 pool.degraded = pool.failures >= inner.settings.degrade_after;
                 tracing::warn!(pool = %key, failures = pool.failures, error = %error, "refill failed");
                 pool.last_error = Some(error.to_string());
+                pool.last_error_kind = Some(error.kind());
                 None
             }
         }

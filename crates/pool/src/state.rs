@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use slipway_core::{ContainerId, ContainerSpec, Lease, PoolKey, PoolStatus, PublishedPort};
+use slipway_core::{
+    ContainerId, ContainerSpec, ErrorKind, Lease, PoolKey, PoolStatus, PublishedPort,
+};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -37,6 +39,8 @@ pub(crate) struct KeyState {
     pub(crate) failures: u32,
     pub(crate) degraded: bool,
     pub(crate) last_error: Option<String>,
+    /// The kind of the last error, to tell retryable failures from permanent ones.
+    pub(crate) last_error_kind: Option<ErrorKind>,
     pub(crate) retry_at: Option<Instant>,
     pub(crate) last_claim: Option<Instant>,
     /// Set by `drain`, cleared by `fill`: no automatic refill meanwhile.
@@ -57,6 +61,7 @@ impl KeyState {
             failures: 0,
             degraded: false,
             last_error: None,
+            last_error_kind: None,
             retry_at: None,
             last_claim: None,
             paused: false,

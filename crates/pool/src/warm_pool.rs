@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use slipway_core::{
-    ContainerInfo, Error, InstanceId, Lease, Pool, PoolKey, PoolStatus, Result, Runtime, Store,
-    Timestamp,
+    ContainerInfo, Error, ErrorKind, InstanceId, Lease, Pool, PoolKey, PoolStatus, Result, Runtime,
+    Store, Timestamp,
 };
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
@@ -276,7 +276,12 @@ impl Pool for WarmPool {
                 if key_state.ready.len() >= target {
                     return Ok(());
                 }
-                if key_state.degraded {
+                // Retrying does not bring back a missing image or fix a bad spec.
+                let permanent = matches!(
+                    key_state.last_error_kind,
+                    Some(ErrorKind::NotFound | ErrorKind::Invalid)
+                );
+                if key_state.degraded || permanent {
                     return Err(Error::Unavailable {
                         endpoint: format!("pool `{key}`"),
                         reason: key_state

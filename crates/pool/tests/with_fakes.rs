@@ -233,6 +233,28 @@ async fn failures_back_off_exponentially_then_mark_the_pool_degraded() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn fill_gives_up_at_once_when_the_image_is_missing() {
+    let h = harness_with(
+        FakeRuntime::new(),
+        MemoryStore::new("inst"),
+        PoolConfig::new(spec()),
+        settings(100),
+    )
+    .await;
+    let started = tokio::time::Instant::now();
+    let err = h.pool.fill(&h.key).await.unwrap_err();
+    assert!(
+        err.to_string().contains("image `busybox:1` not found"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_success_clears_the_degraded_state() {
     let fake = FakeRuntime::new();
     let config = PoolConfig::new(spec()).with_max_creating(1);

@@ -17,8 +17,14 @@ impl DockerRuntime {
     ) -> BoxStream<'static, Result<ContainerEvent>> {
         let mut filters: HashMap<String, Vec<String>> = crate::convert::label_filters(filter);
         filters.insert("type".into(), vec!["container".into()]);
+        // The request goes out when the stream is first polled; asking for events since now
+        // (less a second of clock skew for remote engines) makes "from now on" hold anyway.
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .saturating_sub(std::time::Duration::from_secs(1));
         let options = EventsOptions {
-            since: None,
+            since: Some(format!("{}.{:09}", since.as_secs(), since.subsec_nanos())),
             until: None,
             filters: Some(filters),
         };

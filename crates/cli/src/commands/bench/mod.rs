@@ -1,6 +1,7 @@
 //! `slipway bench …`: measurements users run on their own hosts, always against the raw
 //! engine in the same run, reported as ratios.
 
+mod pool;
 mod runtime;
 mod stats;
 
@@ -14,10 +15,13 @@ use crate::config::Config;
 pub(crate) enum BenchCommand {
     /// Create, start, exec and remove through slipway vs the same calls through raw bollard.
     Runtime(runtime::RuntimeBenchArgs),
+    /// Warm claims from a pool vs cold create+start of the same spec, and refill throughput.
+    Pool(pool::PoolBenchArgs),
 }
 
 pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<Outcome> {
     match command {
         BenchCommand::Runtime(args) => runtime::run(config, args).await,
+        BenchCommand::Pool(args) => pool::run(config, args).await,
     }
 }

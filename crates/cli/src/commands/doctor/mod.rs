@@ -26,15 +26,7 @@ pub(crate) struct DoctorArgs {
 }
 
 fn parse_range(text: &str) -> Result<PortRange, String> {
-    let (first, last) = text
-        .split_once('-')
-        .ok_or("expected FIRST-LAST, e.g. 10000-20000")?;
-    let port = |p: &str| {
-        p.trim()
-            .parse::<u16>()
-            .map_err(|_| format!("`{p}` is not a port (1-65535)"))
-    };
-    PortRange::new(port(first)?, port(last)?).map_err(|e| e.to_string())
+    crate::config::parse_port_range(text).map_err(|e| format!("{e:#}"))
 }
 
 /// The result of one check.
