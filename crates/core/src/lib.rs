@@ -78,7 +78,7 @@ pub use labels::{LabelFilter, Labels, Role};
 pub use logs::{LogLine, LogOptions, LogSource};
 pub use names::{ContainerName, GitRef, ImageRef, RepoSlug};
 pub use network::{Network, NetworkInfo, NetworkSpec};
-pub use pool::{Lease, Pool, PoolKey, PoolStatus};
+pub use pool::{Lease, Pool, PoolConfig, PoolKey, PoolStatus, DEFAULT_POOL_MEMORY_BYTES};
 pub use records::{
     BuildRecord, BuildStatus, DockerMode, EnvironmentRecord, EnvironmentStatus, PortLease,
     PortLeaseRequest, PortRange, RunRecord, RunState,

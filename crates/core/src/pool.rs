@@ -78,6 +78,91 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// The memory limit a pooled container gets when its spec sets none.
+pub const DEFAULT_POOL_MEMORY_BYTES: u64 = 512 << 20;
+
+/// One pool: the spec its containers are created from and how many to keep.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PoolConfig {
+    /// The template. Its name is ignored (each container gets its own); each port binding's
+    /// host port is ignored too: host ports come from the pool's port range.
+    pub spec: ContainerSpec,
+    /// Ready containers to aim for (default 3).
+    pub target_size: usize,
+    /// Below this many ready, refill starts at once after a claim (default 1).
+    pub min_size: usize,
+    /// At most this many refill creations at a time (default 2).
+    pub max_creating: usize,
+}
+
+impl PoolConfig {
+    /// A pool of `spec` with the defaults 3 / 1 / 2 and, if the spec has none, a 512 MiB
+    /// memory limit (capacity admission needs one).
+    pub fn new(mut spec: ContainerSpec) -> Self {
+        if spec.resources.memory_bytes.is_none() {
+            spec.resources.memory_bytes = Some(DEFAULT_POOL_MEMORY_BYTES);
+        }
+        Self {
+            spec,
+            target_size: 3,
+            min_size: 1,
+            max_creating: 2,
+        }
+    }
+
+    /// Sets how many ready containers to keep.
+    pub fn with_target_size(mut self, target: usize) -> Self {
+        self.target_size = target;
+        self
+    }
+
+    /// Sets the urgent-refill threshold.
+    pub fn with_min_size(mut self, min: usize) -> Self {
+        self.min_size = min;
+        self
+    }
+
+    /// Sets how many containers refill creates at once.
+    pub fn with_max_creating(mut self, max: usize) -> Self {
+        self.max_creating = max;
+        self
+    }
+
+    /// The key claims use to ask for this pool's containers.
+    pub fn key(&self) -> PoolKey {
+        PoolKey::for_spec(&self.spec)
+    }
+
+    /// The memory each container counts against the budget.
+    pub fn memory_bytes(&self) -> u64 {
+        self.spec
+            .resources
+            .memory_bytes
+            .unwrap_or(DEFAULT_POOL_MEMORY_BYTES)
+    }
+
+    /// Checks the spec and that the sizes are consistent.
+    pub fn validate(&self) -> Result<()> {
+        self.spec.validate()?;
+        let problem = if self.min_size > self.target_size {
+            Some(format!(
+                "min_size {} is above target_size {}",
+                self.min_size, self.target_size
+            ))
+        } else if self.max_creating == 0 {
+            Some("max_creating must be at least 1".to_owned())
+        } else if self.target_size > 1000 {
+            Some(format!("target_size {} is above 1000", self.target_size))
+        } else {
+            None
+        };
+        match problem {
+            Some(reason) => Err(crate::Error::invalid("pool config", reason)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A container handed out by a pool.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Lease {
@@ -138,6 +223,8 @@ pub struct PoolStatus {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait Pool: Send + Sync {
+    /// Adds a pool if none with the same key exists yet; returns its key.
+    async fn ensure_pool(&self, config: PoolConfig) -> Result<PoolKey>;
     /// Hands out a ready container of `key`, or creates one if none is ready.
     async fn claim(&self, key: &PoolKey) -> Result<Lease>;
     /// Gives a claimed container back; it is removed, never reused.
@@ -186,6 +273,20 @@ mod tests {
             read_only: false,
         });
         assert_ne!(base, PoolKey::for_spec(&with_volume));
+    }
+
+    #[test]
+    fn pool_configs_default_to_the_design_and_check_their_sizes() {
+        let config = PoolConfig::new(ContainerSpec::new("busybox:1".parse().unwrap()));
+        assert_eq!(
+            (config.target_size, config.min_size, config.max_creating),
+            (3, 1, 2)
+        );
+        assert_eq!(config.memory_bytes(), 512 << 20);
+        config.validate().unwrap();
+        assert!(config.clone().with_min_size(4).validate().is_err());
+        assert!(config.clone().with_max_creating(0).validate().is_err());
+        assert!(config.with_target_size(5000).validate().is_err());
     }
 
     #[test]

@@ -101,8 +101,25 @@ pub trait RepoCache: Send + Sync {
     ) -> Result<MirrorInfo>;
     /// The commit a ref points at; [`Error::NotFound`] naming the ref when it does not exist.
     async fn resolve(&self, repo: &RepoSlug, reference: &GitRef) -> Result<CommitId>;
+    /// The branch the remote's HEAD points at.
+    async fn default_branch(&self, repo: &RepoSlug) -> Result<GitRef>;
     /// A tar of the commit's tree (modes and symlinks kept).
     async fn archive(&self, repo: &RepoSlug, commit: &CommitId) -> Result<Vec<u8>>;
+    /// A tar of only `paths` (files) of the commit's tree; paths missing at the commit are
+    /// skipped.
+    async fn archive_paths(
+        &self,
+        repo: &RepoSlug,
+        commit: &CommitId,
+        paths: &[String],
+    ) -> Result<Vec<u8>>;
+    /// The content of file `path` at the commit, if it exists there.
+    async fn read_file(
+        &self,
+        repo: &RepoSlug,
+        commit: &CommitId,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>>;
     /// What changed from `from` to `to`.
     async fn diff(&self, repo: &RepoSlug, from: &CommitId, to: &CommitId) -> Result<TreeDiff>;
 }

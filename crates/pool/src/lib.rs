@@ -62,6 +62,7 @@ mod state;
 mod warm_pool;
 
 pub use budget::MemoryBudget;
-pub use config::{PoolConfig, PoolSettings, DEFAULT_MEMORY_BYTES};
+pub use config::PoolSettings;
 pub use ports::PortAllocator;
+pub use slipway_core::PoolConfig;
 pub use warm_pool::{WarmPool, WarmPoolBuilder};

@@ -3,13 +3,12 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use slipway_core::{
-    ContainerId, ContainerSpec, ErrorKind, Lease, PoolKey, PoolStatus, PublishedPort,
+    ContainerId, ContainerSpec, ErrorKind, Lease, PoolConfig, PoolKey, PoolStatus, PublishedPort,
 };
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::budget::Budget;
-use crate::config::PoolConfig;
 
 /// How many claim latencies each key remembers for its percentiles.
 const LATENCY_WINDOW: usize = 1024;

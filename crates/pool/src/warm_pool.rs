@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use slipway_core::{
-    ContainerInfo, Error, ErrorKind, InstanceId, Lease, Pool, PoolKey, PoolStatus, Result, Runtime,
-    Store, Timestamp,
+    ContainerInfo, Error, ErrorKind, InstanceId, Lease, Pool, PoolConfig, PoolKey, PoolStatus,
+    Result, Runtime, Store, Timestamp,
 };
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::budget::Budget;
-use crate::config::{PoolConfig, PoolSettings};
+use crate::config::PoolSettings;
 use crate::ports::PortAllocator;
 use crate::state::{KeyState, Member, PoolState};
 
@@ -204,6 +204,23 @@ impl WarmPool {
 
 #[async_trait]
 impl Pool for WarmPool {
+    async fn ensure_pool(&self, config: PoolConfig) -> Result<PoolKey> {
+        config.validate()?;
+        let key = config.key();
+        let added = {
+            let mut state = self.inner.lock();
+            let absent = !state.keys.contains_key(&key);
+            if absent {
+                state.keys.insert(key.clone(), KeyState::new(config));
+            }
+            absent
+        };
+        if added {
+            self.inner.wake.notify_one();
+        }
+        Ok(key)
+    }
+
     async fn claim(&self, key: &PoolKey) -> Result<Lease> {
         let started = Instant::now();
         loop {

@@ -1,0 +1,15 @@
+//! Provisioning: a git repository turned into a running dev server.
+
+mod environments;
+mod error;
+mod provisioner;
+mod repo_cache;
+pub mod synthetic;
+
+pub use environments::{EnvironmentSettings, Environments};
+pub use error::GitError;
+pub use provisioner::{
+    command_for, lockfile_hash, EnvValue, EventSink, Phase, ProvisionConfig, Provisioner,
+    SetupEvent, SetupOutcome, SetupRequest, COMMIT_LABEL, LOCKFILES, LOCKFILE_LABEL, MARKER_FILE,
+};
+pub use repo_cache::{validate_remote_url, GitRepoCache, DEFAULT_URL_TEMPLATE};

@@ -1,0 +1,221 @@
+//! [`Provisioner`]: a repository at a branch, turned into a running dev server inside a
+//! container, in phases (cloning → installing → starting → ready).
+
+mod install;
+mod naming;
+mod phases;
+mod request;
+mod scripts;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use slipway_core::{
+    labels, ContainerId, ContainerSpec, Error, ImageRef, InstanceId, Labels, Mount, PortBinding,
+    RepoCache, RepoSlug, Result, Role, Runtime, Timestamp, VolumeInfo, VolumeSpec,
+};
+
+pub use install::{command_for, lockfile_hash, LOCKFILES};
+pub use request::{EnvValue, EventSink, Phase, SetupEvent, SetupOutcome, SetupRequest};
+
+/// Image label: the commit a main image holds.
+pub const COMMIT_LABEL: &str = "dev.slipway.commit";
+/// Image label: the lockfile fingerprint a main image was installed from.
+pub const LOCKFILE_LABEL: &str = "dev.slipway.lockfile-hash";
+/// The file in the dependency volume recording which lockfile it was installed from.
+pub const MARKER_FILE: &str = ".slipway-lockfile";
+
+/// How setups are done. Binaries fill this from their configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionConfig {
+    /// Where the tree goes in the container (default `/app`).
+    pub app_dir: String,
+    /// Where the shared dependency volume is mounted (default `/app/node_modules`).
+    pub deps_mount: String,
+    /// Name of a repo's dependency volume (default `{owner}-{repo}-node_modules`).
+    pub volume_template: String,
+    /// Name of a repo's main image (default `slipway/{owner}-{repo}:main`).
+    pub image_template: String,
+    /// Replaces the lockfile-detected install command for every repo.
+    pub install_command: Option<String>,
+    /// The dev-server command (default `npm run dev`).
+    pub start_command: String,
+    /// The container port the dev server listens on (default 3000).
+    pub port: u16,
+    /// How long an install may run (default 15 minutes).
+    pub install_timeout: Duration,
+    /// How long the dev server may take to listen (default 60 s).
+    pub ready_timeout: Duration,
+    /// Extra labels for the volumes and images setups create.
+    pub labels: Labels,
+}
+
+impl Default for ProvisionConfig {
+    fn default() -> Self {
+        Self {
+            app_dir: "/app".into(),
+            deps_mount: "/app/node_modules".into(),
+            volume_template: "{owner}-{repo}-node_modules".into(),
+            image_template: "slipway/{owner}-{repo}:main".into(),
+            install_command: None,
+            start_command: "npm run dev".into(),
+            port: 3000,
+            install_timeout: Duration::from_secs(15 * 60),
+            ready_timeout: Duration::from_secs(60),
+            labels: Labels::new(),
+        }
+    }
+}
+
+/// Runs setups inside containers, from a [`RepoCache`], on a [`Runtime`].
+pub struct Provisioner {
+    pub(crate) runtime: Arc<dyn Runtime>,
+    pub(crate) cache: Arc<dyn RepoCache>,
+    pub(crate) instance: InstanceId,
+    pub(crate) config: ProvisionConfig,
+}
+
+impl Provisioner {
+    /// A provisioner creating objects owned by `instance`.
+    pub fn new(
+        runtime: Arc<dyn Runtime>,
+        cache: Arc<dyn RepoCache>,
+        instance: InstanceId,
+        config: ProvisionConfig,
+    ) -> Result<Self> {
+        for path in [&config.app_dir, &config.deps_mount] {
+            if !path.starts_with('/') || path.contains("..") {
+                return Err(Error::invalid(
+                    "provision config",
+                    format!("`{path}` must be an absolute path without `..`"),
+                ));
+            }
+        }
+        if config.start_command.trim().is_empty() {
+            return Err(Error::invalid(
+                "provision config",
+                "the start command is empty",
+            ));
+        }
+        Ok(Self {
+            runtime,
+            cache,
+            instance,
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProvisionConfig {
+        &self.config
+    }
+
+    pub(crate) fn labels(&self, role: Role, repo: &RepoSlug) -> Labels {
+        let mut labels = self.config.labels.clone();
+        labels.extend(labels::managed(role, &self.instance));
+        labels.insert(labels::REPO.to_owned(), repo.to_string());
+        labels
+    }
+
+    /// The shared dependency volume of `repo`.
+    pub fn dependency_volume(&self, repo: &RepoSlug) -> Result<VolumeSpec> {
+        Ok(VolumeSpec {
+            name: naming::volume_name(&self.config.volume_template, repo)?,
+            labels: self.labels(Role::Env, repo),
+        })
+    }
+
+    /// Creates the dependency volume on first use (every branch of the repo shares it).
+    pub async fn ensure_dependency_volume(&self, repo: &RepoSlug) -> Result<VolumeInfo> {
+        self.runtime
+            .ensure_volume(&self.dependency_volume(repo)?)
+            .await
+    }
+
+    /// The reference of `repo`'s prebuilt main image.
+    pub fn main_image(&self, repo: &RepoSlug) -> Result<ImageRef> {
+        naming::main_image(&self.config.image_template, repo)
+    }
+
+    /// The container an environment of `repo` needs: the main image if there is one, else
+    /// `base_image`; idle until set up; the dev port published; the dependency volume mounted.
+    pub async fn container_spec(
+        &self,
+        repo: &RepoSlug,
+        base_image: &ImageRef,
+        memory_bytes: u64,
+    ) -> Result<ContainerSpec> {
+        let main = self.main_image(repo)?;
+        let image = if self.runtime.image_exists(&main).await? {
+            main
+        } else {
+            base_image.clone()
+        };
+        let volume = self.dependency_volume(repo)?;
+        let mut spec = ContainerSpec::new(image)
+            .with_cmd(["tail", "-f", "/dev/null"])
+            .with_init(true)
+            .with_port(PortBinding::loopback(self.config.port, None))
+            .with_mount(Mount::Volume {
+                name: volume.name.to_string(),
+                target: self.config.deps_mount.clone(),
+                read_only: false,
+            })
+            .with_memory_limit(memory_bytes);
+        spec.labels
+            .insert(labels::REPO.to_owned(), repo.to_string());
+        Ok(spec)
+    }
+
+    /// Sets up `request` in `container` (which must run and have the dependency volume
+    /// mounted), reporting each phase to `events`. On failure an [`Phase::Error`] event
+    /// carries the message and the first error is returned; the container is left as it is
+    /// so its logs can be read.
+    pub async fn setup(
+        &self,
+        container: &ContainerId,
+        request: &SetupRequest,
+        events: Option<&EventSink>,
+    ) -> Result<SetupOutcome> {
+        request.validate()?;
+        let mut run = phases::SetupRun::new(self, container, request, events);
+        match run.execute().await {
+            Ok(outcome) => Ok(outcome),
+            Err(error) => {
+                run.emit(
+                    Phase::Error,
+                    false,
+                    None,
+                    Vec::new(),
+                    Some(error.to_string()),
+                );
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Sends an event (a gone receiver is fine).
+pub(crate) fn send(events: Option<&EventSink>, event: SetupEvent) {
+    if let Some(sink) = events {
+        let _ = sink.send(event);
+    }
+}
+
+/// An event now.
+pub(crate) fn event(
+    phase: Phase,
+    started: bool,
+    duration: Option<Duration>,
+    log: Vec<String>,
+    message: Option<String>,
+) -> SetupEvent {
+    SetupEvent {
+        phase,
+        started,
+        duration_ms: duration.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        log,
+        message,
+        at: Timestamp::now(),
+    }
+}

@@ -1,0 +1,48 @@
+//! The shell that runs inside environment containers. Values always travel as positional
+//! arguments (`"$1"`), never spliced into the script.
+
+/// Creates the app directory and prints the lockfile fingerprint the dependency volume was
+/// last installed from (empty when none). Args: app dir, marker path.
+pub(crate) const PREPARE: &str = r#"mkdir -p "$1" && cat "$2" 2>/dev/null; exit 0"#;
+
+/// Empties the app directory except the dependency mount. Args: app dir, mount name.
+pub(crate) const CLEAN_APP: &str = r#"cd "$1" || exit 1
+for entry in * .[!.]* ..?*; do
+  [ -e "$entry" ] || [ -L "$entry" ] || continue
+  [ "$entry" = "$2" ] && continue
+  rm -rf -- "$entry"
+done"#;
+
+/// Removes files. Args: app dir, then the paths.
+pub(crate) const REMOVE_FILES: &str = r#"cd "$1" || exit 1; shift; rm -f -- "$@""#;
+
+/// Records the fingerprint. Args: marker path, fingerprint.
+pub(crate) const WRITE_MARKER: &str = r#"mkdir -p "$(dirname "$1")" && printf '%s' "$2" > "$1""#;
+
+/// Starts the dev server in the background with its output in the container's log stream
+/// (PID 1's stdout/stderr) and prints its pid. Args: app dir, command.
+pub(crate) const START: &str = r#"cd "$1" || exit 1
+if [ -w /proc/1/fd/1 ]; then out=/proc/1/fd/1; err=/proc/1/fd/2; else out=/tmp/slipway-dev.log; err=$out; fi
+( exec sh -c "$2" ) >"$out" 2>"$err" </dev/null &
+echo $!"#;
+
+/// Waits until something accepts connections on the port, or the dev server exits (3), or
+/// the attempts run out (4). Args: pid, port, attempts (50 ms apart).
+pub(crate) const WAIT_FOR_PORT: &str = r#"pid=$1; port=$2; attempts=$3
+probe() {
+  if command -v bash >/dev/null 2>&1; then bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; return; fi
+  if command -v nc >/dev/null 2>&1; then nc -z 127.0.0.1 "$port" 2>/dev/null; return; fi
+  if command -v node >/dev/null 2>&1; then
+    node -e "require('net').connect($port,'127.0.0.1').on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"
+    return
+  fi
+  return 1
+}
+i=0
+while [ "$i" -lt "$attempts" ]; do
+  probe && exit 0
+  kill -0 "$pid" 2>/dev/null || exit 3
+  sleep 0.05
+  i=$((i + 1))
+done
+exit 4"#;

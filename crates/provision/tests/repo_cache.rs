@@ -1,0 +1,384 @@
+//! `GitRepoCache` against real repositories: file://, git://, and an HTTP remote that asks
+//! for credentials.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use slipway_core::{ErrorKind, GitCredentials, RepoCache, RepoSlug};
+use slipway_provision::synthetic::{GitDaemon, RepoFile, SyntheticRepo};
+use slipway_provision::GitRepoCache;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn slug() -> RepoSlug {
+    "octo/app".parse().unwrap()
+}
+
+/// A repo with `main` (a file, an executable, a symlink, a nested dir) and `feature`.
+fn fixture(dir: &Path) -> SyntheticRepo {
+    let repo = SyntheticRepo::create(&dir.join("octo/app.git")).unwrap();
+    let mut run = RepoFile::new("bin/run.sh", "#!/bin/sh\necho run\n");
+    run.executable = true;
+    repo.commit(
+        "main",
+        None,
+        &[
+            RepoFile::new("README.md", "hello\n"),
+            RepoFile::new("src/a/b.txt", "b\n"),
+            run,
+        ],
+        &[],
+        "main",
+    )
+    .unwrap();
+    repo.commit(
+        "feature",
+        Some("main"),
+        &[
+            RepoFile::new("src/a/b.txt", "changed\n"),
+            RepoFile::new("new.txt", "new\n"),
+        ],
+        &["README.md"],
+        "feature",
+    )
+    .unwrap();
+    repo
+}
+
+fn entries(tar_bytes: &[u8]) -> Vec<(String, u32, String)> {
+    let mut archive = tar::Archive::new(tar_bytes);
+    archive
+        .entries()
+        .unwrap()
+        .map(|entry| {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            let mode = entry.header().mode().unwrap();
+            let mut body = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut body).unwrap();
+            let link = entry
+                .link_name()
+                .unwrap()
+                .map(|l| l.to_string_lossy().into_owned());
+            (path, mode, link.unwrap_or(body))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_mirror_resolves_archives_reads_and_diffs_without_a_work_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = fixture(dir.path());
+    let cache = GitRepoCache::new(dir.path().join("cache"));
+    cache.set_remote(&slug(), &repo.file_url()).unwrap();
+
+    let info = cache.ensure(&slug(), None).await.unwrap();
+    assert!(info.cloned);
+    assert!(
+        cache.mirror_path(&slug()).join("HEAD").exists(),
+        "a bare mirror"
+    );
+    assert_eq!(
+        cache.default_branch(&slug()).await.unwrap().as_str(),
+        "main"
+    );
+    let main = cache
+        .resolve(&slug(), &"main".parse().unwrap())
+        .await
+        .unwrap();
+    let feature = cache
+        .resolve(&slug(), &"feature".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        cache
+            .resolve(&slug(), &main.as_str().parse().unwrap())
+            .await
+            .unwrap(),
+        main
+    );
+
+    let files = entries(&cache.archive(&slug(), &main).await.unwrap());
+    let find = |name: &str| {
+        files
+            .iter()
+            .find(|(p, _, _)| p.trim_end_matches('/') == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        find("README.md"),
+        ("README.md".into(), 0o644, "hello\n".into())
+    );
+    assert_eq!(find("bin/run.sh").1, 0o755);
+    assert_eq!(find("src/a/b.txt").2, "b\n");
+    assert!(files.iter().any(|(p, _, _)| p == "src/a/"));
+
+    let diff = cache.diff(&slug(), &main, &feature).await.unwrap();
+    assert_eq!(diff.changed, ["new.txt", "src/a/b.txt"]);
+    assert_eq!(diff.deleted, ["README.md"]);
+    let delta = entries(
+        &cache
+            .archive_paths(&slug(), &feature, &diff.changed)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        delta
+            .iter()
+            .map(|(p, _, b)| (p.as_str(), b.as_str()))
+            .collect::<Vec<_>>(),
+        [("new.txt", "new\n"), ("src/a/b.txt", "changed\n")]
+    );
+    assert_eq!(
+        cache.read_file(&slug(), &feature, "new.txt").await.unwrap(),
+        Some(b"new\n".to_vec())
+    );
+    assert_eq!(
+        cache
+            .read_file(&slug(), &feature, "README.md")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn symlinks_keep_their_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SyntheticRepo::create(&dir.path().join("octo/app.git")).unwrap();
+    let git = git2::Repository::open_bare(dir.path().join("octo/app.git")).unwrap();
+    let target = git.blob(b"README.md").unwrap();
+    let base = repo
+        .commit("main", None, &[RepoFile::new("README.md", "x")], &[], "one")
+        .unwrap();
+    let tree = git
+        .find_commit(git2::Oid::from_str(base.as_str()).unwrap())
+        .unwrap()
+        .tree()
+        .unwrap();
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    update.upsert("link", target, git2::FileMode::Link);
+    let tree = git
+        .find_tree(update.create_updated(&git, &tree).unwrap())
+        .unwrap();
+    let sig = git2::Signature::now("t", "t@t").unwrap();
+    let parent = git
+        .find_commit(git2::Oid::from_str(base.as_str()).unwrap())
+        .unwrap();
+    git.commit(
+        Some("refs/heads/main"),
+        &sig,
+        &sig,
+        "link",
+        &tree,
+        &[&parent],
+    )
+    .unwrap();
+
+    let cache = GitRepoCache::new(dir.path().join("cache"));
+    cache.set_remote(&slug(), &repo.file_url()).unwrap();
+    cache.ensure(&slug(), None).await.unwrap();
+    let head = cache
+        .resolve(&slug(), &"main".parse().unwrap())
+        .await
+        .unwrap();
+    let files = entries(&cache.archive(&slug(), &head).await.unwrap());
+    assert!(
+        files.contains(&("link".into(), 0o777, "README.md".into())),
+        "{files:?}"
+    );
+}
+
+#[tokio::test]
+async fn fetches_bring_new_commits_and_a_fetch_with_nothing_new_is_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = fixture(dir.path());
+    let daemon = GitDaemon::serve(dir.path()).await.unwrap();
+    let cache = GitRepoCache::new(dir.path().join("cache"));
+    cache
+        .set_remote(&slug(), &daemon.url("octo/app.git"))
+        .unwrap();
+    cache.ensure(&slug(), None).await.unwrap();
+    let before = cache
+        .resolve(&slug(), &"main".parse().unwrap())
+        .await
+        .unwrap();
+
+    let after = repo
+        .commit(
+            "main",
+            None,
+            &[RepoFile::new("later.txt", "later")],
+            &[],
+            "later",
+        )
+        .unwrap();
+    let info = cache.ensure(&slug(), None).await.unwrap();
+    assert!(!info.cloned);
+    assert_eq!(
+        cache
+            .resolve(&slug(), &"main".parse().unwrap())
+            .await
+            .unwrap(),
+        after
+    );
+    assert_ne!(before, after);
+
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        cache.ensure(&slug(), None).await.unwrap();
+        times.push(started.elapsed());
+    }
+    times.sort();
+    assert!(
+        times[2] < Duration::from_millis(100),
+        "a fetch with nothing new took {:?}",
+        times[2]
+    );
+}
+
+#[tokio::test]
+async fn concurrent_ensures_of_one_repo_share_a_single_clone() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = fixture(dir.path());
+    let cache = Arc::new(GitRepoCache::new(dir.path().join("cache")));
+    cache.set_remote(&slug(), &repo.file_url()).unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let cache = Arc::clone(&cache);
+            tokio::spawn(async move { cache.ensure(&slug(), None).await.unwrap() })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    let clones = results.iter().filter(|info| info.cloned).count();
+    let distinct: std::collections::BTreeSet<_> =
+        results.iter().map(|info| info.fetched_at).collect();
+    assert_eq!(clones, 8, "all eight shared the one clone");
+    assert_eq!(distinct.len(), 1, "one fetch served everyone");
+}
+
+#[tokio::test]
+async fn a_failed_first_clone_leaves_no_broken_mirror() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = GitRepoCache::new(dir.path().join("cache"));
+    cache
+        .set_remote(
+            &slug(),
+            &format!("file://{}/nowhere.git", dir.path().display()),
+        )
+        .unwrap();
+    let err = cache.ensure(&slug(), None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("octo/app"), "{err}");
+    let owner_dir = dir.path().join("cache/octo");
+    let left: Vec<_> = std::fs::read_dir(&owner_dir)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[tokio::test]
+async fn a_missing_branch_is_not_found_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = fixture(dir.path());
+    let cache = GitRepoCache::new(dir.path().join("cache"));
+    cache.set_remote(&slug(), &repo.file_url()).unwrap();
+    cache.ensure(&slug(), None).await.unwrap();
+    let err = cache
+        .resolve(&slug(), &"no-such-branch".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "branch `no-such-branch` in `octo/app` not found"
+    );
+}
+
+/// An HTTP git remote that asks for Basic credentials on every request and records the
+/// Authorization headers it gets; it never accepts them.
+async fn refusing_remote() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/octo/app.git",
+        listener.local_addr().unwrap().port()
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorder = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let recorder = Arc::clone(&recorder);
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 8192];
+                let n = stream.read(&mut request).await.unwrap_or(0);
+                let text = String::from_utf8_lossy(&request[..n]).into_owned();
+                if let Some(auth) = text
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                {
+                    recorder.lock().unwrap().push(auth.to_owned());
+                }
+                let response = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn credentials_go_through_the_callback_only_and_a_refused_token_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, seen) = refusing_remote().await;
+    let cache = GitRepoCache::new(dir.path().join("cache"));
+    cache.set_remote(&slug(), &url).unwrap();
+    let token = "tok-very-secret-123";
+    let credentials = GitCredentials {
+        username: "x-access-token".into(),
+        secret: token.into(),
+    };
+    let err = cache.ensure(&slug(), Some(credentials)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(
+        err.to_string()
+            .contains("refused the credentials for octo/app"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains(token));
+
+    // The token travelled as HTTP Basic auth, once (no retry loop).
+    let headers = seen.lock().unwrap().clone();
+    assert_eq!(headers.len(), 1, "{headers:?}");
+    // Nothing of it stays on disk: the failed clone left no mirror.
+    let mut stack = vec![dir.path().join("cache")];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            } else {
+                let bytes = std::fs::read(entry.path()).unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(token),
+                    "{:?}",
+                    entry.path()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn remote_urls_with_credentials_are_refused() {
+    let cache = GitRepoCache::new("/tmp/unused");
+    let err = cache
+        .set_remote(&slug(), "https://x:tok@github.com/octo/app.git")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(GitRepoCache::new("/tmp/unused")
+        .with_url_template("https://github.com/fixed.git")
+        .is_err());
+}

@@ -1,0 +1,377 @@
+//! Setting up environments end to end on a real engine with the Debian+node test image:
+//! repo cache → container → npm ci into the shared volume → dev server → HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use slipway_core::{
+    run_container, ContainerSpec, EnvironmentStatus, ErrorKind, GitCredentials, Mount,
+    RemoveOptions, Runtime, Store,
+};
+use slipway_pool::{MemoryBudget, PoolSettings, WarmPool};
+use slipway_provision::synthetic::{node_app, RepoFile, SyntheticRepo};
+use slipway_provision::{
+    EnvValue, EnvironmentSettings, Environments, GitRepoCache, Phase, ProvisionConfig, Provisioner,
+    SetupEvent, SetupRequest, COMMIT_LABEL, LOCKFILE_LABEL,
+};
+use slipway_runtime::testing::{TestEngine, TEST_LABEL};
+use slipway_store::SqliteStore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "tok-must-never-leak-4711";
+
+struct Stack {
+    engine: TestEngine,
+    environments: Environments,
+    provisioner: Arc<Provisioner>,
+    pool: WarmPool,
+    _repo: SyntheticRepo,
+    _dir: tempfile::TempDir,
+}
+
+/// A repo with `main`, `feature` (code only) and `deps` (a new dependency version).
+fn fixture(dir: &std::path::Path, owner_repo: &str) -> SyntheticRepo {
+    let repo = SyntheticRepo::create(&dir.join(format!("{owner_repo}.git"))).unwrap();
+    let mut main = node_app("on main", "1.0.0", "hello from greeting");
+    main.push(RepoFile::new("docs/old.md", "obsolete\n"));
+    repo.commit("main", None, &main, &[], "main").unwrap();
+    let feature = node_app("on feature", "1.0.0", "hello from greeting");
+    repo.commit(
+        "feature",
+        Some("main"),
+        &feature[2..3],
+        &["docs/old.md"],
+        "feature",
+    )
+    .unwrap();
+    repo.commit(
+        "deps",
+        Some("main"),
+        &node_app("on deps", "1.1.0", "hello again"),
+        &["vendor/greeting-1.0.0.tgz"],
+        "deps",
+    )
+    .unwrap();
+    repo
+}
+
+async fn stack(ports_from: u16) -> Option<Stack> {
+    let engine = TestEngine::connect().await?;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<SqliteStore> =
+        Arc::new(SqliteStore::open_in_dir(&dir.path().join("state")).unwrap());
+    let owner_repo = format!("fixture/app-{}", engine.scope());
+    let repo = fixture(dir.path(), &owner_repo);
+    let cache = Arc::new(GitRepoCache::new(dir.path().join("state/repo-cache")));
+    cache
+        .set_remote(&owner_repo.parse().unwrap(), &repo.file_url())
+        .unwrap();
+    let mut config = ProvisionConfig::default();
+    config
+        .labels
+        .insert(TEST_LABEL.into(), engine.scope().into());
+    config.ready_timeout = Duration::from_secs(30);
+    let provisioner =
+        Arc::new(Provisioner::new(engine.shared(), cache, store.instance_id(), config).unwrap());
+    let settings = PoolSettings {
+        budget: MemoryBudget::Fixed(4 << 30),
+        port_range: slipway_core::PortRange::new(ports_from, ports_from + 99).unwrap(),
+        ..PoolSettings::default()
+    };
+    let pool = WarmPool::builder(engine.shared(), store.clone())
+        .with_settings(settings)
+        .start()
+        .await
+        .unwrap();
+    let environments = Environments::new(
+        engine.shared(),
+        Arc::new(pool.clone()),
+        store,
+        Arc::clone(&provisioner),
+        EnvironmentSettings {
+            base_image: engine.node(),
+            memory_bytes: 512 << 20,
+            warm_per_repo: 0,
+        },
+    );
+    Some(Stack {
+        engine,
+        environments,
+        provisioner,
+        pool,
+        _repo: repo,
+        _dir: dir,
+    })
+}
+
+fn request(stack: &Stack, branch: &str) -> SetupRequest {
+    let repo = format!("fixture/app-{}", stack.engine.scope());
+    let mut request = SetupRequest::new(repo.parse().unwrap()).with_branch(branch.parse().unwrap());
+    request.credentials = Some(GitCredentials {
+        username: "x-access-token".into(),
+        secret: TOKEN.into(),
+    });
+    request
+        .env
+        .insert("API_TOKEN".into(), EnvValue::secret(TOKEN));
+    request
+        .env
+        .insert("NODE_ENV".into(), EnvValue::plain("development"));
+    request
+}
+
+/// Runs `up`, collecting the events.
+async fn up(
+    stack: &Stack,
+    request: SetupRequest,
+) -> (
+    slipway_core::Result<slipway_core::EnvironmentRecord>,
+    Vec<SetupEvent>,
+) {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let result = stack.environments.up(request, None, Some(sender)).await;
+    let mut events = Vec::new();
+    while let Ok(event) = receiver.try_recv() {
+        events.push(event);
+    }
+    (result, events)
+}
+
+fn log_of(events: &[SetupEvent], phase: Phase) -> String {
+    events
+        .iter()
+        .filter(|e| e.phase == phase && !e.started)
+        .flat_map(|e| e.log.clone())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn get(port: u16) -> String {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or(response)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repo_becomes_a_dev_server_and_branches_start_from_its_main_image() {
+    let Some(stack) = stack(44000).await else {
+        return;
+    };
+    let runtime = stack.engine.runtime();
+
+    // 1. main, from the base image: full copy, npm ci into the shared volume, main image.
+    let mut main = request(&stack, "main");
+    main.build_main_image = true;
+    let (record, events) = up(&stack, main).await;
+    let record = record.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
+    assert_eq!(record.status, EnvironmentStatus::Ready);
+    assert_eq!(record.image, stack.engine.node());
+    let phases: Vec<_> = events
+        .iter()
+        .filter(|e| !e.started)
+        .map(|e| e.phase)
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            Phase::Cloning,
+            Phase::Installing,
+            Phase::Starting,
+            Phase::Ready
+        ]
+    );
+    assert!(
+        log_of(&events, Phase::Installing).contains("$ npm ci"),
+        "{events:#?}"
+    );
+    assert!(events
+        .iter()
+        .filter(|e| !e.started && e.phase != Phase::Ready)
+        .all(|e| e.duration_ms.is_some()));
+    let port = record.host_port.unwrap();
+    assert_eq!(get(port).await, "hello from greeting on main\n");
+
+    // The dependency landed in the shared volume, not in the container.
+    let volume = stack
+        .provisioner
+        .dependency_volume(&record.repo.clone().unwrap())
+        .unwrap();
+    let probe = stack.engine.sleeper("probe").with_mount(Mount::Volume {
+        name: volume.name.to_string(),
+        target: "/deps".into(),
+        read_only: true,
+    });
+    let probe = run_container(runtime, &probe).await.unwrap();
+    let seen = runtime
+        .exec(
+            &probe,
+            &slipway_core::ExecRequest::shell("cat /deps/greeting/index.js"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        seen.stdout_text().contains("hello from greeting"),
+        "{seen:?}"
+    );
+    runtime
+        .remove_container(&probe, RemoveOptions::force())
+        .await
+        .unwrap();
+
+    // The main image records its commit and lockfile.
+    let image = stack
+        .provisioner
+        .main_image(&record.repo.clone().unwrap())
+        .unwrap();
+    let info = runtime.inspect_image(&image).await.unwrap();
+    assert_eq!(info.labels[COMMIT_LABEL].len(), 40);
+    assert_eq!(info.labels[LOCKFILE_LABEL].len(), 64);
+
+    // 2. feature, from the main image: only the delta, no install.
+    let (feature, events) = up(&stack, request(&stack, "feature")).await;
+    let feature = feature.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
+    assert_eq!(feature.image, image, "started from the prebuilt main image");
+    let cloning = log_of(&events, Phase::Cloning);
+    assert!(
+        cloning.contains("started from the main image") && cloning.contains("1 changed, 1 deleted"),
+        "{cloning}"
+    );
+    assert!(
+        log_of(&events, Phase::Installing).contains("skipping install"),
+        "{events:#?}"
+    );
+    assert_eq!(
+        get(feature.host_port.unwrap()).await,
+        "hello from greeting on feature\n"
+    );
+    let gone = runtime
+        .exec(
+            &feature.container_id,
+            &slipway_core::ExecRequest::shell("test -e /app/docs/old.md"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        gone.exit_code,
+        Some(1),
+        "a file deleted on the branch is gone"
+    );
+
+    // 3. deps: the lockfile differs, so install runs again.
+    let (deps, events) = up(&stack, request(&stack, "deps")).await;
+    let deps = deps.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
+    assert!(
+        log_of(&events, Phase::Installing).contains("$ npm ci"),
+        "{events:#?}"
+    );
+    assert_eq!(get(deps.host_port.unwrap()).await, "hello again on deps\n");
+
+    // 4. The token is nowhere in the committed image.
+    let exported =
+        ContainerSpec::new(image.clone()).with_labels(stack.engine.labels(slipway_core::Role::Env));
+    let exported = runtime.create_container(&exported).await.unwrap();
+    let filesystem = runtime.download_tar(&exported, "/").await.unwrap();
+    runtime
+        .remove_container(&exported, RemoveOptions::force())
+        .await
+        .unwrap();
+    assert!(
+        filesystem.len() > 50 << 20,
+        "the whole filesystem was read ({} bytes)",
+        filesystem.len()
+    );
+    assert!(
+        !filesystem
+            .windows(TOKEN.len())
+            .any(|w| w == TOKEN.as_bytes()),
+        "the token is in the image"
+    );
+    let config = runtime
+        .bollard()
+        .inspect_image(image.as_str())
+        .await
+        .unwrap();
+    assert!(
+        !format!("{config:?}").contains(TOKEN),
+        "the token is in the image config"
+    );
+
+    for record in stack.environments.list().await.unwrap() {
+        stack.environments.destroy(&record.id).await.unwrap();
+    }
+    assert!(stack.environments.list().await.unwrap().is_empty());
+    let volumes = runtime.list_volumes(&stack.engine.filter()).await.unwrap();
+    assert_eq!(
+        volumes.len(),
+        1,
+        "the dependency volume outlives its containers"
+    );
+    stack.pool.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_branch_fails_the_environment_with_the_reason_and_keeps_the_cache() {
+    let Some(stack) = stack(44200).await else {
+        return;
+    };
+    let (result, events) = up(&stack, request(&stack, "no-such-branch")).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("branch `no-such-branch`"), "{err}");
+    let failure = events
+        .iter()
+        .find(|e| e.phase == Phase::Error)
+        .expect("an error event");
+    assert!(failure
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("no-such-branch"));
+    let records = stack.environments.list().await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, EnvironmentStatus::Error);
+    assert!(records[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("no-such-branch"));
+
+    // The cache is unharmed: main still sets up.
+    let (ok, events) = up(&stack, request(&stack, "main")).await;
+    let ok = ok.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
+    assert_eq!(
+        get(ok.host_port.unwrap()).await,
+        "hello from greeting on main\n"
+    );
+    for record in stack.environments.list().await.unwrap() {
+        stack.environments.destroy(&record.id).await.unwrap();
+    }
+    stack.pool.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dev_server_that_crashes_is_reported_with_its_output() {
+    let Some(stack) = stack(44400).await else {
+        return;
+    };
+    let mut crash = request(&stack, "main");
+    crash.start_command = Some("echo boom-from-dev-server >&2; exit 1".into());
+    let (result, _) = up(&stack, crash).await;
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.contains("exited before listening on port 3000"),
+        "{err}"
+    );
+    assert!(err.contains("boom-from-dev-server"), "{err}");
+    for record in stack.environments.list().await.unwrap() {
+        stack.environments.destroy(&record.id).await.unwrap();
+    }
+    stack.pool.shutdown(Duration::from_secs(10)).await.unwrap();
+}
