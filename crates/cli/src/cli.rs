@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::bench::BenchCommand;
 use crate::commands::doctor::DoctorArgs;
+use crate::commands::env::EnvCommand;
 use crate::commands::pool::PoolCommand;
 use crate::config::Overrides;
 
@@ -67,6 +68,9 @@ pub(crate) enum LogFormat {
 pub(crate) enum Command {
     /// Check that the engine and this host can run slipway, and say how to fix what can't.
     Doctor(DoctorArgs),
+    /// Development environments: a repo at a branch, running its dev server.
+    #[command(subcommand)]
+    Env(EnvCommand),
     /// Manage the warm pools of this state directory.
     #[command(subcommand)]
     Pool(PoolCommand),

@@ -29,6 +29,36 @@ struct FileConfig {
     pool: FilePoolSettings,
     #[serde(default)]
     pools: Vec<PoolDefinition>,
+    #[serde(default)]
+    provision: FileProvision,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileProvision {
+    base_image: Option<String>,
+    url_template: Option<String>,
+    install_command: Option<String>,
+    start_command: Option<String>,
+    port: Option<u16>,
+    memory_mb: Option<u64>,
+    ready_timeout_secs: Option<u64>,
+    warm_per_repo: Option<usize>,
+    /// Extra labels on the containers, volumes and images of environments.
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+/// How environments are provisioned.
+#[derive(Debug, Clone)]
+pub(crate) struct ProvisionSetup {
+    pub(crate) base_image: slipway_core::ImageRef,
+    pub(crate) url_template: String,
+    pub(crate) config: slipway_provision::ProvisionConfig,
+    pub(crate) memory_bytes: u64,
+    pub(crate) warm_per_repo: usize,
+    /// From `SLIPWAY_GIT_TOKEN` (and `SLIPWAY_GIT_USERNAME`, default `x-access-token`).
+    pub(crate) credentials: Option<slipway_core::GitCredentials>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,6 +171,7 @@ pub(crate) struct Config {
     pub(crate) engine: EngineSettings,
     pub(crate) state_dir: PathBuf,
     pub(crate) pool: PoolSetup,
+    pub(crate) provision: ProvisionSetup,
 }
 
 impl Config {
@@ -199,8 +230,16 @@ impl Config {
             .or(file.state_dir)
             .unwrap_or_else(|| PathBuf::from(".slipway"));
         let pool = pool_setup(file.pool, file.pools)?;
+        let credentials =
+            env_nonempty("SLIPWAY_GIT_TOKEN").map(|secret| slipway_core::GitCredentials {
+                username: env_nonempty("SLIPWAY_GIT_USERNAME")
+                    .unwrap_or_else(|| "x-access-token".to_owned()),
+                secret,
+            });
+        let provision = provision_setup(file.provision, credentials)?;
         Ok(Config {
             pool,
+            provision,
             engine: EngineSettings {
                 endpoint,
                 connect_timeout: Duration::from_millis(
@@ -236,6 +275,36 @@ fn pool_setup(settings: FilePoolSettings, pools: Vec<PoolDefinition>) -> anyhow:
         budget,
         port_range,
         pools,
+    })
+}
+
+fn provision_setup(
+    file: FileProvision,
+    credentials: Option<slipway_core::GitCredentials>,
+) -> anyhow::Result<ProvisionSetup> {
+    let defaults = slipway_provision::ProvisionConfig::default();
+    let base_image = file.base_image.unwrap_or_else(|| "node:24-slim".to_owned());
+    let config = slipway_provision::ProvisionConfig {
+        install_command: file.install_command,
+        start_command: file.start_command.unwrap_or(defaults.start_command.clone()),
+        port: file.port.unwrap_or(defaults.port),
+        ready_timeout: file
+            .ready_timeout_secs
+            .map_or(defaults.ready_timeout, Duration::from_secs),
+        labels: file.labels.into_iter().collect(),
+        ..defaults
+    };
+    Ok(ProvisionSetup {
+        base_image: base_image
+            .parse()
+            .with_context(|| format!("invalid provision.base_image `{base_image}`"))?,
+        url_template: file
+            .url_template
+            .unwrap_or_else(|| slipway_provision::DEFAULT_URL_TEMPLATE.to_owned()),
+        config,
+        memory_bytes: file.memory_mb.unwrap_or(512) << 20,
+        warm_per_repo: file.warm_per_repo.unwrap_or(0),
+        credentials,
     })
 }
 
@@ -393,6 +462,59 @@ mod tests {
                 pool.min
             ),
             ("busybox:1", &[8080][..], 64, 5, 1)
+        );
+    }
+
+    #[test]
+    fn the_readme_examples_are_valid_configuration() {
+        let readme = include_str!("../../../README.md");
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|block| block.split("```").next())
+            .collect();
+        assert!(blocks.len() >= 2, "the README shows the config file");
+        for text in blocks {
+            let (_dir, path) = file(text);
+            let overrides = Overrides {
+                config: Some(path),
+                ..Overrides::default()
+            };
+            if let Err(e) = Config::load(&overrides, &env(&[])) {
+                panic!("{e:#}\n{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn provisioning_reads_its_section_and_the_token_from_the_environment() {
+        let config = Config::load(&Overrides::default(), &env(&[])).unwrap();
+        assert_eq!(config.provision.base_image.as_str(), "node:24-slim");
+        assert_eq!(config.provision.config.start_command, "npm run dev");
+        assert!(config.provision.credentials.is_none());
+
+        let (_dir, path) = file("[provision]\nbase_image = \"slipway-test/node:1\"\nstart_command = \"npm start\"\nport = 8080\n");
+        let vars = env(&[("SLIPWAY_GIT_TOKEN", "tok")]);
+        let config = Config::load(
+            &Overrides {
+                config: Some(path),
+                ..Overrides::default()
+            },
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(config.provision.base_image.as_str(), "slipway-test/node:1");
+        assert_eq!(
+            (
+                config.provision.config.start_command.as_str(),
+                config.provision.config.port
+            ),
+            ("npm start", 8080)
+        );
+        let credentials = config.provision.credentials.unwrap();
+        assert_eq!(
+            (credentials.username.as_str(), credentials.secret.as_str()),
+            ("x-access-token", "tok")
         );
     }
 

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::FAILURE,
+        Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error:#}");
             if let Some(hint) = hint(&error) {
@@ -47,6 +48,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let config = Config::load(&cli.global.overrides(), &|key| std::env::var(key).ok())?;
     match cli.command {
         Command::Doctor(args) => commands::doctor::run(&config, args).await,
+        Command::Env(env) => commands::env::run(&config, env).await,
         Command::Pool(pool) => commands::pool::run(&config, pool).await,
         Command::Bench(bench) => commands::bench::run(&config, bench).await,
     }

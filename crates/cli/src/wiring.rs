@@ -57,6 +57,54 @@ pub(crate) fn pool_config(
         .with_max_creating(definition.max_creating))
 }
 
+/// Everything `slipway env` needs, wired from the configuration.
+pub(crate) struct EnvironmentStack {
+    pub(crate) runtime: Arc<DockerRuntime>,
+    pub(crate) environments: slipway_provision::Environments,
+    pub(crate) pool: WarmPool,
+}
+
+/// Builds the environment service: the engine, the state, the repo cache under
+/// `<state>/repo-cache`, the provisioner and the configured pools (without background
+/// refill: a one-shot command only claims). `remote` overrides where one repo is fetched from.
+pub(crate) async fn open_environments(
+    config: &Config,
+    remote: Option<(&slipway_core::RepoSlug, &str)>,
+) -> anyhow::Result<EnvironmentStack> {
+    use slipway_core::Store as _;
+    let (pool, _) = open_pool(config, None, false).await?;
+    let runtime = connect(config).await?;
+    let store = open_store(config)?;
+    let cache = slipway_provision::GitRepoCache::new(config.state_dir.join("repo-cache"))
+        .with_url_template(&config.provision.url_template)?;
+    if let Some((repo, url)) = remote {
+        cache.set_remote(repo, url)?;
+    }
+    let provisioner = slipway_provision::Provisioner::new(
+        runtime.clone(),
+        Arc::new(cache),
+        store.instance_id(),
+        config.provision.config.clone(),
+    )?;
+    let settings = slipway_provision::EnvironmentSettings {
+        base_image: config.provision.base_image.clone(),
+        memory_bytes: config.provision.memory_bytes,
+        warm_per_repo: config.provision.warm_per_repo,
+    };
+    let environments = slipway_provision::Environments::new(
+        runtime.clone(),
+        Arc::new(pool.clone()),
+        store,
+        Arc::new(provisioner),
+        settings,
+    );
+    Ok(EnvironmentStack {
+        runtime,
+        environments,
+        pool,
+    })
+}
+
 /// Starts the configured pools (adopting what an earlier run left); `image` replaces every
 /// pool's image, `refill` keeps them filled in the background.
 pub(crate) async fn open_pool(

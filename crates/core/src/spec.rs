@@ -195,13 +195,18 @@ impl ContainerSpec {
 /// The smallest memory limit the engine accepts.
 pub const MIN_MEMORY_BYTES: u64 = 6 * 1024 * 1024;
 
-/// Checks an environment variable name: non-empty, no `=`, no NUL.
+/// Checks an environment variable name: a letter or `_`, then letters, digits or `_` (the
+/// portable shell rule; anything else would be unreachable from `sh` in the container).
 pub fn validate_env_key(key: &str) -> Result<()> {
-    if key.is_empty() || key.contains(['=', '\0']) {
+    let mut chars = key.chars();
+    let starts_well = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !starts_well || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(Error::invalid(
             "environment variable",
             format!(
-                "`{}` is not a valid name (non-empty, no `=` or NUL)",
+                "`{}` is not a valid name (a letter or `_`, then letters, digits or `_`)",
                 key.escape_debug()
             ),
         ));
@@ -394,6 +399,9 @@ mod tests {
         let cases = [
             spec().with_env("A=B", "1"),
             spec().with_env("", "1"),
+            spec().with_env("1ST", "1"),
+            spec().with_env("MY-VAR", "1"),
+            spec().with_env("A B", "1"),
             spec().with_mount(Mount::Tmpfs {
                 target: "relative".into(),
                 size_bytes: None,
@@ -414,6 +422,13 @@ mod tests {
         for case in cases {
             let err = case.validate().unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::Invalid, "{err}");
+        }
+    }
+
+    #[test]
+    fn portable_env_keys_are_accepted() {
+        for key in ["PATH", "_private", "NODE_ENV", "a1_B2"] {
+            validate_env_key(key).unwrap();
         }
     }
 

@@ -66,11 +66,15 @@ impl Environments {
     ) -> Result<EnvironmentRecord> {
         request.validate()?;
         let repo = request.repo.clone();
+        // The image first: a missing one must fail before anything is created.
+        let image = self
+            .provisioner
+            .image_for(&repo, &self.settings.base_image)
+            .await?;
         self.provisioner.ensure_dependency_volume(&repo).await?;
         let spec = self
             .provisioner
-            .container_spec(&repo, &self.settings.base_image, self.settings.memory_bytes)
-            .await?;
+            .container_spec(&repo, image, self.settings.memory_bytes)?;
         let warm = self.settings.warm_per_repo;
         let key = self
             .pool

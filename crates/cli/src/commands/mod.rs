@@ -2,6 +2,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod doctor;
+pub(crate) mod env;
 pub(crate) mod pool;
 
 /// How a command ended, when it did not fail outright.
@@ -11,4 +12,6 @@ pub(crate) enum Outcome {
     Success,
     /// The command ran and reported a failure (e.g. a doctor check failed).
     Failed,
+    /// Exit with this code (a command run in an environment exited with it).
+    Exit(u8),
 }

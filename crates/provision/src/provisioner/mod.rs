@@ -46,7 +46,7 @@ pub struct ProvisionConfig {
     pub install_timeout: Duration,
     /// How long the dev server may take to listen (default 60 s).
     pub ready_timeout: Duration,
-    /// Extra labels for the volumes and images setups create.
+    /// Extra labels for the containers, volumes and images of environments.
     pub labels: Labels,
 }
 
@@ -137,20 +137,29 @@ impl Provisioner {
         naming::main_image(&self.config.image_template, repo)
     }
 
-    /// The container an environment of `repo` needs: the main image if there is one, else
-    /// `base_image`; idle until set up; the dev port published; the dependency volume mounted.
-    pub async fn container_spec(
+    /// The image an environment of `repo` starts from: its main image if there is one, else
+    /// `base_image`.
+    pub async fn image_for(&self, repo: &RepoSlug, base_image: &ImageRef) -> Result<ImageRef> {
+        let main = self.main_image(repo)?;
+        if self.runtime.image_exists(&main).await? {
+            return Ok(main);
+        }
+        if !self.runtime.image_exists(base_image).await? {
+            return Err(Error::not_found(format!(
+                "image `{base_image}` (build or load it, or configure another base image)"
+            )));
+        }
+        Ok(base_image.clone())
+    }
+
+    /// The container an environment of `repo` needs: `image`, idle until set up, the dev
+    /// port published, the dependency volume mounted.
+    pub fn container_spec(
         &self,
         repo: &RepoSlug,
-        base_image: &ImageRef,
+        image: ImageRef,
         memory_bytes: u64,
     ) -> Result<ContainerSpec> {
-        let main = self.main_image(repo)?;
-        let image = if self.runtime.image_exists(&main).await? {
-            main
-        } else {
-            base_image.clone()
-        };
         let volume = self.dependency_volume(repo)?;
         let mut spec = ContainerSpec::new(image)
             .with_cmd(["tail", "-f", "/dev/null"])
@@ -161,7 +170,8 @@ impl Provisioner {
                 target: self.config.deps_mount.clone(),
                 read_only: false,
             })
-            .with_memory_limit(memory_bytes);
+            .with_memory_limit(memory_bytes)
+            .with_labels(self.config.labels.clone());
         spec.labels
             .insert(labels::REPO.to_owned(), repo.to_string());
         Ok(spec)

@@ -3,6 +3,7 @@
 
 mod pool;
 mod runtime;
+mod setup;
 mod stats;
 
 use clap::Subcommand;
@@ -17,11 +18,14 @@ pub(crate) enum BenchCommand {
     Runtime(runtime::RuntimeBenchArgs),
     /// Warm claims from a pool vs cold create+start of the same spec, and refill throughput.
     Pool(pool::PoolBenchArgs),
+    /// Setup to ready from a warm repo cache vs cloning every time, and branch switching.
+    Setup(setup::SetupBenchArgs),
 }
 
 pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<Outcome> {
     match command {
         BenchCommand::Runtime(args) => runtime::run(config, args).await,
         BenchCommand::Pool(args) => pool::run(config, args).await,
+        BenchCommand::Setup(args) => setup::run(config, args).await,
     }
 }

@@ -1,0 +1,334 @@
+//! `slipway bench setup`: a synthetic repository served by `git daemon` on loopback, set up
+//! from a warm repo cache, from a cache that clones over the git protocol every time, and as
+//! a branch switch from the prebuilt main image.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+use slipway_core::{
+    run_container, ContainerId, ImageRef, LabelFilter, RemoveOptions, RepoCache, RepoSlug, Runtime,
+    Store,
+};
+use slipway_provision::synthetic::{filler_files, node_app, GitDaemon, SyntheticRepo};
+use slipway_provision::{GitRepoCache, ProvisionConfig, Provisioner, SetupRequest};
+use slipway_runtime::DockerRuntime;
+use slipway_store::SqliteStore;
+
+use super::stats::{round, Samples};
+use crate::commands::Outcome;
+use crate::config::Config;
+use crate::output::{ms, print_json, Table};
+
+const BENCH_LABEL: &str = "dev.slipway.bench";
+const MEMORY: u64 = 512 << 20;
+
+/// Options of `slipway bench setup`.
+#[derive(Debug, Args)]
+pub(crate) struct SetupBenchArgs {
+    /// Files in the synthetic repository (besides the node app).
+    #[arg(long, default_value_t = 5000)]
+    files: usize,
+    /// Bytes per file.
+    #[arg(long, default_value_t = 5000)]
+    file_bytes: usize,
+    /// Runs of each kind of setup (the median is reported).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+    iterations: u32,
+    /// Image with node, npm and git (default: provision.base_image).
+    #[arg(long)]
+    image: Option<ImageRef>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    files: usize,
+    repo_bytes: usize,
+    iterations: u32,
+    /// First setup: clone over git://, `npm ci` into an empty dependency volume, dev server.
+    full_setup_ms: f64,
+    /// Warm repo cache and dependency volume: fetch, copy the tree, dev server.
+    warm_setup_ms: f64,
+    /// The same, but cloning over git:// every time (no repo cache).
+    network_clone_setup_ms: f64,
+    cache_speedup: f64,
+    /// Another branch, from the prebuilt main image, lockfile unchanged.
+    branch_switch_ms: f64,
+    /// Branch switch over full setup.
+    branch_switch_ratio: f64,
+    /// `ensure` of a mirror with nothing new to fetch.
+    noop_fetch_ms: f64,
+}
+
+/// What one benchmark run owns, removed at the end whatever happens.
+struct Bench {
+    runtime: Arc<DockerRuntime>,
+    store: Arc<SqliteStore>,
+    repo: RepoSlug,
+    base_image: ImageRef,
+    bench_id: String,
+    config: ProvisionConfig,
+}
+
+impl Bench {
+    fn provisioner(&self, cache: Arc<dyn RepoCache>) -> anyhow::Result<Provisioner> {
+        Ok(Provisioner::new(
+            self.runtime.clone(),
+            cache,
+            self.store.instance_id(),
+            self.config.clone(),
+        )?)
+    }
+
+    fn cache(&self, dir: &Path, url: &str) -> anyhow::Result<Arc<GitRepoCache>> {
+        let cache = GitRepoCache::new(dir);
+        cache.set_remote(&self.repo, url)?;
+        Ok(Arc::new(cache))
+    }
+
+    async fn container(
+        &self,
+        provisioner: &Provisioner,
+        image: ImageRef,
+    ) -> anyhow::Result<ContainerId> {
+        let mut spec = provisioner.container_spec(&self.repo, image, MEMORY)?;
+        spec.labels
+            .insert(BENCH_LABEL.into(), self.bench_id.clone());
+        Ok(run_container(self.runtime.as_ref(), &spec).await?)
+    }
+
+    /// Times one setup of `branch` in a fresh container of `image`.
+    async fn timed_setup(
+        &self,
+        provisioner: &Provisioner,
+        image: ImageRef,
+        branch: &str,
+    ) -> anyhow::Result<Duration> {
+        let container = self.container(provisioner, image).await?;
+        let request = SetupRequest::new(self.repo.clone()).with_branch(branch.parse()?);
+        let started = Instant::now();
+        provisioner.setup(&container, &request, None).await?;
+        let took = started.elapsed();
+        self.runtime
+            .remove_container(&container, RemoveOptions::force())
+            .await?;
+        Ok(took)
+    }
+
+    async fn cleanup(&self, provisioner: &Provisioner) -> anyhow::Result<()> {
+        let filter = LabelFilter::default().with(BENCH_LABEL, self.bench_id.clone());
+        for container in self.runtime.list_containers(&filter).await? {
+            self.runtime
+                .remove_container(&container.id, RemoveOptions::force())
+                .await?;
+        }
+        let image = provisioner.main_image(&self.repo)?;
+        if self.runtime.image_exists(&image).await? {
+            self.runtime.remove_image(image.as_str(), true).await?;
+        }
+        let volume = provisioner.dependency_volume(&self.repo)?;
+        match self.runtime.remove_volume(volume.name.as_str()).await {
+            Ok(()) | Err(slipway_core::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn median(samples: &Samples) -> f64 {
+    round(samples.percentile(50.0), 1)
+}
+
+pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result<Outcome> {
+    let runtime = Arc::new(
+        config
+            .engine
+            .connect()
+            .await
+            .context("failed to connect to the engine")?,
+    );
+    let base_image = args
+        .image
+        .clone()
+        .unwrap_or_else(|| config.provision.base_image.clone());
+    if !runtime.image_exists(&base_image).await? {
+        anyhow::bail!(
+            "image {base_image} is not on the engine; it needs node, npm and git (pass --image)"
+        );
+    }
+    let work = tempfile::tempdir().context("failed to create a temporary directory")?;
+    let bench_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let repo: RepoSlug = format!("bench/app-{bench_id}").parse()?;
+
+    // The repository: filler files plus a node app; `feature` changes ten files and the banner.
+    let synthetic = SyntheticRepo::create(&work.path().join(format!("{repo}.git")))?;
+    let mut main = filler_files(args.files, args.file_bytes, 1);
+    main.extend(node_app("on main", "1.0.0", "hello"));
+    let repo_bytes = main.iter().map(|f| f.content.len()).sum();
+    synthetic.commit("main", None, &main, &[], "main")?;
+    let mut feature = filler_files(10.min(args.files), args.file_bytes, 2);
+    for (file, original) in feature.iter_mut().zip(&main) {
+        file.path.clone_from(&original.path);
+    }
+    feature.extend(
+        node_app("on feature", "1.0.0", "hello")
+            .into_iter()
+            .filter(|f| f.path == "server.js"),
+    );
+    synthetic.commit("feature", Some("main"), &feature, &[], "feature")?;
+    let daemon = GitDaemon::serve(work.path()).await?;
+    let url = daemon.url(&format!("{repo}.git"));
+
+    let store = Arc::new(SqliteStore::open_in_dir(&work.path().join("state"))?);
+    let mut provision_config = config.provision.config.clone();
+    provision_config
+        .labels
+        .insert(BENCH_LABEL.into(), bench_id.clone());
+    let bench = Bench {
+        runtime,
+        store,
+        repo,
+        base_image,
+        bench_id,
+        config: provision_config,
+    };
+    let warm_cache = bench.cache(&work.path().join("cache-warm"), &url)?;
+    let warm = bench.provisioner(warm_cache.clone())?;
+    warm.ensure_dependency_volume(&bench.repo).await?;
+
+    let measured = measure(
+        &bench,
+        &warm,
+        warm_cache.as_ref(),
+        work.path(),
+        &url,
+        args.iterations,
+    )
+    .await;
+    bench.cleanup(&warm).await?;
+    let (full, warm_samples, network, branch, noop) = measured?;
+
+    let report = Report {
+        files: args.files,
+        repo_bytes,
+        iterations: args.iterations,
+        full_setup_ms: round(full, 1),
+        warm_setup_ms: median(&warm_samples),
+        network_clone_setup_ms: median(&network),
+        cache_speedup: round(median(&network) / median(&warm_samples), 2),
+        branch_switch_ms: median(&branch),
+        branch_switch_ratio: round(median(&branch) / full, 3),
+        noop_fetch_ms: round(noop.percentile(50.0), 1),
+    };
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print_table(&report);
+    }
+    Ok(Outcome::Success)
+}
+
+type Measured = (f64, Samples, Samples, Samples, Samples);
+
+async fn measure(
+    bench: &Bench,
+    warm: &Provisioner,
+    cache: &GitRepoCache,
+    work: &Path,
+    url: &str,
+    iterations: u32,
+) -> anyhow::Result<Measured> {
+    // 1. The first setup ever: clone, npm ci into the empty volume, dev server; main image.
+    let container = bench.container(warm, bench.base_image.clone()).await?;
+    let mut first = SetupRequest::new(bench.repo.clone());
+    first.build_main_image = true;
+    let outcome = warm
+        .setup(&container, &first, None)
+        .await
+        .context("the first setup failed")?;
+    bench
+        .runtime
+        .remove_container(&container, RemoveOptions::force())
+        .await?;
+    let full: f64 = outcome
+        .phases
+        .iter()
+        .map(|(_, took)| took.as_secs_f64() * 1000.0)
+        .sum();
+    let main_image = outcome
+        .main_image
+        .context("the first setup committed no main image")?;
+
+    let (mut warm_samples, mut network, mut branch, mut noop) = (
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+    );
+    for round in 0..iterations {
+        // 2. Warm repo cache, warm dependency volume, fresh container of the base image.
+        warm_samples.push(
+            bench
+                .timed_setup(warm, bench.base_image.clone(), "main")
+                .await?,
+        );
+        // 3. The same with a repo cache that has never seen the repository.
+        let cold_cache = bench.cache(&work.join(format!("cache-cold-{round}")), url)?;
+        let cold = bench.provisioner(cold_cache)?;
+        network.push(
+            bench
+                .timed_setup(&cold, bench.base_image.clone(), "main")
+                .await?,
+        );
+        // 4. Another branch, from the main image.
+        branch.push(
+            bench
+                .timed_setup(warm, main_image.clone(), "feature")
+                .await?,
+        );
+    }
+    for _ in 0..10 {
+        let started = Instant::now();
+        cache.ensure(&bench.repo, None).await?;
+        noop.push(started.elapsed());
+    }
+    Ok((full, warm_samples, network, branch, noop))
+}
+
+fn print_table(report: &Report) {
+    println!(
+        "synthetic repo: {} files, {:.1} MB, served by git daemon on loopback; median of {} runs\n",
+        report.files,
+        report.repo_bytes as f64 / 1e6,
+        report.iterations
+    );
+    let mut table = Table::new(["setup", "time"]);
+    table.row([
+        "first setup (clone, npm ci, start)".to_owned(),
+        ms(report.full_setup_ms),
+    ]);
+    table.row(["warm repo cache".to_owned(), ms(report.warm_setup_ms)]);
+    table.row([
+        "clone over git:// every time".to_owned(),
+        ms(report.network_clone_setup_ms),
+    ]);
+    table.row([
+        "branch switch from the main image".to_owned(),
+        ms(report.branch_switch_ms),
+    ]);
+    table.row([
+        "fetch with nothing new".to_owned(),
+        ms(report.noop_fetch_ms),
+    ]);
+    print!("{}", table.render());
+    println!(
+        "\ncache speedup: {:.1}x; branch switch: {:.0}% of a first setup",
+        report.cache_speedup,
+        report.branch_switch_ratio * 100.0
+    );
+}

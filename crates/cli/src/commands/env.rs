@@ -1,0 +1,251 @@
+//! `slipway env up|ls|rm|logs|exec`: development environments.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use futures_util::StreamExt;
+use slipway_core::{
+    EnvironmentRecord, ExecRequest, GitRef, LogOptions, LogSource, RepoSlug, Runtime,
+};
+use slipway_provision::{EnvValue, Environments, Phase, SetupRequest};
+
+use crate::commands::Outcome;
+use crate::config::Config;
+use crate::output::{print_json, Table};
+use crate::wiring::{open_environments, EnvironmentStack};
+
+/// Environment verbs.
+#[derive(Debug, Subcommand)]
+pub(crate) enum EnvCommand {
+    /// Claim a container, set up OWNER/REPO at a branch in it, and print the dev server's URL.
+    Up(UpArgs),
+    /// List environments.
+    Ls(JsonArgs),
+    /// Destroy an environment (its container; the repo's cache, volume and image stay).
+    Rm {
+        /// The environment id.
+        id: String,
+    },
+    /// Print an environment's output (setup phases and dev server).
+    Logs {
+        /// The environment id.
+        id: String,
+        /// Keep printing new lines.
+        #[arg(long, short)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(long)]
+        tail: Option<usize>,
+    },
+    /// Run a command in an environment's app directory and exit with its exit code.
+    Exec {
+        /// The environment id.
+        id: String,
+        /// Kill the command (and what it started) after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+/// `--json`.
+#[derive(Debug, Args)]
+pub(crate) struct JsonArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `slipway env up`.
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// The repository, `owner/repo`.
+    repo: RepoSlug,
+    /// The branch (default: the repository's default branch).
+    #[arg(long, short)]
+    branch: Option<GitRef>,
+    /// Fetch from this URL instead of the configured template (https, git or file URL).
+    #[arg(long)]
+    remote: Option<String>,
+    /// A name for the environment.
+    #[arg(long)]
+    name: Option<String>,
+    /// Environment variables for install and dev server, `KEY=VALUE`.
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_pair)]
+    env: Vec<(String, String)>,
+    /// Secret environment variables (never logged or committed), `KEY=VALUE`.
+    #[arg(long = "secret-env", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    secret_env: Vec<(String, String)>,
+    /// Replace the install command detected from the lockfile.
+    #[arg(long)]
+    install: Option<String>,
+    /// Replace the dev-server command.
+    #[arg(long)]
+    start: Option<String>,
+    /// Do not commit the repo's main image after setting up its default branch.
+    #[arg(long)]
+    no_main_image: bool,
+    /// Print the environment as JSON instead of its URL.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text.split_once('=').ok_or("expected KEY=VALUE")?;
+    slipway_core::validate_env_key(key).map_err(|e| e.to_string())?;
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+pub(crate) async fn run(config: &Config, command: EnvCommand) -> anyhow::Result<Outcome> {
+    let remote = match &command {
+        EnvCommand::Up(args) => args.remote.as_deref().map(|url| (&args.repo, url)),
+        _ => None,
+    };
+    let stack = open_environments(config, remote).await?;
+    let outcome = dispatch(config, &stack, command).await;
+    stack.pool.shutdown(Duration::from_secs(30)).await?;
+    outcome
+}
+
+async fn dispatch(
+    config: &Config,
+    stack: &EnvironmentStack,
+    command: EnvCommand,
+) -> anyhow::Result<Outcome> {
+    let environments = &stack.environments;
+    match command {
+        EnvCommand::Up(args) => up(config, environments, args).await,
+        EnvCommand::Ls(args) => {
+            let records = environments.list().await?;
+            if args.json {
+                print_json(&records)?;
+            } else {
+                print_list(&records);
+            }
+            Ok(Outcome::Success)
+        }
+        EnvCommand::Rm { id } => {
+            environments
+                .destroy(&id)
+                .await
+                .with_context(|| format!("failed to destroy environment {id}"))?;
+            println!("destroyed {id}");
+            Ok(Outcome::Success)
+        }
+        EnvCommand::Logs { id, follow, tail } => {
+            let container = environments.container(&id).await?;
+            let options = LogOptions {
+                follow,
+                tail,
+                timestamps: false,
+                ..LogOptions::default()
+            };
+            let mut lines = stack.runtime.logs(&container, &options);
+            while let Some(line) = lines.next().await {
+                let line = line?;
+                match line.source {
+                    LogSource::Stderr => eprintln!("{}", line.line),
+                    _ => println!("{}", line.line),
+                }
+            }
+            Ok(Outcome::Success)
+        }
+        EnvCommand::Exec {
+            id,
+            timeout_secs,
+            command,
+        } => {
+            let container = environments.container(&id).await?;
+            let request = ExecRequest::new(command)
+                .with_timeout(Duration::from_secs(timeout_secs))
+                .with_working_dir(config.provision.config.app_dir.clone());
+            let outcome = stack.runtime.exec(&container, &request).await?;
+            print!("{}", outcome.stdout_text());
+            eprint!("{}", outcome.stderr_text());
+            if outcome.timed_out {
+                eprintln!(
+                    "error: the command ran out of time after {timeout_secs}s and was killed"
+                );
+                return Ok(Outcome::Exit(124));
+            }
+            let code = outcome.exit_code.unwrap_or(1);
+            Ok(Outcome::Exit(u8::try_from(code).unwrap_or(1)))
+        }
+    }
+}
+
+async fn up(config: &Config, environments: &Environments, args: UpArgs) -> anyhow::Result<Outcome> {
+    let mut request = SetupRequest::new(args.repo.clone());
+    request.branch = args.branch;
+    request.credentials = config.provision.credentials.clone();
+    request.build_main_image = !args.no_main_image;
+    request.install_command = args.install;
+    request.start_command = args.start;
+    request
+        .env
+        .extend(args.env.into_iter().map(|(k, v)| (k, EnvValue::plain(v))));
+    request.env.extend(
+        args.secret_env
+            .into_iter()
+            .map(|(k, v)| (k, EnvValue::secret(v))),
+    );
+
+    let (sender, mut receiver) =
+        tokio::sync::mpsc::unbounded_channel::<slipway_provision::SetupEvent>();
+    let progress = tokio::spawn(async move {
+        while let Some(event) = receiver.recv().await {
+            match (event.phase, event.started, event.duration_ms) {
+                (Phase::Error, _, _) => eprintln!("error: {}", event.message.unwrap_or_default()),
+                (phase, true, _) => eprintln!("{phase:?}…"),
+                (phase, false, Some(ms)) if phase != Phase::Ready => {
+                    eprintln!("{phase:?} done in {ms} ms")
+                }
+                _ => {}
+            }
+        }
+    });
+    let result = environments.up(request, args.name, Some(sender)).await;
+    let _ = progress.await;
+    let record = result.with_context(|| format!("failed to set up {}", args.repo))?;
+    if args.json {
+        print_json(&record)?;
+    } else {
+        println!("{}", Environments::url(&record).unwrap_or_default());
+        eprintln!("environment {} ({}) is ready", record.id, record.name);
+    }
+    Ok(Outcome::Success)
+}
+
+fn print_list(records: &[EnvironmentRecord]) {
+    let mut table = Table::new(["id", "repo", "branch", "status", "url", "age"]);
+    for record in records {
+        let age = record.created_at.elapsed().as_secs();
+        table.row([
+            record.id.clone(),
+            record
+                .repo
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            record
+                .branch
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            match &record.error {
+                Some(error) => format!(
+                    "{:?}: {}",
+                    record.status,
+                    error.lines().next().unwrap_or_default()
+                ),
+                None => format!("{:?}", record.status).to_lowercase(),
+            },
+            Environments::url(record).unwrap_or_default(),
+            format!("{}m{:02}s", age / 60, age % 60),
+        ]);
+    }
+    print!("{}", table.render());
+}

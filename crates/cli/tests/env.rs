@@ -1,0 +1,211 @@
+//! `slipway env up|ls|exec|logs|rm` against the real engine, with a synthetic repo fetched
+//! from a `file://` remote and the Debian+node test image.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output};
+
+use slipway_core::Runtime;
+use slipway_provision::synthetic::{node_app, SyntheticRepo};
+use slipway_runtime::require_engine;
+use slipway_runtime::testing::{NODE_IMAGE, TEST_LABEL};
+
+fn slipway(state: &Path, config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("SLIPWAY_STATE_DIR", state)
+        .env_remove("SLIPWAY_GIT_TOKEN")
+        .output()
+        .expect("the slipway binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn http_get(url: &str) -> String {
+    let address = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("the dev server accepts");
+    write!(stream, "GET / HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[tokio::test]
+async fn env_up_serves_the_repo_and_the_other_verbs_manage_it() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let slug = format!("fixture/cli-{}", engine.scope());
+    let repo = SyntheticRepo::create(&state.path().join("remote.git")).unwrap();
+    repo.commit(
+        "main",
+        None,
+        &node_app("from the cli", "1.0.0", "hello"),
+        &[],
+        "main",
+    )
+    .unwrap();
+    let config = state.path().join("slipway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[pool]\nport_range = \"43200-43299\"\nmemory_budget_mb = 4096\n\n\
+             [provision]\nbase_image = \"{NODE_IMAGE}\"\nready_timeout_secs = 60\n\
+             labels = {{ \"{TEST_LABEL}\" = \"{}\" }}\n",
+            engine.scope()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| slipway(state.path(), &config, args);
+
+    let up = run(&["env", "up", &slug, "--remote", &repo.file_url()]);
+    let url = stdout(&up).trim().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:432"), "{url}");
+    let progress = String::from_utf8_lossy(&up.stderr);
+    assert!(progress.contains("Cloning"), "{progress}");
+    assert!(http_get(&url).ends_with("hello from the cli\n"));
+
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&run(&["env", "ls", "--json"])))
+        .expect("env ls --json prints JSON");
+    let record = &listed[0];
+    assert_eq!(record["repo"], slug.as_str(), "{listed:#}");
+    assert_eq!(record["status"], "ready");
+    assert_eq!(record["branch"], "main");
+    let id = record["id"].as_str().unwrap().to_owned();
+    assert!(stdout(&run(&["env", "ls"])).contains(&url));
+
+    let exited = run(&[
+        "env",
+        "exec",
+        &id,
+        "--",
+        "sh",
+        "-c",
+        "test -f server.js && exit 3",
+    ]);
+    assert_eq!(exited.status.code(), Some(3));
+    let printed = stdout(&run(&[
+        "env",
+        "exec",
+        &id,
+        "--",
+        "node",
+        "-e",
+        "console.log(require('greeting'))",
+    ]));
+    assert_eq!(printed.trim(), "hello");
+    let timed_out = run(&[
+        "env",
+        "exec",
+        &id,
+        "--timeout-secs",
+        "1",
+        "--",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(timed_out.status.code(), Some(124));
+    assert!(String::from_utf8_lossy(&timed_out.stderr).contains("ran out of time"));
+
+    let logs = stdout(&run(&["env", "logs", &id]));
+    assert!(logs.contains("[dev] ready on port 3000"), "{logs}");
+
+    let container = record["container_id"].as_str().unwrap().to_owned();
+    assert!(stdout(&run(&["env", "rm", &id])).contains(&id));
+    let gone = engine
+        .runtime()
+        .inspect_container(&slipway_core::ContainerId::new(container))
+        .await;
+    assert!(gone.is_err(), "the container is removed");
+    assert_eq!(
+        stdout(&run(&["env", "ls", "--json"])).trim(),
+        "[]",
+        "the record is gone"
+    );
+    let volumes = engine
+        .runtime()
+        .list_volumes(&engine.filter())
+        .await
+        .unwrap();
+    assert_eq!(volumes.len(), 1, "the dependency volume stays: {volumes:?}");
+
+    let again = run(&["env", "rm", &id]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains(&id));
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_happens() {
+    let state = tempfile::tempdir().unwrap();
+    let config = state.path().join("slipway.toml");
+    std::fs::write(&config, "").unwrap();
+    let run = |args: &[&str]| slipway(state.path(), &config, args);
+
+    let slug = run(&["env", "up", "not a slug"]);
+    assert_eq!(slug.status.code(), Some(2));
+    let branch = run(&["env", "up", "owner/repo", "--branch", "../etc"]);
+    assert_eq!(branch.status.code(), Some(2));
+    let env = run(&["env", "up", "owner/repo", "-e", "1BAD=x"]);
+    assert_eq!(env.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&env.stderr).contains("1BAD"));
+    assert!(
+        !state.path().join("repo-cache").exists(),
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
+async fn bench_setup_reports_every_key_and_leaves_nothing_behind() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let config = state.path().join("slipway.toml");
+    std::fs::write(&config, "").unwrap();
+    let output = slipway(
+        state.path(),
+        &config,
+        &[
+            "bench",
+            "setup",
+            "--files",
+            "20",
+            "--iterations",
+            "1",
+            "--image",
+            NODE_IMAGE,
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    for key in [
+        "full_setup_ms",
+        "warm_setup_ms",
+        "network_clone_setup_ms",
+        "cache_speedup",
+        "branch_switch_ms",
+        "branch_switch_ratio",
+        "noop_fetch_ms",
+    ] {
+        let value = report[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key}: {report:#}"));
+        assert!(value > 0.0, "{key}: {report:#}");
+    }
+    assert_eq!(report["files"], 20);
+
+    let bench = slipway_core::LabelFilter::default().with_key("dev.slipway.bench");
+    let runtime = engine.runtime();
+    assert!(runtime.list_containers(&bench).await.unwrap().is_empty());
+    assert!(runtime.list_volumes(&bench).await.unwrap().is_empty());
+}
