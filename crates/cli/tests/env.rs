@@ -196,6 +196,8 @@ async fn bench_setup_reports_every_key_and_leaves_nothing_behind() {
         "branch_switch_ms",
         "branch_switch_ratio",
         "noop_fetch_ms",
+        "raw_upload_ms",
+        "warm_over_raw_upload",
     ] {
         let value = report[key]
             .as_f64()

@@ -15,6 +15,7 @@ use slipway_core::{
 };
 use slipway_provision::synthetic::{filler_files, node_app, GitDaemon, SyntheticRepo};
 use slipway_provision::{GitRepoCache, ProvisionConfig, Provisioner, SetupRequest};
+use slipway_runtime::bollard::query_parameters::UploadToContainerOptions;
 use slipway_runtime::DockerRuntime;
 use slipway_store::SqliteStore;
 
@@ -64,6 +65,11 @@ struct Report {
     branch_switch_ratio: f64,
     /// `ensure` of a mirror with nothing new to fetch.
     noop_fetch_ms: f64,
+    /// The engine alone: the same tree's tar uploaded into a fresh container through raw
+    /// bollard — the floor under every setup that copies the tree.
+    raw_upload_ms: f64,
+    /// Warm setup over the raw upload.
+    warm_over_raw_upload: f64,
 }
 
 /// What one benchmark run owns, removed at the end whatever happens.
@@ -118,6 +124,35 @@ impl Bench {
         self.runtime
             .remove_container(&container, RemoveOptions::force())
             .await?;
+        Ok(took)
+    }
+
+    /// Times bollard's `upload_to_container` of `tree` into a fresh container of the base image.
+    async fn timed_raw_upload(
+        &self,
+        provisioner: &Provisioner,
+        tree: &[u8],
+    ) -> anyhow::Result<Duration> {
+        let container = self.container(provisioner, self.base_image.clone()).await?;
+        let options = UploadToContainerOptions {
+            path: "/tmp".to_owned(),
+            ..UploadToContainerOptions::default()
+        };
+        let started = Instant::now();
+        let uploaded = self
+            .runtime
+            .bollard()
+            .upload_to_container(
+                container.as_str(),
+                Some(options),
+                slipway_runtime::bollard::body_full(tree.to_vec().into()),
+            )
+            .await;
+        let took = started.elapsed();
+        self.runtime
+            .remove_container(&container, RemoveOptions::force())
+            .await?;
+        uploaded.context("raw upload failed")?;
         Ok(took)
     }
 
@@ -211,7 +246,7 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
     )
     .await;
     bench.cleanup(&warm).await?;
-    let (full, warm_samples, network, branch, noop) = measured?;
+    let (full, warm_samples, network, branch, noop, raw_upload) = measured?;
 
     let report = Report {
         files: args.files,
@@ -224,6 +259,8 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
         branch_switch_ms: median(&branch),
         branch_switch_ratio: round(median(&branch) / full, 3),
         noop_fetch_ms: round(noop.percentile(50.0), 1),
+        raw_upload_ms: median(&raw_upload),
+        warm_over_raw_upload: round(median(&warm_samples) / median(&raw_upload), 2),
     };
     if args.json {
         print_json(&report)?;
@@ -233,7 +270,7 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
     Ok(Outcome::Success)
 }
 
-type Measured = (f64, Samples, Samples, Samples, Samples);
+type Measured = (f64, Samples, Samples, Samples, Samples, Samples);
 
 async fn measure(
     bench: &Bench,
@@ -264,12 +301,15 @@ async fn measure(
         .main_image
         .context("the first setup committed no main image")?;
 
-    let (mut warm_samples, mut network, mut branch, mut noop) = (
+    let (mut warm_samples, mut network, mut branch, mut noop, mut raw_upload) = (
+        Samples::default(),
         Samples::default(),
         Samples::default(),
         Samples::default(),
         Samples::default(),
     );
+    let commit = cache.resolve(&bench.repo, &"main".parse()?).await?;
+    let tree = cache.archive(&bench.repo, &commit).await?;
     for round in 0..iterations {
         // 2. Warm repo cache, warm dependency volume, fresh container of the base image.
         warm_samples.push(
@@ -291,13 +331,15 @@ async fn measure(
                 .timed_setup(warm, main_image.clone(), "feature")
                 .await?,
         );
+        // 5. The engine alone: the tree into a fresh container.
+        raw_upload.push(bench.timed_raw_upload(warm, &tree).await?);
     }
     for _ in 0..10 {
         let started = Instant::now();
         cache.ensure(&bench.repo, None).await?;
         noop.push(started.elapsed());
     }
-    Ok((full, warm_samples, network, branch, noop))
+    Ok((full, warm_samples, network, branch, noop, raw_upload))
 }
 
 fn print_table(report: &Report) {
@@ -322,13 +364,19 @@ fn print_table(report: &Report) {
         ms(report.branch_switch_ms),
     ]);
     table.row([
+        "raw engine: the tree's tar into a container".to_owned(),
+        ms(report.raw_upload_ms),
+    ]);
+    table.row([
         "fetch with nothing new".to_owned(),
         ms(report.noop_fetch_ms),
     ]);
     print!("{}", table.render());
     println!(
-        "\ncache speedup: {:.1}x; branch switch: {:.0}% of a first setup",
+        "\ncache speedup: {:.1}x; branch switch: {:.0}% of a first setup; \
+         warm setup: {:.2}x the raw upload",
         report.cache_speedup,
-        report.branch_switch_ratio * 100.0
+        report.branch_switch_ratio * 100.0,
+        report.warm_over_raw_upload
     );
 }
