@@ -1,0 +1,214 @@
+//! Crash recovery and orphan cleanup for runs.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use slipway_core::{
+    labels, AuditEvent, ContainerState, Error, LabelFilter, Result, Role, RunId, RunRecord,
+    RunState, Timestamp,
+};
+
+use super::{audit_kind, RunManager};
+use crate::sidecar::CACHE_KEY_LABEL;
+
+/// How long another instance's run counts as live without a heartbeat.
+const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
+
+/// What `clean` may remove.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CleanOptions {
+    /// Report what would be removed, remove nothing.
+    pub dry_run: bool,
+    /// Also remove BuildKit state volumes no run has used for this long.
+    pub volumes_unused_for: Option<Duration>,
+}
+
+/// What `clean` removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CleanReport {
+    /// Containers (sidecars and main containers) of no live run.
+    pub containers: Vec<String>,
+    /// Networks of no live run.
+    pub networks: Vec<String>,
+    /// Unused state volumes.
+    pub volumes: Vec<String>,
+}
+
+impl RunManager {
+    /// Finishes what a crash interrupted: every run of this instance that is not over and
+    /// whose main container is not running has its resources removed and is marked failed
+    /// (stopped, when its command ended with exit code 0). Returns the runs it settled.
+    /// For start-up, when no creation of this instance can be in flight.
+    pub async fn recover(&self) -> Result<Vec<RunId>> {
+        self.recover_idle_for(Duration::ZERO).await
+    }
+
+    /// [`recover`](Self::recover), but runs still being created or stopped are left alone
+    /// until their record has been idle for `grace`: another process of this instance may
+    /// be working on them.
+    pub async fn recover_idle_for(&self, grace: Duration) -> Result<Vec<RunId>> {
+        let mut settled = Vec::new();
+        for mut run in self.store.runs().await? {
+            if run.owner != self.instance || run.state.is_terminal() {
+                continue;
+            }
+            let in_flight = matches!(run.state, RunState::Creating | RunState::Stopping);
+            if in_flight && run.updated_at.elapsed() < grace {
+                continue;
+            }
+            let main = match &run.main_container_id {
+                Some(id) if run.state == RunState::Running => {
+                    match self.runtime.inspect_container(id).await {
+                        Ok(info) => Some(info),
+                        Err(Error::NotFound { .. }) => None,
+                        Err(e) => return Err(e),
+                    }
+                }
+                _ => None,
+            };
+            if main.as_ref().is_some_and(|info| info.state.is_running()) {
+                continue;
+            }
+            let previous = run.state;
+            self.remove_resources(&run).await?;
+            let clean_exit = main.as_ref().is_some_and(|info| {
+                info.state == ContainerState::Exited && info.exit_code == Some(0)
+            });
+            run.state = if clean_exit {
+                RunState::Stopped
+            } else {
+                RunState::Failed
+            };
+            if !clean_exit {
+                run.error = Some(match previous {
+                    RunState::Running => "the main container is gone or exited".to_owned(),
+                    state => format!("interrupted while {state:?}; resources removed by recovery")
+                        .to_lowercase(),
+                });
+            }
+            run.updated_at = Timestamp::now();
+            self.store.put_run(&run).await?;
+            let kind = if clean_exit {
+                audit_kind::RUN_STOPPED
+            } else {
+                audit_kind::RUN_FAILED
+            };
+            let mut event = AuditEvent::new(kind).with_run(&run.id);
+            if let Some(error) = &run.error {
+                event = event.with_detail(error.clone());
+            }
+            self.audit(event).await;
+            settled.push(run.id);
+        }
+        Ok(settled)
+    }
+
+    /// Removes this instance's run containers, sidecars and networks whose run is not live
+    /// (not in the store, or over); with `volumes_unused_for`, also state volumes unused for
+    /// that long. Resources of live runs are never touched.
+    pub async fn clean(&self, options: &CleanOptions) -> Result<CleanReport> {
+        let runs = self.store.runs().await?;
+        let live: BTreeSet<String> = runs
+            .iter()
+            .filter(|run| is_live(run, &self.instance))
+            .map(|run| run.id.to_string())
+            .collect();
+        let orphaned = |labels: &slipway_core::Labels| {
+            labels
+                .get(labels::RUN_ID)
+                .is_none_or(|run| !live.contains(run))
+        };
+        let mut report = CleanReport::default();
+
+        for role in [Role::Run, Role::Buildkit] {
+            let filter = self.instance_filter(role);
+            for container in self.runtime.list_containers(&filter).await? {
+                if !orphaned(&container.labels) {
+                    continue;
+                }
+                if !options.dry_run && self.remove_container(&container.id).await? {
+                    self.orphan_removed(&container.labels, "container_id", container.id.as_str())
+                        .await;
+                }
+                report.containers.push(container.id.to_string());
+            }
+        }
+        for network in self
+            .network
+            .list_networks(&self.instance_filter(Role::Run))
+            .await?
+        {
+            if !orphaned(&network.labels) {
+                continue;
+            }
+            if !options.dry_run {
+                self.remove_network(&network.id).await?;
+                self.orphan_removed(&network.labels, "network_id", network.id.as_str())
+                    .await;
+            }
+            report.networks.push(network.name);
+        }
+        if let Some(unused_for) = options.volumes_unused_for {
+            report.volumes = self
+                .clean_volumes(&runs, unused_for, options.dry_run)
+                .await?;
+        }
+        Ok(report)
+    }
+
+    async fn clean_volumes(
+        &self,
+        runs: &[RunRecord],
+        unused_for: Duration,
+        dry_run: bool,
+    ) -> Result<Vec<String>> {
+        let filter = self
+            .instance_filter(Role::Buildkit)
+            .with_key(CACHE_KEY_LABEL);
+        let mut removed = Vec::new();
+        for volume in self.runtime.list_volumes(&filter).await? {
+            let users = runs
+                .iter()
+                .filter(|run| run.state_volume.as_deref() == Some(volume.name.as_str()));
+            let in_use = users.clone().any(|run| is_live(run, &self.instance));
+            let last_used = users.map(|run| run.updated_at).chain(volume.created).max();
+            let idle = last_used.is_none_or(|at| at.elapsed() >= unused_for);
+            if in_use || !idle {
+                continue;
+            }
+            if !dry_run {
+                match self.runtime.remove_volume(&volume.name).await {
+                    Ok(()) | Err(Error::NotFound { .. }) => {}
+                    // Still mounted by something: not unused after all.
+                    Err(Error::Conflict(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+                self.orphan_removed(&volume.labels, "volume", &volume.name)
+                    .await;
+            }
+            removed.push(volume.name);
+        }
+        Ok(removed)
+    }
+
+    fn instance_filter(&self, role: Role) -> LabelFilter {
+        LabelFilter::default()
+            .with(labels::MANAGED, "true")
+            .with(labels::INSTANCE, self.instance.to_string())
+            .with(labels::ROLE, role.as_str())
+    }
+
+    async fn orphan_removed(&self, labels: &slipway_core::Labels, resource: &str, id: &str) {
+        let mut event = AuditEvent::new(audit_kind::ORPHAN_REMOVED).with_resource(resource, id);
+        if let Some(run) = labels.get(labels::RUN_ID) {
+            event = event.with_run(&RunId::new(run.clone()));
+        }
+        self.audit(event).await;
+    }
+}
+
+/// A run whose resources must be left alone: not over, and owned by this instance or by
+/// one that showed it is alive recently.
+fn is_live(run: &RunRecord, instance: &slipway_core::InstanceId) -> bool {
+    !run.state.is_terminal() && (run.owner == *instance || run.heartbeat_at.elapsed() < STALE_AFTER)
+}

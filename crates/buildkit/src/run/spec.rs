@@ -1,0 +1,185 @@
+//! [`RunSpec`]: what a run runs, and how it gets Docker.
+
+use std::collections::BTreeMap;
+
+use slipway_core::{
+    validate_env_key, ContainerName, ContainerSpec, DockerMode, Error, ImageRef, InstanceId,
+    Labels, Mount, PrivilegeProfile, Result, RunId,
+};
+
+/// A run to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSpec {
+    /// The main container's image.
+    pub image: ImageRef,
+    /// Its command (the image's default when empty).
+    pub command: Vec<String>,
+    /// How it gets Docker.
+    pub docker: DockerMode,
+    /// Its environment (slipway adds `DOCKER_HOST` and, for dind, `BUILDKIT_HOST`).
+    pub env: BTreeMap<String, String>,
+    /// Extra mounts.
+    pub mounts: Vec<Mount>,
+    /// Its privilege; `None` means `privileged` for dind and the default otherwise.
+    pub privilege: Option<PrivilegeProfile>,
+    /// The main container's name (default `slipway-run-<id>`).
+    pub name: Option<ContainerName>,
+    /// Extra labels on the main container.
+    pub labels: Labels,
+}
+
+impl RunSpec {
+    /// A run of `image` with no Docker access.
+    pub fn new(image: ImageRef) -> Self {
+        Self {
+            image,
+            command: Vec::new(),
+            docker: DockerMode::None,
+            env: BTreeMap::new(),
+            mounts: Vec::new(),
+            privilege: None,
+            name: None,
+            labels: Labels::new(),
+        }
+    }
+
+    /// Sets the Docker mode.
+    pub fn with_docker(mut self, docker: DockerMode) -> Self {
+        self.docker = docker;
+        self
+    }
+
+    /// Sets the command.
+    pub fn with_command<I, S>(mut self, command: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.command = command.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds an environment variable.
+    pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the privilege profile.
+    pub fn with_privilege(mut self, privilege: PrivilegeProfile) -> Self {
+        self.privilege = Some(privilege);
+        self
+    }
+
+    /// Names the main container.
+    pub fn with_name(mut self, name: ContainerName) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// Adds labels to the main container.
+    pub fn with_labels(mut self, labels: Labels) -> Self {
+        self.labels.extend(labels);
+        self
+    }
+
+    /// Checks what can be checked before anything is created.
+    pub fn validate(&self) -> Result<()> {
+        for key in self.env.keys() {
+            validate_env_key(key)?;
+            if matches!(
+                key.as_str(),
+                "DOCKER_HOST" | "BUILDKIT_HOST" | "SLIPWAY_DOCKER_DIND"
+            ) && self.docker != DockerMode::None
+            {
+                return Err(Error::invalid(
+                    "environment variable",
+                    format!("{key} is set by slipway for docker:host and docker:dind runs"),
+                ));
+            }
+        }
+        if self.labels.keys().any(|k| k.starts_with("dev.slipway.")) {
+            return Err(Error::invalid(
+                "label",
+                "labels under dev.slipway. are slipway's own",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The privilege the main container gets.
+    pub fn effective_privilege(&self) -> PrivilegeProfile {
+        self.privilege.clone().unwrap_or(match self.docker {
+            DockerMode::Dind => PrivilegeProfile::Privileged,
+            _ => PrivilegeProfile::Default,
+        })
+    }
+
+    /// The main container, before the mode adds its mounts, env and network.
+    pub(crate) fn container_spec(
+        &self,
+        run: &RunId,
+        instance: &InstanceId,
+        privilege: PrivilegeProfile,
+    ) -> ContainerSpec {
+        let name = self.name.clone().unwrap_or_else(|| {
+            format!("slipway-run-{run}")
+                .parse()
+                .expect("run ids make valid names")
+        });
+        let mut spec = ContainerSpec::new(self.image.clone())
+            .with_name(name)
+            .with_labels(super::run_labels(run, instance, &self.labels))
+            .with_privilege(privilege);
+        if !self.command.is_empty() {
+            spec.cmd = Some(self.command.clone());
+        }
+        spec.mounts.clone_from(&self.mounts);
+        spec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> RunSpec {
+        RunSpec::new("busybox:1".parse().unwrap())
+    }
+
+    #[test]
+    fn dind_defaults_to_privileged_and_others_to_the_default() {
+        assert_eq!(
+            spec().with_docker(DockerMode::Dind).effective_privilege(),
+            PrivilegeProfile::Privileged
+        );
+        assert_eq!(
+            spec().with_docker(DockerMode::Host).effective_privilege(),
+            PrivilegeProfile::Default
+        );
+    }
+
+    #[test]
+    fn slipway_owned_env_and_labels_are_refused() {
+        let cases = [
+            spec()
+                .with_docker(DockerMode::Dind)
+                .with_env("BUILDKIT_HOST", "tcp://elsewhere:1"),
+            spec().with_env("1BAD", "x"),
+            spec().with_labels(Labels::from([(
+                "dev.slipway.managed".into(),
+                "true".into(),
+            )])),
+        ];
+        for case in cases {
+            assert_eq!(
+                case.validate().unwrap_err().kind(),
+                slipway_core::ErrorKind::Invalid
+            );
+        }
+        spec()
+            .with_env("DOCKER_HOST", "tcp://x:1")
+            .validate()
+            .unwrap();
+    }
+}

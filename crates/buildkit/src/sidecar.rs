@@ -1,0 +1,264 @@
+//! [`BuildkitSidecar`]: core's [`Sidecar`] as a BuildKit daemon next to a `docker:dind` run,
+//! reachable as `buildkit:1234` on the run's network, with a persistent state volume.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use slipway_core::{
+    labels, ContainerId, ContainerName, ContainerSpec, ContainerSummary, Error, ImageRef,
+    InstanceId, LabelFilter, Labels, LogOptions, Mount, NetworkAttachment, NetworkId,
+    PrivilegeProfile, RemoveOptions, Result, Role, RunId, Runtime, Sidecar, SidecarHandle,
+    VolumeSpec,
+};
+
+use crate::health::HealthProbe;
+
+/// The pinned default BuildKit image (never `latest`).
+pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.23.2";
+/// The sidecar's name on the run's network.
+pub const BUILDKIT_ALIAS: &str = "buildkit";
+/// The port BuildKit listens on.
+pub const BUILDKIT_PORT: u16 = 1234;
+/// Label on state volumes: the cache key they hold.
+pub const CACHE_KEY_LABEL: &str = "dev.slipway.buildkit-cache";
+
+/// How BuildKit sidecars are run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildkitConfig {
+    /// The sidecar image (default [`DEFAULT_BUILDKIT_IMAGE`]).
+    pub image: ImageRef,
+    /// Arguments to the image's entrypoint (default `--addr tcp://0.0.0.0:1234`).
+    pub command: Vec<String>,
+    /// How health is checked (default gRPC `ListWorkers`).
+    pub probe: HealthProbe,
+    /// How long the sidecar may take to become healthy (default 10 s).
+    pub health_timeout: Duration,
+    /// Which persistent state volume (`slipway-buildkit-state-<key>`) holds the build cache.
+    pub cache_key: String,
+    /// The sidecar's privilege (default `privileged`, as real BuildKit needs).
+    pub privilege: PrivilegeProfile,
+    /// Extra labels on the sidecar and its volume.
+    pub labels: Labels,
+}
+
+impl Default for BuildkitConfig {
+    fn default() -> Self {
+        Self {
+            image: DEFAULT_BUILDKIT_IMAGE
+                .parse()
+                .expect("the default image reference is valid"),
+            command: vec!["--addr".into(), format!("tcp://0.0.0.0:{BUILDKIT_PORT}")],
+            probe: HealthProbe::Grpc,
+            health_timeout: Duration::from_secs(10),
+            cache_key: "default".into(),
+            privilege: PrivilegeProfile::Privileged,
+            labels: Labels::new(),
+        }
+    }
+}
+
+impl BuildkitConfig {
+    /// The state volume's name for this config's cache key.
+    pub fn state_volume(&self) -> Result<ContainerName> {
+        format!("slipway-buildkit-state-{}", self.cache_key).parse()
+    }
+}
+
+/// The sidecar container's name for `run`.
+pub fn sidecar_name(run: &RunId) -> String {
+    format!("slipway-buildkit-{run}")
+}
+
+/// BuildKit sidecars on a [`Runtime`].
+pub struct BuildkitSidecar {
+    runtime: Arc<dyn Runtime>,
+    instance: InstanceId,
+    config: BuildkitConfig,
+}
+
+impl BuildkitSidecar {
+    /// Sidecars as `config` says, labelled as `instance`'s.
+    pub fn new(
+        runtime: Arc<dyn Runtime>,
+        instance: InstanceId,
+        config: BuildkitConfig,
+    ) -> Result<Self> {
+        config.state_volume()?;
+        Ok(Self {
+            runtime,
+            instance,
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BuildkitConfig {
+        &self.config
+    }
+
+    fn labels(&self, run: &RunId) -> Labels {
+        let mut labels = self.config.labels.clone();
+        labels.extend(labels::managed(Role::Buildkit, &self.instance));
+        labels.insert(labels::RUN_ID.to_owned(), run.to_string());
+        labels
+    }
+
+    /// Makes sure the sidecar image is on the engine, pulling it when it is not.
+    pub async fn ensure_image(&self) -> Result<()> {
+        let image = &self.config.image;
+        if self.runtime.image_exists(image).await? {
+            return Ok(());
+        }
+        self.runtime.pull_image(image, None).await.map_err(|e| {
+            Error::not_found(format!(
+                "failed to pull {image}: {e}; make the image available or set buildkit.image"
+            ))
+        })
+    }
+
+    /// Creates the persistent state volume if it is not there; returns its name.
+    pub async fn ensure_state_volume(&self) -> Result<String> {
+        let name = self.config.state_volume()?;
+        let mut labels = self.config.labels.clone();
+        labels.extend(labels::managed(Role::Buildkit, &self.instance));
+        labels.insert(CACHE_KEY_LABEL.to_owned(), self.config.cache_key.clone());
+        let volume = self
+            .runtime
+            .ensure_volume(&VolumeSpec { name, labels })
+            .await?;
+        Ok(volume.name.to_string())
+    }
+
+    async fn address(&self, handle: &SidecarHandle) -> Result<SocketAddr> {
+        let info = self.runtime.inspect_container(&handle.container_id).await?;
+        let endpoint = info
+            .networks
+            .values()
+            .find_map(|endpoint| endpoint.ip_address)
+            .ok_or_else(|| {
+                Error::backend(format!(
+                    "the BuildKit sidecar {} has no address on its network",
+                    handle.container_id
+                ))
+            })?;
+        Ok(SocketAddr::new(endpoint, BUILDKIT_PORT))
+    }
+
+    async fn last_log_lines(&self, container: &ContainerId, count: usize) -> String {
+        let options = LogOptions {
+            follow: false,
+            tail: Some(count),
+            timestamps: false,
+            ..LogOptions::default()
+        };
+        let lines: Vec<String> = self
+            .runtime
+            .logs(container, &options)
+            .filter_map(|line| async move { line.ok().map(|l| l.line) })
+            .collect()
+            .await;
+        if lines.is_empty() {
+            "(no output)".to_owned()
+        } else {
+            lines.join("\n")
+        }
+    }
+}
+
+#[async_trait]
+impl Sidecar for BuildkitSidecar {
+    async fn start(&self, run: &RunId, network: &NetworkId) -> Result<SidecarHandle> {
+        let volume = self.config.state_volume()?;
+        let name: ContainerName = sidecar_name(run).parse()?;
+        let mut spec = ContainerSpec::new(self.config.image.clone())
+            .with_name(name)
+            .with_labels(self.labels(run))
+            .with_cmd(self.config.command.clone())
+            .with_mount(Mount::Volume {
+                name: volume.to_string(),
+                target: "/var/lib/buildkit".into(),
+                read_only: false,
+            });
+        spec.privilege = self.config.privilege.clone();
+        spec.network = Some(NetworkAttachment {
+            network: network.to_string(),
+            aliases: vec![BUILDKIT_ALIAS.to_owned()],
+        });
+        let container_id = slipway_core::run_container(self.runtime.as_ref(), &spec).await?;
+        Ok(SidecarHandle {
+            run_id: run.clone(),
+            container_id,
+            network_id: network.clone(),
+            env: BTreeMap::from([(
+                "BUILDKIT_HOST".to_owned(),
+                format!("tcp://{BUILDKIT_ALIAS}:{BUILDKIT_PORT}"),
+            )]),
+        })
+    }
+
+    async fn wait_healthy(&self, handle: &SidecarHandle, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let info = self.runtime.inspect_container(&handle.container_id).await?;
+            if !info.state.is_running() {
+                let logs = self.last_log_lines(&handle.container_id, 20).await;
+                return Err(Error::backend(format!(
+                    "the BuildKit sidecar exited (code {}); its last output:\n{logs}",
+                    info.exit_code.unwrap_or_default()
+                )));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let address = self.address(handle).await?;
+            let Err(last) = self
+                .config
+                .probe
+                .check(address, left.min(Duration::from_secs(1)))
+                .await
+            else {
+                return Ok(());
+            };
+            if Instant::now() >= deadline {
+                let logs = self.last_log_lines(&handle.container_id, 20).await;
+                return Err(Error::Timeout {
+                    operation: format!(
+                        "the BuildKit sidecar to become healthy ({} probe: {last}); its last output:\n{logs}",
+                        self.config.probe
+                    ),
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(25).min(left)).await;
+        }
+    }
+
+    async fn stop(&self, handle: &SidecarHandle) -> Result<()> {
+        match self
+            .runtime
+            .remove_container(&handle.container_id, RemoveOptions::force())
+            .await
+        {
+            Ok(()) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn orphans(&self, live: &[RunId]) -> Result<Vec<ContainerSummary>> {
+        let filter = LabelFilter::default()
+            .with(labels::MANAGED, "true")
+            .with(labels::ROLE, Role::Buildkit.as_str())
+            .with(labels::INSTANCE, self.instance.to_string());
+        let sidecars = self.runtime.list_containers(&filter).await?;
+        Ok(sidecars
+            .into_iter()
+            .filter(|c| {
+                c.labels
+                    .get(labels::RUN_ID)
+                    .is_none_or(|run| !live.iter().any(|l| l.as_str() == run))
+            })
+            .collect())
+    }
+}
