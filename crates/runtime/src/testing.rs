@@ -21,6 +21,10 @@ use crate::{DockerRuntime, Endpoint};
 pub const BUSYBOX_IMAGE: &str = "slipway-test/busybox:1";
 /// Debian with node, npm and git, built by `scripts/test`.
 pub const NODE_IMAGE: &str = "slipway-test/node:1";
+/// A stand-in for a BuildKit sidecar: serves its `/etc` over HTTP on port 1234 (so
+/// `GET /hostname` tells which container answered) and ignores its arguments.
+/// Built from the busybox image by [`TestEngine::buildkit_standin`] when missing.
+pub const BUILDKIT_STANDIN_IMAGE: &str = "slipway-test/buildkit-standin:1";
 /// The label that scopes a test's objects for cleanup.
 pub const TEST_LABEL: &str = "dev.slipway.test";
 /// Set to `1` to make a missing engine or image a failure instead of a skip.
@@ -133,6 +137,33 @@ impl TestEngine {
     /// The node test image.
     pub fn node(&self) -> ImageRef {
         NODE_IMAGE.parse().expect("valid test image reference")
+    }
+
+    /// The BuildKit stand-in image (probe it with `tcp`), built on first use.
+    pub async fn buildkit_standin(&self) -> ImageRef {
+        let image: ImageRef = BUILDKIT_STANDIN_IMAGE
+            .parse()
+            .expect("valid test image reference");
+        if self.runtime.image_exists(&image).await.unwrap_or(false) {
+            return image;
+        }
+        let dockerfile = format!(
+            "FROM {BUSYBOX_IMAGE}\n\
+             ENTRYPOINT [\"sh\", \"-c\", \"echo stand-in listening on 1234 >&2; exec httpd -f -p 1234 -h /etc\", \"standin\"]\n"
+        );
+        let mut context = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(dockerfile.len() as u64);
+        header.set_mode(0o644);
+        context
+            .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+            .expect("writing to memory");
+        let context = context.into_inner().expect("writing to memory");
+        self.runtime
+            .build_image(&slipway_core::BuildRequest::new(context, image.clone()))
+            .await
+            .expect("the BuildKit stand-in image builds from the busybox image");
+        image
     }
 
     /// A labelled, uniquely named busybox container that sleeps until removed.

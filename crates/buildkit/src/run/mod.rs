@@ -53,6 +53,7 @@ pub struct RunManager {
     store: Arc<dyn Store>,
     sidecar: Arc<BuildkitSidecar>,
     instance: InstanceId,
+    labels: Labels,
     failpoints: Failpoints,
 }
 
@@ -71,8 +72,15 @@ impl RunManager {
             store,
             sidecar,
             instance,
+            labels: Labels::new(),
             failpoints: Failpoints::default(),
         }
+    }
+
+    /// Extra labels on every network and main container this manager creates.
+    pub fn with_labels(mut self, labels: Labels) -> Self {
+        self.labels = labels;
+        self
     }
 
     /// Interrupts creation at `step` (test-only).
@@ -101,7 +109,15 @@ impl RunManager {
     pub async fn create(&self, spec: RunSpec) -> Result<RunRecord> {
         spec.validate()?;
         let privilege = spec.effective_privilege();
-        self.check_capabilities(&spec, &privilege)?;
+        if let Err(refused) = self.check_capabilities(&spec, &privilege) {
+            self.audit(
+                AuditEvent::new(audit_kind::RUN_FAILED)
+                    .with_resource("image", spec.image.as_str())
+                    .with_detail(refused.to_string()),
+            )
+            .await;
+            return Err(refused);
+        }
 
         let now = Timestamp::now();
         let id = RunId::new(uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
@@ -203,6 +219,7 @@ impl RunManager {
         self.failpoints.check(Step::Recorded)?;
         let mut env = spec.env.clone();
         let mut container = spec.container_spec(&id, &self.instance, privilege);
+        container.labels.extend(self.labels.clone());
         match spec.docker {
             DockerMode::None => {}
             DockerMode::Host => {
@@ -259,7 +276,8 @@ impl RunManager {
         let network_name = format!("slipway-{id}");
         record.network_id = Some(NetworkId::new(network_name.clone()));
         self.save(record).await?;
-        let mut network_labels = labels::managed(Role::Run, &self.instance);
+        let mut network_labels = self.labels.clone();
+        network_labels.extend(labels::managed(Role::Run, &self.instance));
         network_labels.insert(labels::RUN_ID.into(), id.to_string());
         let network = self
             .network

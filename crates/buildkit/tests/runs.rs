@@ -1,0 +1,478 @@
+//! Runs on the real engine, with a BuildKit stand-in image built by the tests (busybox httpd
+//! on port 1234, probed with `tcp`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use slipway_buildkit::{
+    audit_kind, BuildkitConfig, BuildkitSidecar, CleanOptions, FailAction, HealthProbe, RunManager,
+    RunSpec, Step,
+};
+use slipway_core::{
+    labels, AuditFilter, CapabilityProfile, ContainerSpec, DockerMode, ErrorKind, ExecRequest,
+    LabelFilter, Labels, Network, NetworkSpec, PrivilegeProfile, Role, RunId, RunState, Runtime,
+    Store,
+};
+use slipway_runtime::testing::{TestEngine, TEST_LABEL};
+use slipway_runtime::DockerRuntime;
+use slipway_store::SqliteStore;
+
+struct Stack {
+    engine: TestEngine,
+    manager: RunManager,
+    store: Arc<SqliteStore>,
+    _dir: tempfile::TempDir,
+}
+
+fn test_labels(engine: &TestEngine) -> Labels {
+    Labels::from([(TEST_LABEL.to_owned(), engine.scope().to_owned())])
+}
+
+async fn stack_with(
+    runtime: Option<Arc<DockerRuntime>>,
+    adjust: impl FnOnce(&mut BuildkitConfig),
+) -> Option<Stack> {
+    let engine = TestEngine::connect().await?;
+    let runtime = runtime.unwrap_or_else(|| engine.shared());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open_in_dir(dir.path()).unwrap());
+    let mut config = BuildkitConfig {
+        image: engine.buildkit_standin().await,
+        probe: HealthProbe::Tcp,
+        cache_key: format!("test-{}", engine.scope()),
+        privilege: PrivilegeProfile::Default,
+        labels: test_labels(&engine),
+        ..BuildkitConfig::default()
+    };
+    adjust(&mut config);
+    let sidecar = BuildkitSidecar::new(runtime.clone(), store.instance_id(), config).unwrap();
+    let manager = RunManager::new(
+        runtime.clone(),
+        runtime,
+        store.clone(),
+        Arc::new(sidecar),
+        store.instance_id(),
+    )
+    .with_labels(test_labels(&engine));
+    Some(Stack {
+        engine,
+        manager,
+        store,
+        _dir: dir,
+    })
+}
+
+async fn stack() -> Option<Stack> {
+    stack_with(None, |_| {}).await
+}
+
+fn dind(stack: &Stack) -> RunSpec {
+    RunSpec::new(stack.engine.busybox())
+        .with_docker(DockerMode::Dind)
+        .with_command(["sleep", "3600"])
+        .with_privilege(PrivilegeProfile::Capabilities(
+            CapabilityProfile::near_privileged(),
+        ))
+        .with_env("GREETING", "hello")
+}
+
+async fn sh(stack: &Stack, container: &slipway_core::ContainerId, script: &str) -> (i64, String) {
+    let out = stack
+        .engine
+        .runtime()
+        .exec(
+            container,
+            &ExecRequest::shell(script).with_timeout(Duration::from_secs(10)),
+        )
+        .await
+        .unwrap();
+    (
+        out.exit_code.unwrap_or(-1),
+        format!("{}{}", out.stdout_text(), out.stderr_text()),
+    )
+}
+
+/// Containers and networks carrying `run`'s label.
+async fn leftovers(stack: &Stack, run: &RunId) -> (usize, usize) {
+    let filter = LabelFilter::default().with(labels::RUN_ID, run.to_string());
+    let runtime = stack.engine.runtime();
+    (
+        runtime.list_containers(&filter).await.unwrap().len(),
+        runtime.list_networks(&filter).await.unwrap().len(),
+    )
+}
+
+async fn audit_kinds(stack: &Stack, run: &RunId) -> Vec<String> {
+    let filter = AuditFilter {
+        run_id: Some(run.clone()),
+        ..AuditFilter::default()
+    };
+    stack
+        .store
+        .audit_entries(&filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.event.kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dind_run_gets_a_healthy_sidecar_by_name_and_stop_leaves_only_the_state_volume() {
+    let Some(stack) = stack().await else {
+        return;
+    };
+    let run = stack.manager.create(dind(&stack)).await.unwrap();
+    assert_eq!(run.state, RunState::Running);
+    let main = run.main_container_id.clone().unwrap();
+    let sidecar = run.sidecar_id.clone().unwrap();
+
+    let (code, env) = sh(&stack, &main, "env").await;
+    assert_eq!(code, 0);
+    for expected in [
+        "BUILDKIT_HOST=tcp://buildkit:1234",
+        "SLIPWAY_DOCKER_DIND=1",
+        "DOCKER_HOST=unix:///var/run/docker.sock",
+        "GREETING=hello",
+    ] {
+        assert!(env.contains(expected), "{expected} missing from:\n{env}");
+    }
+    // `buildkit` resolves to this run's sidecar: it serves its own /etc/hostname.
+    let (code, answered) = sh(&stack, &main, "wget -q -O - http://buildkit:1234/hostname").await;
+    assert_eq!(code, 0, "{answered}");
+    assert!(sidecar.as_str().starts_with(answered.trim()), "{answered}");
+
+    let kinds = audit_kinds(&stack, &run.id).await;
+    assert_eq!(
+        kinds,
+        [
+            audit_kind::RUN_CREATED,
+            audit_kind::DOCKER_NETWORK_CREATED,
+            audit_kind::BUILDKIT_SIDECAR_STARTED,
+            audit_kind::BUILDKIT_SIDECAR_HEALTHY
+        ]
+    );
+
+    let stopped = stack.manager.stop(&run.id).await.unwrap();
+    assert_eq!(stopped.state, RunState::Stopped);
+    assert_eq!(leftovers(&stack, &run.id).await, (0, 0));
+    let volume = run.state_volume.clone().unwrap();
+    let volumes = stack
+        .engine
+        .runtime()
+        .list_volumes(&stack.engine.filter())
+        .await
+        .unwrap();
+    assert!(
+        volumes.iter().any(|v| v.name == volume),
+        "the state volume stays"
+    );
+    // Idempotent.
+    assert_eq!(
+        stack.manager.stop(&run.id).await.unwrap().state,
+        RunState::Stopped
+    );
+    let kinds = audit_kinds(&stack, &run.id).await;
+    assert_eq!(
+        &kinds[4..],
+        [
+            audit_kind::BUILDKIT_SIDECAR_STOPPED,
+            audit_kind::RUN_STOPPED
+        ]
+    );
+    assert!(stack.store.verify_audit().await.unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn privileged_refused_by_the_engine_leaves_nothing_and_is_audited() {
+    let Some(stack) = stack().await else {
+        return;
+    };
+    let spec = dind(&stack).with_privilege(PrivilegeProfile::Privileged);
+    match stack.manager.create(spec).await {
+        Err(error) => {
+            let text = error.to_string();
+            assert!(text.contains("privileged"), "{text}");
+            let runs = stack.manager.list().await.unwrap();
+            let run = &runs[0];
+            assert_eq!(run.state, RunState::Failed);
+            assert_eq!(leftovers(&stack, &run.id).await, (0, 0));
+            assert_eq!(
+                audit_kinds(&stack, &run.id).await.last().unwrap(),
+                audit_kind::RUN_FAILED
+            );
+        }
+        // An engine that allows privileged containers: the run works.
+        Ok(run) => {
+            stack.manager.stop(&run.id).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_runtime_without_privilege_refuses_up_front() {
+    let Some(engine) = TestEngine::connect().await else {
+        return;
+    };
+    let restricted = Arc::new(
+        DockerRuntime::builder(slipway_runtime::testing::test_endpoint())
+            .with_privileged_allowed(false)
+            .bootstrap()
+            .await
+            .unwrap(),
+    );
+    drop(engine);
+    let Some(stack) = stack_with(Some(restricted), |_| {}).await else {
+        return;
+    };
+    let spec = dind(&stack).with_privilege(PrivilegeProfile::Privileged);
+    let error = stack.manager.create(spec).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Invalid);
+    assert!(error.to_string().contains("caps"), "{error}");
+    assert!(stack.manager.list().await.unwrap().is_empty());
+    let entries = stack
+        .store
+        .audit_entries(&AuditFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(entries.last().unwrap().event.kind, audit_kind::RUN_FAILED);
+}
+
+#[tokio::test]
+async fn a_host_run_gets_the_engine_socket_and_is_audited_as_host_root() {
+    let Some(stack) = stack().await else {
+        return;
+    };
+    let spec = RunSpec::new(stack.engine.busybox())
+        .with_docker(DockerMode::Host)
+        .with_command(["sleep", "3600"]);
+    let run = stack.manager.create(spec).await.unwrap();
+    let main = run.main_container_id.clone().unwrap();
+    let (code, out) = sh(
+        &stack,
+        &main,
+        "test -S /var/run/docker.sock && echo $DOCKER_HOST",
+    )
+    .await;
+    assert_eq!((code, out.trim()), (0, "unix:///var/run/docker.sock"));
+    let entries = stack
+        .store
+        .audit_entries(&AuditFilter {
+            run_id: Some(run.id.clone()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(entries[0]
+        .event
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("host-root"));
+    stack.manager.stop(&run.id).await.unwrap();
+    assert_eq!(leftovers(&stack, &run.id).await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_failure_or_a_crash_between_any_two_steps_leaves_nothing_after_recover() {
+    let Some(stack) = stack().await else {
+        return;
+    };
+    for step in Step::ALL {
+        stack.manager.set_failpoint(step, FailAction::Error);
+        stack.manager.create(dind(&stack)).await.unwrap_err();
+        let run = stack.manager.list().await.unwrap().remove(0);
+        assert_eq!(run.state, RunState::Failed, "{step:?}");
+        assert_eq!(
+            leftovers(&stack, &run.id).await,
+            (0, 0),
+            "error after {step:?}"
+        );
+
+        stack.manager.set_failpoint(step, FailAction::Crash);
+        stack.manager.create(dind(&stack)).await.unwrap_err();
+        let run = stack.manager.list().await.unwrap().remove(0);
+        assert_eq!(run.state, RunState::Creating, "{step:?}");
+        assert_eq!(stack.manager.recover().await.unwrap(), vec![run.id.clone()]);
+        assert_eq!(
+            leftovers(&stack, &run.id).await,
+            (0, 0),
+            "crash after {step:?}"
+        );
+        let recovered = stack.manager.get(&run.id).await.unwrap();
+        assert_eq!(recovered.state, RunState::Failed);
+        assert!(recovered.error.unwrap().contains("interrupted"));
+    }
+}
+
+#[tokio::test]
+async fn recover_keeps_live_runs_and_settles_dead_ones() {
+    let Some(stack) = stack().await else {
+        return;
+    };
+    let live = stack.manager.create(dind(&stack)).await.unwrap();
+    let dead = stack.manager.create(dind(&stack)).await.unwrap();
+    stack
+        .engine
+        .runtime()
+        .remove_container(
+            dead.main_container_id.as_ref().unwrap(),
+            slipway_core::RemoveOptions::force(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stack.manager.recover().await.unwrap(),
+        vec![dead.id.clone()]
+    );
+    assert_eq!(leftovers(&stack, &dead.id).await, (0, 0));
+    assert_eq!(leftovers(&stack, &live.id).await, (2, 1));
+    stack.manager.stop(&live.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn clean_removes_orphans_and_never_touches_a_live_run() {
+    let Some(stack) = stack().await else {
+        return;
+    };
+    let live = stack.manager.create(dind(&stack)).await.unwrap();
+    // A sidecar and a network of a run the store has never heard of.
+    let orphan_run = "0rphan000000";
+    let mut orphan_labels = test_labels(&stack.engine);
+    orphan_labels.extend(labels::managed(Role::Run, &stack.store.instance_id()));
+    orphan_labels.insert(labels::RUN_ID.into(), orphan_run.into());
+    let runtime = stack.engine.runtime();
+    runtime
+        .create_network(&NetworkSpec {
+            name: format!("slipway-{orphan_run}").parse().unwrap(),
+            labels: orphan_labels.clone(),
+            internal: false,
+        })
+        .await
+        .unwrap();
+    orphan_labels.extend(labels::managed(Role::Buildkit, &stack.store.instance_id()));
+    slipway_core::run_container(
+        runtime,
+        &ContainerSpec::new(stack.engine.busybox())
+            .with_name(format!("slipway-buildkit-{orphan_run}").parse().unwrap())
+            .with_labels(orphan_labels)
+            .with_cmd(["sleep", "3600"]),
+    )
+    .await
+    .unwrap();
+
+    let dry = stack
+        .manager
+        .clean(&CleanOptions {
+            dry_run: true,
+            ..CleanOptions::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (dry.containers.len(), dry.networks.len()),
+        (1, 1),
+        "{dry:?}"
+    );
+    assert_eq!(leftovers(&stack, &RunId::new(orphan_run)).await, (1, 1));
+
+    let report = stack.manager.clean(&CleanOptions::default()).await.unwrap();
+    assert_eq!(report, dry);
+    assert_eq!(leftovers(&stack, &RunId::new(orphan_run)).await, (0, 0));
+    assert_eq!(
+        leftovers(&stack, &live.id).await,
+        (2, 1),
+        "the live run is untouched"
+    );
+    assert_eq!(
+        audit_kinds(&stack, &RunId::new(orphan_run)).await,
+        [audit_kind::ORPHAN_REMOVED, audit_kind::ORPHAN_REMOVED]
+    );
+
+    // Its state volume is in use by nothing live once the run stops.
+    stack.manager.stop(&live.id).await.unwrap();
+    let volumes = stack
+        .manager
+        .clean(&CleanOptions {
+            dry_run: false,
+            volumes_unused_for: Some(Duration::ZERO),
+        })
+        .await
+        .unwrap()
+        .volumes;
+    assert_eq!(volumes, [live.state_volume.unwrap()]);
+}
+
+#[tokio::test]
+async fn two_dind_runs_in_parallel_stay_isolated() {
+    let Some(stack) = stack().await else {
+        return;
+    };
+    let (a, b) = tokio::join!(
+        stack.manager.create(dind(&stack)),
+        stack.manager.create(dind(&stack))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a.network_id, b.network_id);
+    let main_a = a.main_container_id.clone().unwrap();
+    let (_, answered) = sh(
+        &stack,
+        &main_a,
+        "wget -q -O - http://buildkit:1234/hostname",
+    )
+    .await;
+    assert!(a
+        .sidecar_id
+        .as_ref()
+        .unwrap()
+        .as_str()
+        .starts_with(answered.trim()));
+    let other = format!(
+        "wget -q -T 2 -O - http://slipway-buildkit-{}:1234/hostname",
+        b.id
+    );
+    let (code, _) = sh(&stack, &main_a, &other).await;
+    assert_ne!(code, 0, "run b's sidecar is not reachable from run a");
+    for run in [a, b] {
+        stack.manager.stop(&run.id).await.unwrap();
+        assert_eq!(leftovers(&stack, &run.id).await, (0, 0));
+    }
+}
+
+#[tokio::test]
+async fn an_unhealthy_sidecar_times_out_with_its_last_output() {
+    let Some(stack) = stack_with(None, |config| {
+        config.probe = HealthProbe::Grpc;
+        config.health_timeout = Duration::from_secs(2);
+    })
+    .await
+    else {
+        return;
+    };
+    let error = stack.manager.create(dind(&stack)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    let text = error.to_string();
+    assert!(text.contains("stand-in listening on 1234"), "{text}");
+    let run = stack.manager.list().await.unwrap().remove(0);
+    assert_eq!(leftovers(&stack, &run.id).await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_missing_sidecar_image_that_cannot_be_pulled_says_what_to_do() {
+    let Some(stack) = stack_with(None, |config| {
+        config.image = "127.0.0.1:9/slipway/no-such-buildkit:1".parse().unwrap();
+    })
+    .await
+    else {
+        return;
+    };
+    let error = stack.manager.create(dind(&stack)).await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("failed to pull 127.0.0.1:9/slipway/no-such-buildkit:1")
+            && text.contains("set buildkit.image"),
+        "{text}"
+    );
+    let run = stack.manager.list().await.unwrap().remove(0);
+    assert_eq!(leftovers(&stack, &run.id).await, (0, 0));
+}
