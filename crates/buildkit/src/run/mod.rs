@@ -513,3 +513,55 @@ pub(crate) fn run_labels(run: &RunId, instance: &InstanceId, extra: &Labels) -> 
     labels.insert(labels::RUN_ID.into(), run.to_string());
     labels
 }
+
+#[cfg(test)]
+mod tests {
+    use slipway_core::mock::{FakeRuntime, MemoryStore};
+    use slipway_core::ErrorKind;
+
+    use super::*;
+    use crate::BuildkitConfig;
+
+    fn manager(runtime: Arc<FakeRuntime>, store: Arc<MemoryStore>) -> RunManager {
+        let instance = InstanceId::new("test");
+        let sidecar =
+            BuildkitSidecar::new(runtime.clone(), instance.clone(), BuildkitConfig::default())
+                .unwrap();
+        RunManager::new(runtime.clone(), runtime, store, Arc::new(sidecar), instance)
+    }
+
+    #[tokio::test]
+    async fn docker_host_on_a_remote_engine_is_refused_before_anything_happens() {
+        let runtime = Arc::new(FakeRuntime::new());
+        let store = Arc::new(MemoryStore::new("test"));
+        let manager = manager(runtime.clone(), store.clone());
+        let spec = RunSpec::new("busybox:1".parse().unwrap()).with_docker(DockerMode::Host);
+        let error = manager.create(spec).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Invalid);
+        assert!(error.to_string().contains("remote"), "{error}");
+        assert!(store.runs().await.unwrap().is_empty());
+        assert!(runtime.calls().is_empty(), "{:?}", runtime.calls());
+    }
+
+    #[tokio::test]
+    async fn a_failed_network_says_what_failed_and_leaves_nothing() {
+        let runtime = Arc::new(FakeRuntime::new());
+        runtime.fail_op("create_network", ErrorKind::Conflict, 1);
+        let store = Arc::new(MemoryStore::new("test"));
+        let manager = manager(runtime.clone(), store.clone());
+        let spec = RunSpec::new("busybox:1".parse().unwrap())
+            .with_docker(DockerMode::Dind)
+            .with_privilege(PrivilegeProfile::Default);
+        let error = manager.create(spec).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("failed to create Docker network for buildkit sidecar: "),
+            "{error}"
+        );
+        let run = &store.runs().await.unwrap()[0];
+        assert_eq!(run.state, RunState::Failed);
+        assert!(runtime.container_ids().is_empty());
+        assert!(runtime.network_names().is_empty());
+    }
+}
