@@ -8,6 +8,7 @@ use crate::commands::bench::BenchCommand;
 use crate::commands::doctor::DoctorArgs;
 use crate::commands::env::EnvCommand;
 use crate::commands::pool::PoolCommand;
+use crate::commands::run::{AuditArgs, CleanArgs, RunArgs};
 use crate::config::Overrides;
 
 /// slipway: fast, safe development environments and builds on Docker engines.
@@ -77,4 +78,21 @@ pub(crate) enum Command {
     /// Measure slipway against the raw engine on this host.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Start a run (a container, optionally with Docker inside) and print its id.
+    Run(RunArgs),
+    /// List runs.
+    Runs {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a run: main container, sidecar, network (the BuildKit state volume stays).
+    Stop {
+        /// The run id.
+        run: String,
+    },
+    /// Remove sidecars and networks of runs that are not live (and, with --volumes, old state volumes).
+    Clean(CleanArgs),
+    /// Show (or verify) the audit log.
+    Audit(AuditArgs),
 }

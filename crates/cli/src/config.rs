@@ -31,6 +31,50 @@ struct FileConfig {
     pools: Vec<PoolDefinition>,
     #[serde(default)]
     provision: FileProvision,
+    #[serde(default)]
+    buildkit: FileBuildkit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBuildkit {
+    image: Option<String>,
+    probe: Option<String>,
+    privilege: Option<String>,
+    health_timeout_secs: Option<u64>,
+    cache_key: Option<String>,
+    run_image: Option<String>,
+}
+
+/// How runs with Docker inside are made.
+#[derive(Debug, Clone)]
+pub(crate) struct RunSetup {
+    /// The BuildKit sidecar (its privilege is the run's).
+    pub(crate) buildkit: slipway_buildkit::BuildkitConfig,
+    /// The privilege of dind runs and their sidecars.
+    pub(crate) privilege: Privilege,
+    /// The main container's image when `--image` is not given.
+    pub(crate) run_image: slipway_core::ImageRef,
+}
+
+/// `privileged` or the near-privileged capability profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Privilege {
+    /// `--privileged`.
+    Privileged,
+    /// Every capability but `SYS_RESOURCE`, no seccomp/AppArmor, every device.
+    Caps,
+}
+
+impl Privilege {
+    pub(crate) fn profile(self) -> slipway_core::PrivilegeProfile {
+        match self {
+            Privilege::Privileged => slipway_core::PrivilegeProfile::Privileged,
+            Privilege::Caps => slipway_core::PrivilegeProfile::Capabilities(
+                slipway_core::CapabilityProfile::near_privileged(),
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -172,6 +216,7 @@ pub(crate) struct Config {
     pub(crate) state_dir: PathBuf,
     pub(crate) pool: PoolSetup,
     pub(crate) provision: ProvisionSetup,
+    pub(crate) runs: RunSetup,
 }
 
 impl Config {
@@ -237,7 +282,9 @@ impl Config {
                 secret,
             });
         let provision = provision_setup(file.provision, credentials)?;
+        let runs = run_setup(file.buildkit)?;
         Ok(Config {
+            runs,
             pool,
             provision,
             engine: EngineSettings {
@@ -305,6 +352,50 @@ fn provision_setup(
         memory_bytes: file.memory_mb.unwrap_or(512) << 20,
         warm_per_repo: file.warm_per_repo.unwrap_or(0),
         credentials,
+    })
+}
+
+fn run_setup(file: FileBuildkit) -> anyhow::Result<RunSetup> {
+    let defaults = slipway_buildkit::BuildkitConfig::default();
+    let privilege = match file.privilege.as_deref() {
+        None | Some("privileged") => Privilege::Privileged,
+        Some("caps") => Privilege::Caps,
+        Some(other) => {
+            anyhow::bail!("invalid buildkit.privilege `{other}`: use `privileged` or `caps`")
+        }
+    };
+    let image = match file.image {
+        Some(image) => image
+            .parse()
+            .with_context(|| format!("invalid buildkit.image `{image}`"))?,
+        None => defaults.image.clone(),
+    };
+    let probe = match file.probe {
+        Some(probe) => probe.parse().context("invalid buildkit.probe")?,
+        None => defaults.probe,
+    };
+    let run_image = file
+        .run_image
+        .unwrap_or_else(|| "docker:28-dind".to_owned());
+    let buildkit = slipway_buildkit::BuildkitConfig {
+        image,
+        probe,
+        health_timeout: file
+            .health_timeout_secs
+            .map_or(defaults.health_timeout, Duration::from_secs),
+        cache_key: file.cache_key.unwrap_or(defaults.cache_key.clone()),
+        privilege: privilege.profile(),
+        ..defaults
+    };
+    buildkit
+        .state_volume()
+        .context("invalid buildkit.cache_key")?;
+    Ok(RunSetup {
+        buildkit,
+        privilege,
+        run_image: run_image
+            .parse()
+            .with_context(|| format!("invalid buildkit.run_image `{run_image}`"))?,
     })
 }
 

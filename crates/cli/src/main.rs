@@ -51,6 +51,11 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Env(env) => commands::env::run(&config, env).await,
         Command::Pool(pool) => commands::pool::run(&config, pool).await,
         Command::Bench(bench) => commands::bench::run(&config, bench).await,
+        Command::Run(args) => commands::run::run(&config, args).await,
+        Command::Runs { json } => commands::run::runs(&config, json).await,
+        Command::Stop { run } => commands::run::stop(&config, run).await,
+        Command::Clean(args) => commands::run::clean(&config, args).await,
+        Command::Audit(args) => commands::run::audit(&config, args).await,
     }
 }
 

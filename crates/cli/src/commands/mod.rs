@@ -4,6 +4,7 @@ pub(crate) mod bench;
 pub(crate) mod doctor;
 pub(crate) mod env;
 pub(crate) mod pool;
+pub(crate) mod run;
 
 /// How a command ended, when it did not fail outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! engine in the same run, reported as ratios.
 
 mod pool;
+mod run;
 mod runtime;
 mod setup;
 mod stats;
@@ -20,6 +21,8 @@ pub(crate) enum BenchCommand {
     Pool(pool::PoolBenchArgs),
     /// Setup to ready from a warm repo cache vs cloning every time, and branch switching.
     Setup(setup::SetupBenchArgs),
+    /// A docker:dind run made ready and torn down vs the same objects through raw bollard.
+    Run(run::RunBenchArgs),
 }
 
 pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<Outcome> {
@@ -27,5 +30,6 @@ pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Resul
         BenchCommand::Runtime(args) => runtime::run(config, args).await,
         BenchCommand::Pool(args) => pool::run(config, args).await,
         BenchCommand::Setup(args) => setup::run(config, args).await,
+        BenchCommand::Run(args) => run::run(config, args).await,
     }
 }

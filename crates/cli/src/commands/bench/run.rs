@@ -1,0 +1,242 @@
+//! `slipway bench run`: a dind run made ready (network + healthy sidecar + main started) and
+//! torn down, against the same three objects created and removed through raw bollard with no
+//! health check, interleaved in one run.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+use slipway_buildkit::{HealthProbe, RunSpec, BUILDKIT_ALIAS, BUILDKIT_PORT};
+use slipway_core::{labels, DockerMode, ImageRef, Role};
+use slipway_runtime::bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+};
+use slipway_runtime::bollard::query_parameters::{
+    CreateContainerOptionsBuilder, RemoveContainerOptions, StartContainerOptions,
+};
+use slipway_runtime::bollard::Docker;
+
+use super::stats::{round, Samples};
+use crate::commands::run::{open_runs, DockerArg};
+use crate::commands::Outcome;
+use crate::config::{Config, Privilege};
+use crate::output::{ms, print_json, Table};
+
+/// Options of `slipway bench run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunBenchArgs {
+    /// The run mode measured (only dind has steps worth measuring).
+    #[arg(long, value_enum, default_value_t = DockerArg::Dind)]
+    docker: DockerArg,
+    /// Runs measured.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=500))]
+    iterations: u32,
+    /// The main container's image (default: buildkit.run_image).
+    #[arg(long)]
+    image: Option<ImageRef>,
+    /// The sidecar image (default: buildkit.image); it must be on the engine.
+    #[arg(long)]
+    buildkit_image: Option<ImageRef>,
+    /// How the sidecar's health is checked (default: buildkit.probe).
+    #[arg(long, value_parser = |s: &str| s.parse::<HealthProbe>().map_err(|e| e.to_string()))]
+    buildkit_probe: Option<HealthProbe>,
+    /// The privilege of the run and its sidecar (default: buildkit.privilege).
+    #[arg(long, value_enum)]
+    privilege: Option<Privilege>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    iterations: u32,
+    sidecar_image: String,
+    probe: String,
+    /// `create` until the run is `running`: network, sidecar healthy, main started.
+    ready_p50_ms: f64,
+    ready_p99_ms: f64,
+    /// `stop`: main, sidecar, network removed.
+    teardown_p50_ms: f64,
+    teardown_p99_ms: f64,
+    /// The same objects through raw bollard, without a health check.
+    raw_ready_p50_ms: f64,
+    raw_teardown_p50_ms: f64,
+    ready_ratio_p50: f64,
+    teardown_ratio_p50: f64,
+}
+
+pub(crate) async fn run(config: &Config, args: RunBenchArgs) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(
+        args.docker == DockerArg::Dind,
+        "bench run measures docker:dind runs; pass --docker dind"
+    );
+    let mut buildkit = config.runs.buildkit.clone();
+    let privilege = args.privilege.unwrap_or(config.runs.privilege).profile();
+    buildkit.privilege = privilege.clone();
+    if let Some(image) = args.buildkit_image {
+        buildkit.image = image;
+    }
+    if let Some(probe) = args.buildkit_probe {
+        buildkit.probe = probe;
+    }
+    let image = args.image.unwrap_or_else(|| config.runs.run_image.clone());
+    let stack = open_runs(config, buildkit.clone()).await?;
+    for needed in [&image, &buildkit.image] {
+        anyhow::ensure!(
+            slipway_core::Runtime::image_exists(stack.runtime.as_ref(), needed).await?,
+            "image {needed} is not on the engine (pass --image / --buildkit-image)"
+        );
+    }
+    let raw = stack.runtime.bollard();
+    let bench_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let (mut ready, mut teardown, mut raw_ready, mut raw_teardown) = (
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+        Samples::default(),
+    );
+    for round_no in 0..args.iterations {
+        let spec = RunSpec::new(image.clone())
+            .with_docker(DockerMode::Dind)
+            .with_command(["sleep", "3600"])
+            .with_privilege(privilege.clone());
+        let started = Instant::now();
+        let record = stack.manager.create(spec).await.context("a run failed")?;
+        ready.push(started.elapsed());
+        let started = Instant::now();
+        stack.manager.stop(&record.id).await?;
+        teardown.push(started.elapsed());
+
+        let name = format!("slipway-bench-{bench_id}-{round_no}");
+        let (up, down) = raw_run(&raw, &name, &image, &buildkit.image, &buildkit.command)
+            .await
+            .context("the raw bollard run failed")?;
+        raw_ready.push(up);
+        raw_teardown.push(down);
+    }
+    let p50 = |s: &Samples| round(s.percentile(50.0), 1);
+    let report = Report {
+        iterations: args.iterations,
+        sidecar_image: buildkit.image.to_string(),
+        probe: buildkit.probe.to_string(),
+        ready_p50_ms: p50(&ready),
+        ready_p99_ms: round(ready.percentile(99.0), 1),
+        teardown_p50_ms: p50(&teardown),
+        teardown_p99_ms: round(teardown.percentile(99.0), 1),
+        raw_ready_p50_ms: p50(&raw_ready),
+        raw_teardown_p50_ms: p50(&raw_teardown),
+        ready_ratio_p50: round(p50(&ready) / p50(&raw_ready), 2),
+        teardown_ratio_p50: round(p50(&teardown) / p50(&raw_teardown), 2),
+    };
+    if args.json {
+        print_json(&report)?;
+    } else {
+        let mut table = Table::new(["", "slipway p50", "slipway p99", "raw bollard p50", "ratio"]);
+        table.row([
+            "ready (network, sidecar, main)".to_owned(),
+            ms(report.ready_p50_ms),
+            ms(report.ready_p99_ms),
+            ms(report.raw_ready_p50_ms),
+            format!("{:.2}", report.ready_ratio_p50),
+        ]);
+        table.row([
+            "teardown".to_owned(),
+            ms(report.teardown_p50_ms),
+            ms(report.teardown_p99_ms),
+            ms(report.raw_teardown_p50_ms),
+            format!("{:.2}", report.teardown_ratio_p50),
+        ]);
+        println!(
+            "{} dind runs, sidecar {} ({} probe)\n",
+            report.iterations, report.sidecar_image, report.probe
+        );
+        print!("{}", table.render());
+    }
+    Ok(Outcome::Success)
+}
+
+/// Network, sidecar (aliased `buildkit`) and main container through raw bollard, started,
+/// then removed; returns both durations. Removal is attempted even when a step fails.
+async fn raw_run(
+    raw: &Docker,
+    name: &str,
+    image: &ImageRef,
+    sidecar_image: &ImageRef,
+    sidecar_command: &[String],
+) -> anyhow::Result<(Duration, Duration)> {
+    let labels: std::collections::HashMap<String, String> =
+        labels::managed(Role::Run, &slipway_core::InstanceId::new("bench"))
+            .into_iter()
+            .collect();
+    let started = Instant::now();
+    let created = async {
+        raw.create_network(NetworkCreateRequest {
+            name: name.to_owned(),
+            labels: Some(labels.clone()),
+            ..NetworkCreateRequest::default()
+        })
+        .await?;
+        for (suffix, image, cmd, alias) in [
+            (
+                "sidecar",
+                sidecar_image,
+                sidecar_command.to_vec(),
+                Some(BUILDKIT_ALIAS),
+            ),
+            ("main", image, vec!["sleep".into(), "3600".into()], None),
+        ] {
+            let endpoint = EndpointSettings {
+                aliases: alias.map(|a| vec![a.to_owned()]),
+                ..EndpointSettings::default()
+            };
+            let body = ContainerCreateBody {
+                image: Some(image.to_string()),
+                cmd: Some(cmd),
+                labels: Some(labels.clone()),
+                env: Some(vec![format!(
+                    "BUILDKIT_HOST=tcp://{BUILDKIT_ALIAS}:{BUILDKIT_PORT}"
+                )]),
+                host_config: Some(HostConfig {
+                    network_mode: Some(name.to_owned()),
+                    ..HostConfig::default()
+                }),
+                networking_config: Some(NetworkingConfig {
+                    endpoints_config: Some([(name.to_owned(), endpoint)].into()),
+                }),
+                ..ContainerCreateBody::default()
+            };
+            let options = CreateContainerOptionsBuilder::default()
+                .name(&format!("{name}-{suffix}"))
+                .build();
+            let id = raw.create_container(Some(options), body).await?.id;
+            raw.start_container(&id, None::<StartContainerOptions>)
+                .await?;
+        }
+        Ok::<_, slipway_runtime::bollard::errors::Error>(())
+    }
+    .await;
+    let up = started.elapsed();
+    let started = Instant::now();
+    let mut removed = Ok(());
+    for suffix in ["main", "sidecar"] {
+        let options = RemoveContainerOptions {
+            force: true,
+            ..RemoveContainerOptions::default()
+        };
+        if let Err(e) = raw
+            .remove_container(&format!("{name}-{suffix}"), Some(options))
+            .await
+        {
+            removed = removed.and(Err(e));
+        }
+    }
+    if let Err(e) = raw.remove_network(name).await {
+        removed = removed.and(Err(e));
+    }
+    let down = started.elapsed();
+    created?;
+    removed?;
+    Ok((up, down))
+}

@@ -1,0 +1,229 @@
+//! `slipway run|runs|stop|clean|audit` and `bench run` against the real engine, with the
+//! BuildKit stand-in image (probe `tcp`) and the capability profile.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use slipway_core::{LabelFilter, Network, Runtime};
+use slipway_runtime::require_engine;
+use slipway_runtime::testing::BUSYBOX_IMAGE;
+
+fn slipway(state: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args(args)
+        .env("SLIPWAY_STATE_DIR", state)
+        .env("SLIPWAY_CONFIG", state.join("none.toml"))
+        .output()
+        .expect("the slipway binary runs")
+}
+
+/// A state directory whose config gives its runs their own BuildKit state volume.
+fn state_dir(cache_key: &str) -> tempfile::TempDir {
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(
+        state.path().join("none.toml"),
+        format!(
+            "[buildkit]\ncache_key = \"{cache_key}-{}\"\n",
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    state
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn a_dind_run_through_the_cli_from_start_to_stop() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let standin = engine.buildkit_standin().await;
+    let state = state_dir("cli-test");
+    let run = |args: &[&str]| slipway(state.path(), args);
+
+    let created = stdout(&run(&[
+        "run",
+        "--docker",
+        "dind",
+        "--image",
+        BUSYBOX_IMAGE,
+        "--buildkit-image",
+        standin.as_str(),
+        "--buildkit-probe",
+        "tcp",
+        "--privilege",
+        "caps",
+        "--",
+        "sleep",
+        "3600",
+    ]));
+    let id = created.trim().to_owned();
+    assert_eq!(created.lines().count(), 1, "only the run id: {created}");
+    let by_run = LabelFilter::default().with(slipway_core::labels::RUN_ID, id.clone());
+    assert_eq!(
+        engine
+            .runtime()
+            .list_containers(&by_run)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let runs: serde_json::Value = serde_json::from_str(&stdout(&run(&["runs", "--json"]))).unwrap();
+    assert_eq!(runs[0]["id"], id.as_str());
+    assert_eq!(runs[0]["state"], "running");
+    assert!(stdout(&run(&["runs"])).contains(&id));
+
+    assert_eq!(
+        stdout(&run(&["clean", "--dry-run"])).trim(),
+        "nothing to clean"
+    );
+    assert_eq!(stdout(&run(&["stop", &id])).trim(), format!("{id} stopped"));
+    assert!(engine
+        .runtime()
+        .list_containers(&by_run)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(engine
+        .runtime()
+        .list_networks(&by_run)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let audit: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&["audit", "--run", &id, "--json"]))).unwrap();
+    let kinds: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "run_created",
+            "docker_network_created",
+            "buildkit_sidecar_started",
+            "buildkit_sidecar_healthy",
+            "buildkit_sidecar_stopped",
+            "run_stopped"
+        ]
+    );
+    assert!(stdout(&run(&["audit", "--verify"])).contains("intact"));
+
+    // Remove the stand-in's state volume this test's runs used.
+    let removed = stdout(&run(&["clean", "--volumes", "--volume-days", "0"]));
+    assert!(
+        removed.contains(&format!(
+            "removed volume slipway-buildkit-state-cli-test-{}",
+            std::process::id()
+        )),
+        "{removed}"
+    );
+}
+
+#[tokio::test]
+async fn an_attached_run_streams_its_output_and_exits_with_its_code() {
+    let Some(_engine) = require_engine!() else {
+        return;
+    };
+    let state = state_dir("cli-attach");
+    let output = slipway(
+        state.path(),
+        &[
+            "run",
+            "--attach",
+            "--image",
+            BUSYBOX_IMAGE,
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "out");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("err"));
+    let runs: serde_json::Value =
+        serde_json::from_str(&stdout(&slipway(state.path(), &["runs", "--json"]))).unwrap();
+    assert_eq!(runs[0]["state"], "stopped");
+}
+
+#[test]
+fn bad_run_input_is_refused_with_a_clear_error() {
+    let state = state_dir("cli-bad");
+    let mode = slipway(state.path(), &["run", "--docker", "bogus"]);
+    assert_eq!(mode.status.code(), Some(2));
+    let probe = slipway(state.path(), &["run", "--buildkit-probe", "http"]);
+    assert_eq!(probe.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&probe.stderr).contains("`grpc` or `tcp`"));
+}
+
+#[tokio::test]
+async fn stopping_an_unknown_run_names_it() {
+    let Some(_engine) = require_engine!() else {
+        return;
+    };
+    let state = state_dir("cli-stop");
+    let output = slipway(state.path(), &["stop", "nosuchrun"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("run nosuchrun"));
+}
+
+#[tokio::test]
+async fn bench_run_reports_ready_and_teardown_against_raw_bollard() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let standin = engine.buildkit_standin().await;
+    let state = state_dir("cli-bench");
+    let output = slipway(
+        state.path(),
+        &[
+            "bench",
+            "run",
+            "--docker",
+            "dind",
+            "--iterations",
+            "2",
+            "--image",
+            BUSYBOX_IMAGE,
+            "--buildkit-image",
+            standin.as_str(),
+            "--buildkit-probe",
+            "tcp",
+            "--privilege",
+            "caps",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    for key in [
+        "ready_p50_ms",
+        "ready_p99_ms",
+        "teardown_p50_ms",
+        "raw_ready_p50_ms",
+        "ready_ratio_p50",
+    ] {
+        assert!(
+            report[key].as_f64().unwrap_or_default() > 0.0,
+            "{key}: {report:#}"
+        );
+    }
+    let cleaned = stdout(&slipway(
+        state.path(),
+        &["clean", "--volumes", "--volume-days", "0"],
+    ));
+    assert!(cleaned.contains("removed volume"), "{cleaned}");
+}
