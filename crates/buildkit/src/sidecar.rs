@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use slipway_core::{
-    labels, ContainerId, ContainerName, ContainerSpec, ContainerSummary, Error, ImageRef,
-    InstanceId, LabelFilter, Labels, LogOptions, Mount, NetworkAttachment, NetworkId,
+    labels, ContainerId, ContainerInfo, ContainerName, ContainerSpec, ContainerSummary, Error,
+    ImageRef, InstanceId, LabelFilter, Labels, LogOptions, Mount, NetworkAttachment, NetworkId,
     PrivilegeProfile, RemoveOptions, Result, Role, RunId, Runtime, Sidecar, SidecarHandle,
     VolumeSpec,
 };
@@ -133,8 +133,8 @@ impl BuildkitSidecar {
         Ok(volume.name.to_string())
     }
 
-    async fn address(&self, handle: &SidecarHandle) -> Result<SocketAddr> {
-        let info = self.runtime.inspect_container(&handle.container_id).await?;
+    /// Where the sidecar listens, from its inspection: its address on its network.
+    fn address(info: &ContainerInfo) -> Result<SocketAddr> {
         let endpoint = info
             .networks
             .values()
@@ -142,7 +142,7 @@ impl BuildkitSidecar {
             .ok_or_else(|| {
                 Error::backend(format!(
                     "the BuildKit sidecar {} has no address on its network",
-                    handle.container_id
+                    info.id
                 ))
             })?;
         Ok(SocketAddr::new(endpoint, BUILDKIT_PORT))
@@ -212,7 +212,7 @@ impl Sidecar for BuildkitSidecar {
                 )));
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            let address = self.address(handle).await?;
+            let address = Self::address(&info)?;
             let Err(last) = self
                 .config
                 .probe

@@ -10,7 +10,7 @@ use slipway_core::{
 };
 use slipway_provision::{EnvValue, Environments, Phase, SetupRequest};
 
-use crate::commands::Outcome;
+use crate::commands::{parse_env_pair, Outcome};
 use crate::config::Config;
 use crate::output::{print_json, Table};
 use crate::wiring::{open_environments, EnvironmentStack};
@@ -74,10 +74,10 @@ pub(crate) struct UpArgs {
     #[arg(long)]
     name: Option<String>,
     /// Environment variables for install and dev server, `KEY=VALUE`.
-    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_pair)]
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env_pair)]
     env: Vec<(String, String)>,
     /// Secret environment variables (never logged or committed), `KEY=VALUE`.
-    #[arg(long = "secret-env", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    #[arg(long = "secret-env", value_name = "KEY=VALUE", value_parser = parse_env_pair)]
     secret_env: Vec<(String, String)>,
     /// Replace the install command detected from the lockfile.
     #[arg(long)]
@@ -91,12 +91,6 @@ pub(crate) struct UpArgs {
     /// Print the environment as JSON instead of its URL.
     #[arg(long)]
     json: bool,
-}
-
-fn parse_pair(text: &str) -> Result<(String, String), String> {
-    let (key, value) = text.split_once('=').ok_or("expected KEY=VALUE")?;
-    slipway_core::validate_env_key(key).map_err(|e| e.to_string())?;
-    Ok((key.to_owned(), value.to_owned()))
 }
 
 pub(crate) async fn run(config: &Config, command: EnvCommand) -> anyhow::Result<Outcome> {

@@ -8,12 +8,12 @@ use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
 use slipway_buildkit::{BuildkitSidecar, CleanOptions, HealthProbe, RunManager, RunSpec};
 use slipway_core::{
-    AuditFilter, ContainerName, DockerMode, ImageRef, LogOptions, LogSource, RunId, RunRecord,
-    Runtime, Store,
+    AuditFilter, ContainerName, DockerMode, ImageRef, LogOptions, LogSource, PrivilegeProfile,
+    RunId, RunRecord, Runtime, Store,
 };
 use slipway_runtime::DockerRuntime;
 
-use crate::commands::Outcome;
+use crate::commands::{parse_env_pair, Outcome};
 use crate::config::{Config, Privilege};
 use crate::output::{print_json, Table};
 use crate::wiring::{connect, open_store};
@@ -48,17 +48,10 @@ pub(crate) struct RunArgs {
     /// Follow the run's output until it exits, then stop it and exit with its code.
     #[arg(long)]
     attach: bool,
-    /// The privilege of a dind run and its sidecar (default: buildkit.privilege).
-    #[arg(long, value_enum)]
-    privilege: Option<Privilege>,
-    /// The BuildKit sidecar image (default: buildkit.image).
-    #[arg(long)]
-    buildkit_image: Option<ImageRef>,
-    /// How the sidecar's health is checked (default: buildkit.probe).
-    #[arg(long, value_parser = parse_probe)]
-    buildkit_probe: Option<HealthProbe>,
+    #[command(flatten)]
+    sidecar: SidecarArgs,
     /// Environment variables, `KEY=VALUE`.
-    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_pair)]
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env_pair)]
     env: Vec<(String, String)>,
     /// The command (default: the image's).
     #[arg(last = true)]
@@ -96,14 +89,41 @@ pub(crate) struct AuditArgs {
     json: bool,
 }
 
-fn parse_probe(text: &str) -> Result<HealthProbe, String> {
-    text.parse().map_err(|e: slipway_core::Error| e.to_string())
+/// The sidecar and privilege flags of `slipway run` and `slipway bench run`.
+#[derive(Debug, Args)]
+pub(crate) struct SidecarArgs {
+    /// The privilege of a dind run and its sidecar (default: buildkit.privilege).
+    #[arg(long, value_enum)]
+    privilege: Option<Privilege>,
+    /// The BuildKit sidecar image (default: buildkit.image).
+    #[arg(long)]
+    buildkit_image: Option<ImageRef>,
+    /// How the sidecar's health is checked (default: buildkit.probe).
+    #[arg(long, value_parser = parse_probe)]
+    buildkit_probe: Option<HealthProbe>,
 }
 
-fn parse_pair(text: &str) -> Result<(String, String), String> {
-    let (key, value) = text.split_once('=').ok_or("expected KEY=VALUE")?;
-    slipway_core::validate_env_key(key).map_err(|e| e.to_string())?;
-    Ok((key.to_owned(), value.to_owned()))
+impl SidecarArgs {
+    /// The configured sidecar with these flags applied, and the privilege of dind runs.
+    pub(crate) fn resolve(
+        self,
+        config: &Config,
+    ) -> (slipway_buildkit::BuildkitConfig, PrivilegeProfile) {
+        let mut buildkit = config.runs.buildkit.clone();
+        let privilege = self.privilege.unwrap_or(config.runs.privilege).profile();
+        buildkit.privilege = privilege.clone();
+        if let Some(image) = self.buildkit_image {
+            buildkit.image = image;
+        }
+        if let Some(probe) = self.buildkit_probe {
+            buildkit.probe = probe;
+        }
+        (buildkit, privilege)
+    }
+}
+
+fn parse_probe(text: &str) -> Result<HealthProbe, String> {
+    text.parse().map_err(|e: slipway_core::Error| e.to_string())
 }
 
 /// The engine, the state and a run manager, after start-up recovery.
@@ -138,15 +158,7 @@ pub(crate) async fn open_runs(
 }
 
 pub(crate) async fn run(config: &Config, args: RunArgs) -> anyhow::Result<Outcome> {
-    let mut buildkit = config.runs.buildkit.clone();
-    let privilege = args.privilege.unwrap_or(config.runs.privilege).profile();
-    buildkit.privilege = privilege.clone();
-    if let Some(image) = args.buildkit_image {
-        buildkit.image = image;
-    }
-    if let Some(probe) = args.buildkit_probe {
-        buildkit.probe = probe;
-    }
+    let (buildkit, privilege) = args.sidecar.resolve(config);
     let stack = open_runs(config, buildkit).await?;
     let mut spec = RunSpec::new(args.image.unwrap_or_else(|| config.runs.run_image.clone()))
         .with_docker(match args.docker {

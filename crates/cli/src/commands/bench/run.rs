@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use slipway_buildkit::{HealthProbe, RunSpec, BUILDKIT_ALIAS, BUILDKIT_PORT};
+use slipway_buildkit::{RunSpec, BUILDKIT_ALIAS, BUILDKIT_PORT};
 use slipway_core::{labels, DockerMode, ImageRef, Role};
 use slipway_runtime::bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
@@ -18,9 +18,9 @@ use slipway_runtime::bollard::query_parameters::{
 use slipway_runtime::bollard::Docker;
 
 use super::stats::{round, Samples};
-use crate::commands::run::{open_runs, DockerArg};
+use crate::commands::run::{open_runs, DockerArg, SidecarArgs};
 use crate::commands::Outcome;
-use crate::config::{Config, Privilege};
+use crate::config::Config;
 use crate::output::{ms, print_json, Table};
 
 /// Options of `slipway bench run`.
@@ -35,15 +35,9 @@ pub(crate) struct RunBenchArgs {
     /// The main container's image (default: buildkit.run_image).
     #[arg(long)]
     image: Option<ImageRef>,
-    /// The sidecar image (default: buildkit.image); it must be on the engine.
-    #[arg(long)]
-    buildkit_image: Option<ImageRef>,
-    /// How the sidecar's health is checked (default: buildkit.probe).
-    #[arg(long, value_parser = |s: &str| s.parse::<HealthProbe>().map_err(|e| e.to_string()))]
-    buildkit_probe: Option<HealthProbe>,
-    /// The privilege of the run and its sidecar (default: buildkit.privilege).
-    #[arg(long, value_enum)]
-    privilege: Option<Privilege>,
+    /// The sidecar (its image must be on the engine) and the runs' privilege.
+    #[command(flatten)]
+    sidecar: SidecarArgs,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -72,15 +66,7 @@ pub(crate) async fn run(config: &Config, args: RunBenchArgs) -> anyhow::Result<O
         args.docker == DockerArg::Dind,
         "bench run measures docker:dind runs; pass --docker dind"
     );
-    let mut buildkit = config.runs.buildkit.clone();
-    let privilege = args.privilege.unwrap_or(config.runs.privilege).profile();
-    buildkit.privilege = privilege.clone();
-    if let Some(image) = args.buildkit_image {
-        buildkit.image = image;
-    }
-    if let Some(probe) = args.buildkit_probe {
-        buildkit.probe = probe;
-    }
+    let (buildkit, privilege) = args.sidecar.resolve(config);
     let image = args.image.unwrap_or_else(|| config.runs.run_image.clone());
     let stack = open_runs(config, buildkit.clone()).await?;
     for needed in [&image, &buildkit.image] {
