@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use slipway_core::{labels, InstanceId, Labels, Role};
-use slipway_runtime::testing::{TestEngine, TEST_LABEL};
+use slipway_core::labels::Scope;
+use slipway_core::{InstanceId, Labels, Role};
 use slipway_store::SqliteStore;
+use slipway_testkit::TestEngine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -40,8 +41,8 @@ impl Stack {
     /// slipway's labels for `role` under this state's instance id, plus the test scope.
     pub fn labels(&self, role: Role) -> Labels {
         let instance: InstanceId = slipway_core::Store::instance_id(&self.store);
-        let mut labels = labels::managed(role, &instance);
-        labels.insert(TEST_LABEL.to_owned(), self.engine.scope().to_owned());
+        let mut labels = Scope::new(role, &instance).labels();
+        labels.extend(self.engine.scope_labels());
         labels
     }
 }

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use slipway_core::prelude::*;
 use slipway_core::{
     run_container, AuditEvent, AuditFilter, ContainerSpec, Error, PortBinding, PortLeaseRequest,
-    PortRange, RemoveOptions, Role, Runtime, Store,
+    PortRange, RemoveOptions, Role,
 };
 use slipway_e2e::{http_get, Stack};
 
@@ -31,7 +32,7 @@ async fn start_server(stack: &Stack, range: PortRange) -> (slipway_core::Contain
         match run_container(stack.engine.runtime(), &spec).await {
             Ok(id) => return (id, lease.port),
             Err(Error::PortInUse { port }) => {
-                stack.store.release_port(port).await.unwrap();
+                stack.store.release_port(port, "dev-server").await.unwrap();
                 skip.push(port);
             }
             Err(other) => panic!("the dev server did not start: {other}"),
@@ -76,7 +77,7 @@ async fn a_leased_port_serves_the_dev_server_and_is_reused_after_teardown() {
         .remove_container(&id, RemoveOptions::force())
         .await
         .unwrap();
-    assert!(stack.store.release_port(port).await.unwrap());
+    assert!(stack.store.release_port(port, "dev-server").await.unwrap());
     stack
         .store
         .append_audit(
@@ -94,7 +95,11 @@ async fn a_leased_port_serves_the_dev_server_and_is_reused_after_teardown() {
         .remove_container(&again, RemoveOptions::force())
         .await
         .unwrap();
-    stack.store.release_port(port_again).await.unwrap();
+    stack
+        .store
+        .release_port(port_again, "dev-server")
+        .await
+        .unwrap();
 
     let entries = stack
         .store

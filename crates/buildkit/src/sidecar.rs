@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use slipway_core::labels::Scope;
+use slipway_core::prelude::*;
 use slipway_core::{
     labels, ContainerId, ContainerInfo, ContainerName, ContainerSpec, ContainerSummary, Error,
-    ImageRef, InstanceId, LabelFilter, Labels, LogOptions, Mount, NetworkAttachment, NetworkId,
-    PrivilegeProfile, RemoveOptions, Result, Role, RunId, Runtime, Sidecar, SidecarHandle,
-    VolumeSpec,
+    ImageRef, InstanceId, Labels, LogOptions, Mount, NetworkAttachment, NetworkId,
+    PrivilegeProfile, RemoveOptions, Result, Role, RunId, Sidecar, SidecarHandle, VolumeSpec,
 };
 
 use crate::health::HealthProbe;
@@ -102,8 +103,11 @@ impl BuildkitSidecar {
 
     fn labels(&self, run: &RunId) -> Labels {
         let mut labels = self.config.labels.clone();
-        labels.extend(labels::managed(Role::Buildkit, &self.instance));
-        labels.insert(labels::RUN_ID.to_owned(), run.to_string());
+        labels.extend(
+            Scope::new(Role::Buildkit, &self.instance)
+                .with(labels::RUN_ID, run.as_str())
+                .labels(),
+        );
         labels
     }
 
@@ -124,8 +128,11 @@ impl BuildkitSidecar {
     pub async fn ensure_state_volume(&self) -> Result<String> {
         let name = self.config.state_volume()?;
         let mut labels = self.config.labels.clone();
-        labels.extend(labels::managed(Role::Buildkit, &self.instance));
-        labels.insert(CACHE_KEY_LABEL.to_owned(), self.config.cache_key.clone());
+        labels.extend(
+            Scope::new(Role::Buildkit, &self.instance)
+                .with(CACHE_KEY_LABEL, self.config.cache_key.as_str())
+                .labels(),
+        );
         let volume = self
             .runtime
             .ensure_volume(&VolumeSpec { name, labels })
@@ -247,10 +254,7 @@ impl Sidecar for BuildkitSidecar {
     }
 
     async fn orphans(&self, live: &[RunId]) -> Result<Vec<ContainerSummary>> {
-        let filter = LabelFilter::default()
-            .with(labels::MANAGED, "true")
-            .with(labels::ROLE, Role::Buildkit.as_str())
-            .with(labels::INSTANCE, self.instance.to_string());
+        let filter = Scope::new(Role::Buildkit, &self.instance).filter();
         let sidecars = self.runtime.list_containers(&filter).await?;
         Ok(sidecars
             .into_iter()

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use slipway_buildkit::{count_workers, HealthProbe};
-use slipway_runtime::require_engine;
-use slipway_runtime::testing::test_endpoint;
+use slipway_testkit::engine::test_endpoint;
+use slipway_testkit::require_engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::{Channel, Endpoint, Uri};
 

@@ -8,14 +8,14 @@ use slipway_buildkit::{
     audit_kind, BuildkitConfig, BuildkitSidecar, CleanOptions, FailAction, HealthProbe, RunManager,
     RunSpec, Step,
 };
+use slipway_core::prelude::*;
 use slipway_core::{
     labels, AuditFilter, CapabilityProfile, ContainerSpec, DockerMode, ErrorKind, ExecRequest,
-    LabelFilter, Labels, Network, NetworkSpec, PrivilegeProfile, Role, RunId, RunState, Runtime,
-    Store,
+    LabelFilter, Labels, NetworkSpec, PrivilegeProfile, Role, RunId, RunState,
 };
-use slipway_runtime::testing::{TestEngine, TEST_LABEL};
 use slipway_runtime::DockerRuntime;
 use slipway_store::SqliteStore;
+use slipway_testkit::engine::{TestEngine, TEST_LABEL};
 
 struct Stack {
     engine: TestEngine,
@@ -215,7 +215,7 @@ async fn a_runtime_without_privilege_refuses_up_front() {
         return;
     };
     let restricted = Arc::new(
-        DockerRuntime::builder(slipway_runtime::testing::test_endpoint())
+        DockerRuntime::builder(slipway_testkit::engine::test_endpoint())
             .with_privileged_allowed(false)
             .bootstrap()
             .await
@@ -339,7 +339,8 @@ async fn clean_removes_orphans_and_never_touches_a_live_run() {
     // A sidecar and a network of a run the store has never heard of.
     let orphan_run = "0rphan000000";
     let mut orphan_labels = test_labels(&stack.engine);
-    orphan_labels.extend(labels::managed(Role::Run, &stack.store.instance_id()));
+    orphan_labels
+        .extend(slipway_core::labels::Scope::new(Role::Run, &stack.store.instance_id()).labels());
     orphan_labels.insert(labels::RUN_ID.into(), orphan_run.into());
     let runtime = stack.engine.runtime();
     runtime
@@ -350,7 +351,9 @@ async fn clean_removes_orphans_and_never_touches_a_live_run() {
         })
         .await
         .unwrap();
-    orphan_labels.extend(labels::managed(Role::Buildkit, &stack.store.instance_id()));
+    orphan_labels.extend(
+        slipway_core::labels::Scope::new(Role::Buildkit, &stack.store.instance_id()).labels(),
+    );
     slipway_core::run_container(
         runtime,
         &ContainerSpec::new(stack.engine.busybox())

@@ -3,8 +3,8 @@
 
 use std::process::{Command, Output};
 
-use slipway_runtime::require_engine;
-use slipway_runtime::testing::BUSYBOX_IMAGE;
+use slipway_testkit::engine::BUSYBOX_IMAGE;
+use slipway_testkit::require_engine;
 
 fn slipway(args: &[&str]) -> Output {
     let state = tempfile::tempdir().unwrap();

@@ -5,10 +5,10 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};
 
-use slipway_core::Runtime;
-use slipway_provision::synthetic::{node_app, SyntheticRepo};
-use slipway_runtime::require_engine;
-use slipway_runtime::testing::{NODE_IMAGE, TEST_LABEL};
+use slipway_core::prelude::*;
+use slipway_testkit::engine::{NODE_IMAGE, TEST_LABEL};
+use slipway_testkit::require_engine;
+use slipway_testkit::synthetic::{node_app, SyntheticRepo};
 
 fn slipway(state: &Path, config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_slipway"))

@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use slipway_core::Runtime;
-use slipway_runtime::require_engine;
-use slipway_runtime::testing::{BUSYBOX_IMAGE, TEST_LABEL};
+use slipway_core::prelude::*;
+use slipway_testkit::engine::{BUSYBOX_IMAGE, TEST_LABEL};
+use slipway_testkit::require_engine;
 
 fn slipway(state: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_slipway"))

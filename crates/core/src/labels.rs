@@ -56,14 +56,81 @@ impl Role {
 /// An ordered set of labels (ordered so that hashes and comparisons are stable).
 pub type Labels = BTreeMap<String, String>;
 
-/// The labels every object created by `instance` in `role` carries.
-pub fn managed(role: Role, instance: &InstanceId) -> Labels {
-    Labels::from([
-        (MANAGED.to_owned(), "true".to_owned()),
-        (ROLE.to_owned(), role.as_str().to_owned()),
-        (INSTANCE.to_owned(), instance.to_string()),
-        (SCHEMA.to_owned(), SCHEMA_VERSION.to_owned()),
-    ])
+/// Who owns an object and what it is for: the labels slipway puts on what it creates, and
+/// the filter that finds exactly those objects again. Every site that labels or lists engine
+/// objects goes through one of these, so "ours" means the same everywhere.
+///
+/// ```
+/// use slipway_core::{labels::{self, Scope}, InstanceId, Role, RunId};
+///
+/// let scope = Scope::new(Role::Run, &InstanceId::new("a1b2")).with(labels::RUN_ID, "3f2a");
+/// let labels = scope.labels();
+/// assert!(scope.owns(&labels));
+/// assert!(!Scope::new(Role::Run, &InstanceId::new("other")).owns(&labels));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    role: Role,
+    instance: InstanceId,
+    extra: Labels,
+}
+
+impl Scope {
+    /// Objects of `role` owned by `instance`.
+    pub fn new(role: Role, instance: &InstanceId) -> Self {
+        Self {
+            role,
+            instance: instance.clone(),
+            extra: Labels::new(),
+        }
+    }
+
+    /// Narrows the scope by one more label (a run id, a repo, a pool key, a test scope).
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra.insert(key.into(), value.into());
+        self
+    }
+
+    /// The role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The owning instance.
+    pub fn instance(&self) -> &InstanceId {
+        &self.instance
+    }
+
+    /// The labels to create an object with: managed, role, instance, schema, and the
+    /// narrowing labels.
+    pub fn labels(&self) -> Labels {
+        let mut labels = Labels::from([
+            (MANAGED.to_owned(), "true".to_owned()),
+            (ROLE.to_owned(), self.role.as_str().to_owned()),
+            (INSTANCE.to_owned(), self.instance.to_string()),
+            (SCHEMA.to_owned(), SCHEMA_VERSION.to_owned()),
+        ]);
+        labels.extend(self.extra.clone());
+        labels
+    }
+
+    /// The filter matching exactly the objects created with [`Scope::labels`] (of any schema
+    /// version).
+    pub fn filter(&self) -> LabelFilter {
+        let mut filter = LabelFilter::managed()
+            .with(INSTANCE, self.instance.to_string())
+            .with(ROLE, self.role.as_str());
+        for (key, value) in &self.extra {
+            filter = filter.with(key.clone(), value.clone());
+        }
+        filter
+    }
+
+    /// Whether an object with `labels` lies in this scope (inspect before touching anything
+    /// addressed by name).
+    pub fn owns(&self, labels: &Labels) -> bool {
+        self.filter().matches(labels)
+    }
 }
 
 /// Whether `labels` mark an object as slipway-managed.
@@ -128,9 +195,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn managed_labels_carry_role_instance_and_schema() {
+    fn scoped_labels_carry_role_instance_and_schema() {
         let instance = InstanceId::new("abc123");
-        let labels = managed(Role::Pool, &instance);
+        let labels = Scope::new(Role::Pool, &instance).labels();
         assert!(is_managed(&labels));
         assert_eq!(labels[ROLE], "pool");
         assert_eq!(labels[INSTANCE], "abc123");
@@ -138,8 +205,25 @@ mod tests {
     }
 
     #[test]
+    fn a_scope_owns_only_its_role_instance_and_narrowing_labels() {
+        let instance = InstanceId::new("i");
+        let run = Scope::new(Role::Run, &instance).with(RUN_ID, "r1");
+        let labels = run.labels();
+        assert!(run.owns(&labels));
+        assert!(Scope::new(Role::Run, &instance).owns(&labels));
+        assert!(!Scope::new(Role::Buildkit, &instance).owns(&labels));
+        assert!(!Scope::new(Role::Run, &InstanceId::new("j")).owns(&labels));
+        assert!(!Scope::new(Role::Run, &instance)
+            .with(RUN_ID, "r2")
+            .owns(&labels));
+        let mut unmanaged = labels.clone();
+        unmanaged.remove(MANAGED);
+        assert!(!run.owns(&unmanaged));
+    }
+
+    #[test]
     fn filter_matches_values_and_bare_keys() {
-        let labels = managed(Role::Run, &InstanceId::new("i"));
+        let labels = Scope::new(Role::Run, &InstanceId::new("i")).labels();
         assert!(LabelFilter::managed().with(ROLE, "run").matches(&labels));
         assert!(!LabelFilter::managed().with(ROLE, "pool").matches(&labels));
         assert!(LabelFilter::default().with_key(INSTANCE).matches(&labels));

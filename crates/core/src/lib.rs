@@ -5,23 +5,25 @@
 //!
 //! | trait | implemented by |
 //! |---|---|
-//! | [`Runtime`], [`Network`] | `slipway-runtime` (`DockerRuntime`, over bollard) |
-//! | [`Store`] | `slipway-store` (`SqliteStore`) |
+//! | [`Runtime`] = [`Engine`] + [`Containers`] + [`Exec`] + [`Files`] + [`Images`] + [`ImageBuild`] + [`Volumes`] + [`Network`] | `slipway-runtime` (`DockerRuntime`, over bollard) |
+//! | [`Store`] = [`EnvironmentStore`] + [`RunStore`] + [`LeaseStore`] + [`ClaimStore`] + [`BuildStore`] + [`AuditLog`] | `slipway-store` (`SqliteStore`) |
 //! | [`Pool`] | `slipway-pool` (`WarmPool`) |
 //! | [`RepoCache`] | `slipway-provision` (`GitRepoCache`) |
 //! | [`Sidecar`] | `slipway-buildkit` (`BuildkitSidecar`) |
 //!
-//! The binaries hold them as `Arc<dyn Trait>`, so every subsystem can be tested alone with
-//! the mocks and fakes of the `mock` feature.
+//! The wide traits are supertraits of narrow capability traits, so a backend that has only
+//! some capabilities (a build-only remote engine) implements only those, and a caller asks
+//! for only what it uses. The binaries hold them as `Arc<dyn Trait>`, so every subsystem can
+//! be tested alone with the mocks of the `mock` feature and the fakes of `slipway-testkit`.
 //!
 //! # Example
 //!
 //! ```
-//! use slipway_core::{labels, ContainerSpec, ImageRef, InstanceId, PortBinding, Role};
+//! use slipway_core::{labels::Scope, ContainerSpec, ImageRef, InstanceId, PortBinding, Role};
 //!
 //! let image: ImageRef = "slipway/me-app:main".parse()?;
 //! let spec = ContainerSpec::new(image)
-//!     .with_labels(labels::managed(Role::Env, &InstanceId::new("a1b2")))
+//!     .with_labels(Scope::new(Role::Env, &InstanceId::new("a1b2")).labels())
 //!     .with_port(PortBinding::loopback(3000, Some(10000)))
 //!     .with_memory_limit(512 << 20);
 //! spec.validate()?;
@@ -32,7 +34,7 @@
 //!
 //! | feature | enables |
 //! |---|---|
-//! | `mock` | the [`mock`] module: mockall mocks of every trait and an in-memory `FakeRuntime` |
+//! | `mock` | the [`mock`] module: mockall mocks of every trait |
 
 mod audit;
 mod container;
@@ -47,6 +49,8 @@ mod logs;
 mod names;
 mod network;
 mod pool;
+mod pool_key;
+mod ports;
 mod records;
 mod repo;
 mod runtime;
@@ -59,12 +63,24 @@ mod volume;
 #[cfg(feature = "mock")]
 pub mod mock;
 
+/// Every capability trait, for callers holding a concrete type (`use slipway_core::prelude::*`
+/// makes `runtime.exec(..)` work on a `DockerRuntime` as it does on a `dyn Runtime`).
+pub mod prelude {
+    pub use crate::network::Network;
+    pub use crate::runtime::{
+        Containers, Engine, Exec, Files, ImageBuild, Images, Runtime, Volumes,
+    };
+    pub use crate::store::{
+        AuditLog, BuildStore, ClaimStore, EnvironmentStore, LeaseStore, RunStore, Store,
+    };
+}
+
 pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditProblem, AuditVerification};
 pub use container::{
     ContainerInfo, ContainerState, ContainerSummary, NetworkEndpoint, PublishedPort, RemoveOptions,
 };
 pub use engine::{EngineInfo, EngineVersion, RuntimeCapabilities};
-pub use error::{BoxError, Error, ErrorKind, Result};
+pub use error::{BoxError, Error, ErrorKind, Result, ResultExt};
 pub use events::{ContainerAction, ContainerEvent};
 pub use exec::{
     ExecOutcome, ExecRequest, TtyInput, TtyRequest, TtySession, TtySize, DEFAULT_OUTPUT_LIMIT,
@@ -78,18 +94,21 @@ pub use labels::{LabelFilter, Labels, Role};
 pub use logs::{LogLine, LogOptions, LogSource};
 pub use names::{ContainerName, GitRef, ImageRef, RepoSlug};
 pub use network::{Network, NetworkInfo, NetworkSpec};
-pub use pool::{Lease, Pool, PoolConfig, PoolKey, PoolStatus, DEFAULT_POOL_MEMORY_BYTES};
+pub use pool::{Lease, Pool, PoolConfig, PoolReport, PoolStatus, DEFAULT_POOL_MEMORY_BYTES};
+pub use pool_key::PoolKey;
+pub use ports::{PortLease, PortLeaseRequest, PortRange};
 pub use records::{
-    BuildRecord, BuildStatus, DockerMode, EnvironmentRecord, EnvironmentStatus, PortLease,
-    PortLeaseRequest, PortRange, RunRecord, RunState,
+    BuildRecord, BuildStatus, DockerMode, EnvironmentRecord, EnvironmentStatus, RunRecord, RunState,
 };
 pub use repo::{CommitId, GitCredentials, MirrorInfo, RepoCache, TreeDiff};
-pub use runtime::{run_container, Runtime};
+pub use runtime::{
+    run_container, Containers, Engine, Exec, Files, ImageBuild, Images, Runtime, Volumes,
+};
 pub use sidecar::{Sidecar, SidecarHandle};
 pub use spec::{
     validate_env_key, CapabilityProfile, ContainerSpec, Mount, NetworkAttachment, PortBinding,
     PrivilegeProfile, Resources, MIN_MEMORY_BYTES,
 };
-pub use store::Store;
+pub use store::{AuditLog, BuildStore, ClaimStore, EnvironmentStore, LeaseStore, RunStore, Store};
 pub use time::Timestamp;
 pub use volume::{VolumeInfo, VolumeSpec};

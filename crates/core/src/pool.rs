@@ -1,82 +1,14 @@
 //! The [`Pool`] trait: warm containers handed out on request.
 
-use std::fmt;
-
 use async_trait::async_trait;
 
 use crate::container::PublishedPort;
 use crate::ids::ContainerId;
-use crate::spec::{ContainerSpec, Mount, PrivilegeProfile};
+use crate::names::ImageRef;
+use crate::pool_key::PoolKey;
+use crate::spec::ContainerSpec;
 use crate::time::Timestamp;
 use crate::Result;
-
-/// Identifies interchangeable containers: a hash of everything in a [`ContainerSpec`] that is
-/// fixed at creation (image, exposed ports, limits, mounts, env, privilege) — not the name,
-/// labels or host ports, which differ per container.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct PoolKey(String);
-
-impl PoolKey {
-    /// The key of containers created from `spec`.
-    pub fn for_spec(spec: &ContainerSpec) -> Self {
-        let mut canonical = String::new();
-        let mut field = |name: &str, value: &dyn fmt::Debug| {
-            canonical.push_str(&format!("{name}={value:?};"));
-        };
-        field("image", &spec.image.as_str());
-        field("cmd", &spec.cmd);
-        field("entrypoint", &spec.entrypoint);
-        field("env", &spec.env);
-        let mut ports: Vec<_> = spec
-            .ports
-            .iter()
-            .map(|p| (p.container_port, p.host_ip))
-            .collect();
-        ports.sort();
-        field("ports", &ports);
-        let mut mounts: Vec<&Mount> = spec.mounts.iter().collect();
-        mounts.sort_by(|a, b| a.target().cmp(b.target()));
-        field("mounts", &mounts);
-        field("resources", &spec.resources);
-        field("privilege", &privilege_name(&spec.privilege));
-        field("network", &spec.network);
-        field("working_dir", &spec.working_dir);
-        field("user", &spec.user);
-        field("init", &spec.init);
-        field("tty", &spec.tty);
-        Self(format!("{:016x}", fnv1a(canonical.as_bytes())))
-    }
-
-    /// Wraps a key read back from a label or the store.
-    pub fn from_hash(hash: impl Into<String>) -> Self {
-        Self(hash.into())
-    }
-
-    /// The key as it appears in labels.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for PoolKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn privilege_name(profile: &PrivilegeProfile) -> String {
-    format!("{profile:?}")
-}
-
-/// 64-bit FNV-1a: stable across builds and platforms, unlike `DefaultHasher`.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
 
 /// The memory limit a pooled container gets when its spec sets none.
 pub const DEFAULT_POOL_MEMORY_BYTES: u64 = 512 << 20;
@@ -178,6 +110,10 @@ pub struct Lease {
     pub memory_bytes: u64,
     /// Whether it was warm (a hit) or created on demand (a miss).
     pub warm: bool,
+    /// Who it was handed to (an environment id), so recovery can tell a claim whose holder
+    /// never got recorded.
+    #[serde(default)]
+    pub holder: String,
     /// When it was handed out.
     pub claimed_at: Timestamp,
 }
@@ -197,6 +133,8 @@ impl Lease {
 pub struct PoolStatus {
     /// The pool.
     pub key: PoolKey,
+    /// The image its containers run.
+    pub image: ImageRef,
     /// Containers ready to hand out.
     pub ready: usize,
     /// Containers being created.
@@ -219,18 +157,29 @@ pub struct PoolStatus {
     pub claim_p99_ms: Option<f64>,
 }
 
+/// Every pool's state and the memory budget they share.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PoolReport {
+    /// Memory counted against the budget: pooled and handed-out containers.
+    pub memory_used_bytes: u64,
+    /// The budget.
+    pub memory_budget_bytes: u64,
+    /// Each pool, by key.
+    pub pools: Vec<PoolStatus>,
+}
+
 /// Warm containers handed out on request and refilled in the background.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait Pool: Send + Sync {
     /// Adds a pool if none with the same key exists yet; returns its key.
     async fn ensure_pool(&self, config: PoolConfig) -> Result<PoolKey>;
-    /// Hands out a ready container of `key`, or creates one if none is ready.
-    async fn claim(&self, key: &PoolKey) -> Result<Lease>;
+    /// Hands out a ready container of `key` to `holder`, or creates one if none is ready.
+    async fn claim(&self, key: &PoolKey, holder: &str) -> Result<Lease>;
     /// Gives a claimed container back; it is removed, never reused.
     async fn release(&self, lease: &Lease) -> Result<()>;
-    /// Every pool's state.
-    async fn status(&self) -> Result<Vec<PoolStatus>>;
+    /// Every pool's state and the memory budget.
+    async fn status(&self) -> Result<PoolReport>;
     /// Creates containers until `key`'s pool reaches its target.
     async fn fill(&self, key: &PoolKey) -> Result<()>;
     /// Removes every unclaimed container; how many were removed.
@@ -240,40 +189,6 @@ pub trait Pool: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::PortBinding;
-
-    fn spec() -> ContainerSpec {
-        ContainerSpec::new("node:1".parse().unwrap())
-            .with_port(PortBinding::loopback(3000, None))
-            .with_memory_limit(512 << 20)
-    }
-
-    #[test]
-    fn key_ignores_names_labels_and_host_ports() {
-        let a = spec().with_name("a1".parse().unwrap());
-        let mut b = spec().with_name("b1".parse().unwrap());
-        b.labels.insert("x".into(), "y".into());
-        b.ports[0].host_port = Some(10001);
-        assert_eq!(PoolKey::for_spec(&a), PoolKey::for_spec(&b));
-    }
-
-    #[test]
-    fn key_changes_with_image_memory_env_and_mounts() {
-        let base = PoolKey::for_spec(&spec());
-        assert_ne!(base, PoolKey::for_spec(&spec().with_memory_limit(1 << 30)));
-        assert_ne!(base, PoolKey::for_spec(&spec().with_env("A", "1")));
-        let other_image = ContainerSpec {
-            image: "node:2".parse().unwrap(),
-            ..spec()
-        };
-        assert_ne!(base, PoolKey::for_spec(&other_image));
-        let with_volume = spec().with_mount(Mount::Volume {
-            name: "v1".into(),
-            target: "/app/node_modules".into(),
-            read_only: false,
-        });
-        assert_ne!(base, PoolKey::for_spec(&with_volume));
-    }
 
     #[test]
     fn pool_configs_default_to_the_design_and_check_their_sizes() {
@@ -287,11 +202,5 @@ mod tests {
         assert!(config.clone().with_min_size(4).validate().is_err());
         assert!(config.clone().with_max_creating(0).validate().is_err());
         assert!(config.with_target_size(5000).validate().is_err());
-    }
-
-    #[test]
-    fn key_is_stable_across_runs() {
-        assert_eq!(PoolKey::for_spec(&spec()).as_str().len(), 16);
-        assert_eq!(PoolKey::for_spec(&spec()), PoolKey::for_spec(&spec()));
     }
 }

@@ -3,7 +3,6 @@
 use crate::ids::{ContainerId, InstanceId, NetworkId, RunId};
 use crate::names::{GitRef, ImageRef, RepoSlug};
 use crate::time::Timestamp;
-use crate::{Error, Result};
 
 /// Where an environment is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -23,6 +22,31 @@ pub enum EnvironmentStatus {
     Error,
 }
 
+impl EnvironmentStatus {
+    /// The status as users see it: `creating`, `cloning`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvironmentStatus::Creating => "creating",
+            EnvironmentStatus::Cloning => "cloning",
+            EnvironmentStatus::Installing => "installing",
+            EnvironmentStatus::Starting => "starting",
+            EnvironmentStatus::Ready => "ready",
+            EnvironmentStatus::Error => "error",
+        }
+    }
+
+    /// Whether a setup is under way (the status will change without being asked to).
+    pub fn is_in_progress(self) -> bool {
+        !matches!(self, EnvironmentStatus::Ready | EnvironmentStatus::Error)
+    }
+}
+
+impl std::fmt::Display for EnvironmentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A development environment: a container handed to a user, and what it runs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EnvironmentRecord {
@@ -30,8 +54,9 @@ pub struct EnvironmentRecord {
     pub id: String,
     /// A human-readable name.
     pub name: String,
-    /// The container it runs in.
-    pub container_id: ContainerId,
+    /// The container it runs in; `None` until the claim is made (the record is written
+    /// first, so a crash between the two leaves a record for recovery, not a lost container).
+    pub container_id: Option<ContainerId>,
     /// The image the container was created from.
     pub image: ImageRef,
     /// The pool key, when the container came from a pool.
@@ -69,6 +94,23 @@ pub enum DockerMode {
     Dind,
 }
 
+impl DockerMode {
+    /// The mode as users write it: `none`, `host`, `dind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DockerMode::None => "none",
+            DockerMode::Host => "host",
+            DockerMode::Dind => "dind",
+        }
+    }
+}
+
+impl std::fmt::Display for DockerMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where a run is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -86,9 +128,26 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// The state as users see it: `creating`, `running`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Creating => "creating",
+            RunState::Running => "running",
+            RunState::Stopping => "stopping",
+            RunState::Stopped => "stopped",
+            RunState::Failed => "failed",
+        }
+    }
+
     /// Whether the run is over.
     pub fn is_terminal(self) -> bool {
         matches!(self, RunState::Stopped | RunState::Failed)
+    }
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -124,79 +183,6 @@ pub struct RunRecord {
     pub updated_at: Timestamp,
     /// Why it failed.
     pub error: Option<String>,
-}
-
-/// An inclusive range of host ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct PortRange {
-    /// The first port.
-    pub first: u16,
-    /// The last port.
-    pub last: u16,
-}
-
-impl PortRange {
-    /// slipway's default range for dev servers, 10000–20000.
-    pub const DEFAULT: PortRange = PortRange {
-        first: 10000,
-        last: 20000,
-    };
-
-    /// A range `first..=last`; [`Error::Invalid`] when empty or starting at 0.
-    pub fn new(first: u16, last: u16) -> Result<Self> {
-        if first == 0 || first > last {
-            return Err(Error::invalid(
-                "port range",
-                format!(
-                    "{first}-{last} is empty or starts at 0; expected 1 <= first <= last <= 65535"
-                ),
-            ));
-        }
-        Ok(Self { first, last })
-    }
-
-    /// Whether `port` lies in the range.
-    pub fn contains(&self, port: u16) -> bool {
-        (self.first..=self.last).contains(&port)
-    }
-
-    /// How many ports it holds.
-    pub fn len(&self) -> usize {
-        usize::from(self.last - self.first) + 1
-    }
-
-    /// Always false: a range holds at least one port.
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-}
-
-impl std::fmt::Display for PortRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.first, self.last)
-    }
-}
-
-/// A request for the lowest free host port of a range.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PortLeaseRequest {
-    /// Where to look.
-    pub range: PortRange,
-    /// Who holds the lease (an environment or container id).
-    pub holder: String,
-    /// Ports known to be busy outside slipway, to pass over.
-    pub skip: Vec<u16>,
-}
-
-/// A host port leased to a holder; the store never leases a port twice.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PortLease {
-    /// The host port.
-    pub port: u16,
-    /// Who holds it.
-    pub holder: String,
-    /// Since when.
-    pub leased_at: Timestamp,
 }
 
 /// How a build ended.
@@ -237,12 +223,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn port_ranges_must_be_non_empty_and_start_above_zero() {
-        assert!(PortRange::new(0, 10).is_err());
-        assert!(PortRange::new(20, 10).is_err());
-        let range = PortRange::new(10000, 10002).unwrap();
-        assert_eq!(range.len(), 3);
-        assert!(range.contains(10002) && !range.contains(10003));
-        assert_eq!(PortRange::DEFAULT.to_string(), "10000-20000");
+    fn user_facing_names_match_the_serialized_ones() {
+        for status in [
+            EnvironmentStatus::Creating,
+            EnvironmentStatus::Cloning,
+            EnvironmentStatus::Installing,
+            EnvironmentStatus::Starting,
+            EnvironmentStatus::Ready,
+            EnvironmentStatus::Error,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        for state in [
+            RunState::Creating,
+            RunState::Running,
+            RunState::Stopping,
+            RunState::Stopped,
+            RunState::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.to_string());
+        }
+        for mode in [DockerMode::None, DockerMode::Host, DockerMode::Dind] {
+            assert_eq!(serde_json::to_value(mode).unwrap(), mode.as_str());
+        }
     }
 }

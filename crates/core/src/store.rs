@@ -1,24 +1,23 @@
-//! The [`Store`] trait: slipway's durable state.
+//! slipway's durable state, as capability traits: [`EnvironmentStore`], [`RunStore`],
+//! [`LeaseStore`], [`ClaimStore`], [`BuildStore`] and [`AuditLog`]. [`Store`] is all of them
+//! plus the instance id.
+//!
+//! Implementations must be safe to share between threads and between processes using the
+//! same state.
 
 use async_trait::async_trait;
 
 use crate::audit::{AuditEntry, AuditEvent, AuditFilter, AuditVerification};
 use crate::ids::{ContainerId, InstanceId, RunId};
 use crate::pool::Lease;
-use crate::records::{BuildRecord, EnvironmentRecord, PortLease, PortLeaseRequest, RunRecord};
+use crate::ports::{PortLease, PortLeaseRequest};
+use crate::records::{BuildRecord, EnvironmentRecord, RunRecord};
 use crate::Result;
 
-/// Durable records: environments, runs, port leases, pool claims, build history and the
-/// audit log.
-///
-/// Implementations must be safe to share between threads and between processes using the
-/// same state, and must make [`Store::lease_port`] atomic: no port is ever leased twice.
+/// Development environments.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait Store: Send + Sync {
-    /// The id of this state; every engine object slipway creates carries it as a label.
-    fn instance_id(&self) -> InstanceId;
-
+pub trait EnvironmentStore: Send + Sync {
     /// Inserts or replaces an environment.
     async fn put_environment(&self, record: &EnvironmentRecord) -> Result<()>;
     /// One environment.
@@ -27,22 +26,38 @@ pub trait Store: Send + Sync {
     async fn environments(&self) -> Result<Vec<EnvironmentRecord>>;
     /// Deletes an environment; whether it existed.
     async fn delete_environment(&self, id: &str) -> Result<bool>;
+}
 
+/// Runs with Docker inside.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait RunStore: Send + Sync {
     /// Inserts or replaces a run.
     async fn put_run(&self, record: &RunRecord) -> Result<()>;
     /// One run.
     async fn run(&self, id: &RunId) -> Result<Option<RunRecord>>;
     /// Every run, oldest first.
     async fn runs(&self) -> Result<Vec<RunRecord>>;
+}
 
+/// Host-port leases. [`LeaseStore::lease_port`] is atomic: no port is ever leased twice.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
     /// Leases the lowest port of the range that is neither leased nor in `skip`;
     /// [`Error::CapacityExceeded`](crate::Error::CapacityExceeded) when none is left.
     async fn lease_port(&self, request: &PortLeaseRequest) -> Result<PortLease>;
-    /// Releases a port; whether it was leased.
-    async fn release_port(&self, port: u16) -> Result<bool>;
+    /// Releases `port` if `holder` holds it; whether a lease went. A lease of someone else
+    /// (the port was released and leased again meanwhile) stays.
+    async fn release_port(&self, port: u16, holder: &str) -> Result<bool>;
     /// Every lease, by port.
     async fn port_leases(&self) -> Result<Vec<PortLease>>;
+}
 
+/// Pooled containers handed out.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ClaimStore: Send + Sync {
     /// Records that a pooled container was handed out; [`Error::Conflict`](crate::Error::Conflict)
     /// if it already was (by this process or another), so no container is handed out twice.
     async fn record_claim(&self, lease: &Lease) -> Result<()>;
@@ -50,16 +65,34 @@ pub trait Store: Send + Sync {
     async fn claims(&self) -> Result<Vec<Lease>>;
     /// Forgets a claim; whether there was one.
     async fn remove_claim(&self, container: &ContainerId) -> Result<bool>;
+}
 
+/// Build history.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait BuildStore: Send + Sync {
     /// Appends a build to the history.
     async fn record_build(&self, record: &BuildRecord) -> Result<()>;
     /// The newest `limit` builds, newest first.
     async fn builds(&self, limit: usize) -> Result<Vec<BuildRecord>>;
+}
 
+/// The append-only, hash-chained audit log.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait AuditLog: Send + Sync {
     /// Appends an event to the audit log, chained to the entry before it.
     async fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry>;
     /// Entries matching `filter`, oldest first.
     async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
     /// Recomputes the chain and reports the first tampered, missing or reordered entry.
     async fn verify_audit(&self) -> Result<AuditVerification>;
+}
+
+/// All of slipway's durable records, owned by one state (instance).
+pub trait Store:
+    EnvironmentStore + RunStore + LeaseStore + ClaimStore + BuildStore + AuditLog
+{
+    /// The id of this state; every engine object slipway creates carries it as a label.
+    fn instance_id(&self) -> InstanceId;
 }

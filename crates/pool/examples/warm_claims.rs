@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut leases = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        let lease = pool.claim(&key).await?;
+        let lease = pool.claim(&key, "example").await?;
         println!(
             "claimed {} in {:?} (warm: {})",
             lease.container_name,

@@ -31,7 +31,8 @@ impl Inner {
                 tracing::info!(container = %lease.container_id, "forgetting the claim of a container that is gone");
                 self.store.remove_claim(&lease.container_id).await?;
                 let ports: Vec<u16> = lease.ports.iter().map(|p| p.host_port).collect();
-                self.release_ports(&ports).await;
+                self.release_ports(&holder(&lease.container_name), &ports)
+                    .await;
             }
         }
 
@@ -72,7 +73,7 @@ impl Inner {
                 continue;
             };
             if !kept_names.contains(name) {
-                self.ports.release(lease.port).await?;
+                self.ports.release(lease.port, &lease.holder).await?;
             }
         }
         if adopted + removed > 0 {

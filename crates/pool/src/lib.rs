@@ -44,7 +44,7 @@
 //! let key = config.key();
 //! let pool = WarmPool::builder(runtime, store).with_pool(config).start().await?;
 //! pool.fill(&key).await?;
-//! let lease = pool.claim(&key).await?; // about a millisecond
+//! let lease = pool.claim(&key, "env-1").await?; // about a millisecond
 //! println!("dev server port: {:?}", lease.host_port(3000));
 //! pool.release(&lease).await?;
 //! pool.shutdown(std::time::Duration::from_secs(5)).await?;

@@ -1,9 +1,9 @@
 //! Creating and destroying pooled containers: unique names, slipway's labels, leased host
 //! ports, and another port when a foreign process holds the one leased.
 
+use slipway_core::labels::{self, Scope};
 use slipway_core::{
-    labels, run_container, ContainerSpec, Error, PoolKey, PublishedPort, RemoveOptions, Result,
-    Role,
+    run_container, ContainerSpec, Error, PoolKey, PublishedPort, RemoveOptions, Result, Role,
 };
 
 use crate::state::Member;
@@ -37,21 +37,23 @@ impl Inner {
         let name = member_name(key);
         let mut spec = template.clone();
         spec.name = Some(name.parse()?);
-        spec.labels
-            .extend(labels::managed(Role::Pool, &self.instance));
-        spec.labels
-            .insert(labels::POOL_KEY.to_owned(), key.to_string());
+        spec.labels.extend(
+            Scope::new(Role::Pool, &self.instance)
+                .with(labels::POOL_KEY, key.as_str())
+                .labels(),
+        );
         let memory_bytes = spec.resources.memory_bytes.unwrap_or_default();
+        let holder = holder(&name);
         for _ in 0..MAX_PORT_ATTEMPTS {
             let mut leased = Vec::new();
             for binding in &mut spec.ports {
-                match self.ports.lease(&holder(&name)).await {
+                match self.ports.lease(&holder).await {
                     Ok(port) => {
                         binding.host_port = Some(port);
                         leased.push(port);
                     }
                     Err(e) => {
-                        self.release_ports(&leased).await;
+                        self.release_ports(&holder, &leased).await;
                         return Err(e);
                     }
                 }
@@ -77,9 +79,9 @@ impl Inner {
                 Err(Error::PortInUse { port }) => {
                     for leased_port in leased {
                         let released = if leased_port == port {
-                            self.ports.mark_foreign(port).await
+                            self.ports.mark_foreign(port, &holder).await
                         } else {
-                            self.ports.release(leased_port).await
+                            self.ports.release(leased_port, &holder).await
                         };
                         if let Err(e) = released {
                             tracing::warn!(port = leased_port, error = %e, "failed to release a port lease");
@@ -87,7 +89,7 @@ impl Inner {
                     }
                 }
                 Err(other) => {
-                    self.release_ports(&leased).await;
+                    self.release_ports(&holder, &leased).await;
                     return Err(other);
                 }
             }
@@ -109,15 +111,15 @@ impl Inner {
             Err(e) => return Err(e),
         }
         let ports: Vec<u16> = member.ports.iter().map(|p| p.host_port).collect();
-        self.release_ports(&ports).await;
+        self.release_ports(&holder(&member.name), &ports).await;
         Ok(())
     }
 
-    /// Releases leases, logging (not returning) failures: callers are already handling an
-    /// outcome of their own.
-    pub(crate) async fn release_ports(&self, ports: &[u16]) {
+    /// Releases `holder`'s leases, logging (not returning) failures: callers are already
+    /// handling an outcome of their own.
+    pub(crate) async fn release_ports(&self, holder: &str, ports: &[u16]) {
         for port in ports {
-            if let Err(e) = self.ports.release(*port).await {
+            if let Err(e) = self.ports.release(*port, holder).await {
                 tracing::warn!(port, error = %e, "failed to release a port lease");
             }
         }

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use slipway_core::{PortLeaseRequest, PortRange, Result, Store};
+use slipway_core::prelude::*;
+use slipway_core::{PortLeaseRequest, PortRange, Result};
 use tokio::time::Instant;
 
 /// How long a port found busy outside slipway is passed over before it is tried again.
@@ -52,18 +53,18 @@ impl PortAllocator {
         Ok(self.store.lease_port(&request).await?.port)
     }
 
-    /// Remembers that something outside slipway holds `port`, and gives up its lease.
-    pub async fn mark_foreign(&self, port: u16) -> Result<()> {
+    /// Remembers that something outside slipway holds `port`, and gives up `holder`'s lease.
+    pub async fn mark_foreign(&self, port: u16, holder: &str) -> Result<()> {
         self.foreign
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(port, Instant::now() + FOREIGN_PORT_TTL);
         tracing::info!(port, "host port is held outside slipway; passing over it");
-        self.release(port).await
+        self.release(port, holder).await
     }
 
-    /// Gives a port back.
-    pub async fn release(&self, port: u16) -> Result<()> {
-        self.store.release_port(port).await.map(drop)
+    /// Gives `holder`'s lease of `port` back; a lease someone else holds now stays.
+    pub async fn release(&self, port: u16, holder: &str) -> Result<()> {
+        self.store.release_port(port, holder).await.map(drop)
     }
 }

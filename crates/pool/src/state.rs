@@ -147,6 +147,7 @@ impl PoolState {
             .iter()
             .map(|(key, state)| PoolStatus {
                 key: key.clone(),
+                image: state.spec().image.clone(),
                 ready: state.ready.len(),
                 creating: state.creating,
                 claimed: self

@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use slipway_core::prelude::*;
 use slipway_core::{
-    ContainerInfo, Error, ErrorKind, InstanceId, Lease, Pool, PoolConfig, PoolKey, PoolStatus,
-    Result, Runtime, Store, Timestamp,
+    ContainerInfo, Error, ErrorKind, InstanceId, Lease, Pool, PoolConfig, PoolKey, PoolReport,
+    Result, Timestamp,
 };
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
@@ -134,6 +135,7 @@ impl WarmPool {
         key: &PoolKey,
         member: Member,
         warm: bool,
+        holder: &str,
         started: Instant,
     ) -> Result<Option<Lease>> {
         let lease = Lease {
@@ -143,6 +145,7 @@ impl WarmPool {
             ports: member.ports.clone(),
             memory_bytes: member.memory_bytes,
             warm,
+            holder: holder.to_owned(),
             claimed_at: Timestamp::now(),
         };
         match self.inner.store.record_claim(&lease).await {
@@ -221,7 +224,7 @@ impl Pool for WarmPool {
         Ok(key)
     }
 
-    async fn claim(&self, key: &PoolKey) -> Result<Lease> {
+    async fn claim(&self, key: &PoolKey, holder: &str) -> Result<Lease> {
         let started = Instant::now();
         loop {
             let source = self.choose_source(key);
@@ -245,7 +248,7 @@ impl Pool for WarmPool {
                     }
                 },
             };
-            if let Some(lease) = self.hand_out(key, member, warm, started).await? {
+            if let Some(lease) = self.hand_out(key, member, warm, holder, started).await? {
                 return Ok(lease);
             }
         }
@@ -270,8 +273,13 @@ impl Pool for WarmPool {
         Ok(())
     }
 
-    async fn status(&self) -> Result<Vec<PoolStatus>> {
-        Ok(self.inner.lock().status())
+    async fn status(&self) -> Result<PoolReport> {
+        let state = self.inner.lock();
+        Ok(PoolReport {
+            memory_used_bytes: state.budget.used(),
+            memory_budget_bytes: state.budget.limit(),
+            pools: state.status(),
+        })
     }
 
     async fn fill(&self, key: &PoolKey) -> Result<()> {

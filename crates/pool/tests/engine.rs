@@ -4,13 +4,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use slipway_core::prelude::*;
 use slipway_core::{
-    ContainerSpec, ErrorKind, Pool, PoolKey, PoolStatus, PortBinding, PortRange, Role, Runtime,
+    ContainerSpec, ErrorKind, Pool, PoolKey, PoolStatus, PortBinding, PortRange, Role,
 };
 use slipway_pool::{MemoryBudget, PoolConfig, PoolSettings, WarmPool};
-use slipway_runtime::require_engine;
-use slipway_runtime::testing::TestEngine;
 use slipway_store::SqliteStore;
+use slipway_testkit::engine::TestEngine;
+use slipway_testkit::require_engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MEMORY: u64 = 16 << 20;
@@ -53,7 +54,7 @@ fn settings(first_port: u16, containers: u64) -> PoolSettings {
 }
 
 async fn status(pool: &WarmPool) -> PoolStatus {
-    pool.status().await.unwrap().remove(0)
+    pool.status().await.unwrap().pools.remove(0)
 }
 
 async fn until(pool: &WarmPool, what: &str, done: impl Fn(&PoolStatus) -> bool) {
@@ -94,7 +95,7 @@ async fn a_warm_claim_hands_out_a_serving_container_in_milliseconds() {
     pool.fill(&key).await.unwrap();
 
     let started = Instant::now();
-    let lease = pool.claim(&key).await.unwrap();
+    let lease = pool.claim(&key, "test-holder").await.unwrap();
     let took = started.elapsed();
     assert!(lease.warm);
     assert!(
@@ -113,7 +114,7 @@ async fn a_warm_claim_hands_out_a_serving_container_in_milliseconds() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    let leased: Vec<u16> = slipway_core::Store::port_leases(&store)
+    let leased: Vec<u16> = slipway_core::LeaseStore::port_leases(&store)
         .await
         .unwrap()
         .iter()
@@ -186,7 +187,7 @@ async fn a_restarted_pool_adopts_what_the_first_one_left() {
     let config = PoolConfig::new(web_spec(&engine)).with_target_size(2);
     let (first, key) = start(&engine, &store, config.clone(), settings(42400, 10)).await;
     first.fill(&key).await.unwrap();
-    let claimed = first.claim(&key).await.unwrap();
+    let claimed = first.claim(&key, "test-holder").await.unwrap();
     first.fill(&key).await.unwrap();
     first.shutdown(Duration::from_secs(10)).await.unwrap();
     drop(first);
@@ -205,7 +206,7 @@ async fn a_restarted_pool_adopts_what_the_first_one_left() {
     let (second, _) = start(&engine, &reopened, config, settings(42400, 10)).await;
     let s = status(&second).await;
     assert_eq!((s.ready, s.claimed), (2, 1));
-    let lease = second.claim(&key).await.unwrap();
+    let lease = second.claim(&key, "test-holder").await.unwrap();
     assert!(lease.warm && before.contains(&lease.container_id));
     assert!(get(lease.host_port(3000).unwrap())
         .await
@@ -229,7 +230,7 @@ async fn a_port_held_by_another_process_is_skipped() {
     let (pool, key) = start(&engine, &store, config, settings(42600, 10)).await;
     // One creation: its first lease (42600) can't be bound, so it takes the next port.
     pool.fill(&key).await.unwrap();
-    let lease = pool.claim(&key).await.unwrap();
+    let lease = pool.claim(&key, "test-holder").await.unwrap();
     assert!(lease.warm);
     assert_eq!(lease.host_port(3000), Some(42601));
     assert!(get(42601).await.ends_with("slipway test page\n"));
@@ -254,7 +255,7 @@ async fn two_hundred_concurrent_claims_against_a_budget_of_fifty() {
     let claims: Vec<_> = (0..200)
         .map(|_| {
             let (pool, key) = (pool.clone(), key.clone());
-            tokio::spawn(async move { pool.claim(&key).await })
+            tokio::spawn(async move { pool.claim(&key, "test-holder").await })
         })
         .collect();
     let (mut leases, mut refused) = (Vec::new(), 0);

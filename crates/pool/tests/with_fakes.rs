@@ -5,12 +5,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use slipway_core::mock::{FakeRuntime, MemoryStore};
+use slipway_core::prelude::*;
 use slipway_core::{
     labels, ContainerSpec, ErrorKind, LabelFilter, Pool, PoolKey, PoolStatus, PortBinding,
-    PortRange, Role, Runtime, Store,
+    PortRange, Role,
 };
 use slipway_pool::{MemoryBudget, PoolConfig, PoolSettings, WarmPool};
+use slipway_testkit::{FakeRuntime, MemoryStore};
 
 const MEMORY: u64 = 64 << 20;
 
@@ -68,7 +69,7 @@ async fn harness(config: PoolConfig, budget: u64) -> Harness {
 }
 
 async fn status(pool: &WarmPool) -> PoolStatus {
-    pool.status().await.unwrap().remove(0)
+    pool.status().await.unwrap().pools.remove(0)
 }
 
 /// Lets the pool's tasks run until `done` holds (virtual time, so this is instant).
@@ -106,7 +107,7 @@ async fn a_warm_claim_does_not_create_anything_and_is_recorded() {
     let h = harness(PoolConfig::new(spec()), 100).await;
     h.pool.fill(&h.key).await.unwrap();
     let creates = h.fake.call_count("create_container");
-    let lease = h.pool.claim(&h.key).await.unwrap();
+    let lease = h.pool.claim(&h.key, "test-holder").await.unwrap();
     assert!(lease.warm);
     assert_eq!(
         h.fake.call_count("create_container"),
@@ -131,7 +132,7 @@ async fn an_empty_pool_serves_a_cold_create_counted_as_a_miss() {
         100,
     )
     .await;
-    let lease = h.pool.claim(&h.key).await.unwrap();
+    let lease = h.pool.claim(&h.key, "test-holder").await.unwrap();
     assert!(!lease.warm);
     assert!(h
         .fake
@@ -174,7 +175,7 @@ async fn below_min_refill_starts_at_once_above_it_after_the_refill_delay() {
     h.pool.fill(&h.key).await.unwrap();
     let before = h.fake.call_count("create_container");
 
-    h.pool.claim(&h.key).await.unwrap(); // 2 ready left: not urgent
+    h.pool.claim(&h.key, "test-holder").await.unwrap(); // 2 ready left: not urgent
     tokio::task::yield_now().await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(
@@ -185,8 +186,8 @@ async fn below_min_refill_starts_at_once_above_it_after_the_refill_delay() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     until(&h.pool, "refilled", |s| s.ready == 3).await;
 
-    h.pool.claim(&h.key).await.unwrap();
-    h.pool.claim(&h.key).await.unwrap(); // 1 ready left: below min, urgent
+    h.pool.claim(&h.key, "test-holder").await.unwrap();
+    h.pool.claim(&h.key, "test-holder").await.unwrap(); // 1 ready left: below min, urgent
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert!(
         h.fake.call_count("create_container") > before + 1,
@@ -281,9 +282,9 @@ async fn claims_beyond_the_memory_budget_fail_saying_what_is_used() {
     h.pool.fill(&h.key).await.unwrap();
     let mut leases = Vec::new();
     for _ in 0..5 {
-        leases.push(h.pool.claim(&h.key).await.unwrap());
+        leases.push(h.pool.claim(&h.key, "test-holder").await.unwrap());
     }
-    let err = h.pool.claim(&h.key).await.unwrap_err();
+    let err = h.pool.claim(&h.key, "test-holder").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CapacityExceeded);
     assert!(
         err.to_string()
@@ -306,7 +307,7 @@ async fn two_hundred_concurrent_claims_on_a_budget_of_fifty() {
     let claims: Vec<_> = (0..200)
         .map(|_| {
             let (pool, key) = (h.pool.clone(), h.key.clone());
-            tokio::spawn(async move { pool.claim(&key).await })
+            tokio::spawn(async move { pool.claim(&key, "test-holder").await })
         })
         .collect();
     let mut leases = Vec::new();
@@ -364,7 +365,7 @@ async fn a_claim_never_returns_a_dead_container() {
     for id in h.fake.container_ids() {
         h.fake.kill_behind_the_back(&id, false);
     }
-    let lease = h.pool.claim(&h.key).await.unwrap();
+    let lease = h.pool.claim(&h.key, "test-holder").await.unwrap();
     assert!(h
         .fake
         .inspect_container(&lease.container_id)
@@ -381,7 +382,7 @@ async fn a_host_port_held_outside_slipway_is_passed_over() {
     let config = PoolConfig::new(spec()).with_target_size(1);
     let h = harness_with(fake, MemoryStore::new("inst"), config, settings(100)).await;
     h.pool.fill(&h.key).await.unwrap();
-    let lease = h.pool.claim(&h.key).await.unwrap();
+    let lease = h.pool.claim(&h.key, "test-holder").await.unwrap();
     assert_eq!(lease.host_port(3000), Some(10001));
     let leased: Vec<u16> = h
         .store
@@ -409,13 +410,13 @@ async fn a_new_pool_over_the_same_store_adopts_ready_keeps_claimed_and_removes_s
     )
     .await;
     first.pool.fill(&first.key).await.unwrap();
-    let claimed = first.pool.claim(&first.key).await.unwrap();
+    let claimed = first.pool.claim(&first.key, "test-holder").await.unwrap();
     first.pool.fill(&first.key).await.unwrap();
     first.pool.shutdown(Duration::from_secs(5)).await.unwrap();
     drop(first);
     // A member of a pool that is no longer configured, and one that died meanwhile.
     let mut stray_spec = spec().with_env("OLD", "config");
-    stray_spec.labels = labels::managed(Role::Pool, &store.instance_id());
+    stray_spec.labels = slipway_core::labels::Scope::new(Role::Pool, &store.instance_id()).labels();
     stray_spec
         .labels
         .insert(labels::POOL_KEY.into(), "0000000000000000".into());
@@ -458,7 +459,7 @@ async fn a_new_pool_over_the_same_store_adopts_ready_keeps_claimed_and_removes_s
         !ids.contains(&stray) && !ids.contains(&ready_before[0]),
         "strays are removed"
     );
-    let again = second.pool.claim(&second.key).await.unwrap();
+    let again = second.pool.claim(&second.key, "test-holder").await.unwrap();
     assert!(again.warm && again.container_id != claimed.container_id);
     second.pool.release(&claimed).await.unwrap();
     assert!(!fake.container_ids().contains(&claimed.container_id));
@@ -491,7 +492,10 @@ async fn two_pools_sharing_a_store_never_hand_out_the_same_container() {
     assert_eq!(status(&b.pool).await.ready, 3);
     let mut handed = Vec::new();
     for _ in 0..3 {
-        let (x, y) = tokio::join!(a.pool.claim(&a.key), b.pool.claim(&b.key));
+        let (x, y) = tokio::join!(
+            a.pool.claim(&a.key, "test-holder"),
+            b.pool.claim(&b.key, "test-holder")
+        );
         handed.push(x.unwrap().container_id);
         handed.push(y.unwrap().container_id);
     }
@@ -503,7 +507,7 @@ async fn two_pools_sharing_a_store_never_hand_out_the_same_container() {
 async fn drain_removes_ready_containers_and_fill_brings_them_back() {
     let h = harness(PoolConfig::new(spec()), 100).await;
     h.pool.fill(&h.key).await.unwrap();
-    let lease = h.pool.claim(&h.key).await.unwrap();
+    let lease = h.pool.claim(&h.key, "test-holder").await.unwrap();
     h.pool.fill(&h.key).await.unwrap();
     assert_eq!(h.pool.drain().await.unwrap(), 3);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -522,7 +526,7 @@ async fn shutdown_stops_the_background_tasks_in_time() {
     let h = harness(PoolConfig::new(spec()), 100).await;
     h.pool.fill(&h.key).await.unwrap();
     h.pool.shutdown(Duration::from_secs(1)).await.unwrap();
-    let lease = h.pool.claim(&h.key).await.unwrap();
+    let lease = h.pool.claim(&h.key, "test-holder").await.unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(status(&h.pool).await.ready, 2, "no refill after shutdown");
     h.pool.release(&lease).await.unwrap();
@@ -533,7 +537,7 @@ async fn unknown_keys_and_bad_configs_are_refused() {
     let h = harness(PoolConfig::new(spec()), 100).await;
     let err = h
         .pool
-        .claim(&PoolKey::from_hash("ffffffffffffffff"))
+        .claim(&PoolKey::from_hash("ffffffffffffffff"), "test-holder")
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "pool `ffffffffffffffff` not found");

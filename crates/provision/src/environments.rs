@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use slipway_core::prelude::*;
 use slipway_core::{
     ContainerId, EnvironmentRecord, EnvironmentStatus, Error, ImageRef, Pool, PoolConfig,
-    RemoveOptions, Result, Runtime, Store, Timestamp,
+    RemoveOptions, Result, Timestamp,
 };
 
 use crate::provisioner::{EventSink, Phase, Provisioner, SetupEvent, SetupRequest};
@@ -84,12 +85,13 @@ impl Environments {
                     .with_min_size(warm.min(1)),
             )
             .await?;
-        let lease = self.pool.claim(&key).await?;
+        let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let lease = self.pool.claim(&key, &id).await?;
         let now = Timestamp::now();
         let mut record = EnvironmentRecord {
-            id: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+            id,
             name: name.unwrap_or_else(|| repo.dashed()),
-            container_id: lease.container_id.clone(),
+            container_id: Some(lease.container_id.clone()),
             image: spec.image.clone(),
             pool_key: Some(key.to_string()),
             repo: Some(repo.clone()),
@@ -173,24 +175,31 @@ impl Environments {
 
     /// The container of an environment.
     pub async fn container(&self, id: &str) -> Result<ContainerId> {
-        Ok(self.get(id).await?.container_id)
+        self.get(id)
+            .await?
+            .container_id
+            .ok_or_else(|| Error::not_found(format!("the container of environment `{id}`")))
     }
 
     /// Removes the environment's container and gives back its port and memory; the
     /// dependency volume and main image stay for the repo's next environment.
     pub async fn destroy(&self, id: &str) -> Result<()> {
         let record = self.get(id).await?;
+        let Some(container) = record.container_id else {
+            self.store.delete_environment(id).await?;
+            return Ok(());
+        };
         let claim = self
             .store
             .claims()
             .await?
             .into_iter()
-            .find(|lease| lease.container_id == record.container_id);
+            .find(|lease| lease.container_id == container);
         match claim {
             Some(lease) => self.pool.release(&lease).await?,
             None => match self
                 .runtime
-                .remove_container(&record.container_id, RemoveOptions::force())
+                .remove_container(&container, RemoveOptions::force())
                 .await
             {
                 Ok(()) | Err(Error::NotFound { .. }) => {}

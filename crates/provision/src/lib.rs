@@ -4,7 +4,6 @@ mod environments;
 mod error;
 mod provisioner;
 mod repo_cache;
-pub mod synthetic;
 
 pub use environments::{EnvironmentSettings, Environments};
 pub use error::GitError;

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use slipway_core::{ErrorKind, GitCredentials, RepoCache, RepoSlug};
-use slipway_provision::synthetic::{GitDaemon, RepoFile, SyntheticRepo};
 use slipway_provision::GitRepoCache;
+use slipway_testkit::synthetic::{GitDaemon, RepoFile, SyntheticRepo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn slug() -> RepoSlug {

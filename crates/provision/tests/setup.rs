@@ -4,18 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use slipway_core::prelude::*;
 use slipway_core::{
     run_container, ContainerSpec, EnvironmentStatus, ErrorKind, GitCredentials, Mount,
-    RemoveOptions, Runtime, Store,
+    RemoveOptions,
 };
 use slipway_pool::{MemoryBudget, PoolSettings, WarmPool};
-use slipway_provision::synthetic::{node_app, RepoFile, SyntheticRepo};
 use slipway_provision::{
     EnvValue, EnvironmentSettings, Environments, GitRepoCache, Phase, ProvisionConfig, Provisioner,
     SetupEvent, SetupRequest, COMMIT_LABEL, LOCKFILE_LABEL,
 };
-use slipway_runtime::testing::{TestEngine, TEST_LABEL};
 use slipway_store::SqliteStore;
+use slipway_testkit::engine::{TestEngine, TEST_LABEL};
+use slipway_testkit::synthetic::{node_app, RepoFile, SyntheticRepo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "tok-must-never-leak-4711";
@@ -253,7 +254,7 @@ async fn a_repo_becomes_a_dev_server_and_branches_start_from_its_main_image() {
     );
     let gone = runtime
         .exec(
-            &feature.container_id,
+            feature.container_id.as_ref().unwrap(),
             &slipway_core::ExecRequest::shell("test -e /app/docs/old.md"),
         )
         .await

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use slipway_core::{run_container, ContainerSpec, ExecRequest, RemoveOptions, Runtime};
+use slipway_core::prelude::*;
+use slipway_core::{run_container, ContainerSpec, ExecRequest, RemoveOptions};
 use slipway_runtime::{DockerRuntime, Endpoint};
 
 #[tokio::main]

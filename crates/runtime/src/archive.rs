@@ -1,10 +1,12 @@
 //! Moving files in and out of containers, and committing them to images.
 
+use async_trait::async_trait;
 use bollard::models::ContainerConfig;
 use bollard::query_parameters::{
     CommitContainerOptions, DownloadFromContainerOptions, UploadToContainerOptions,
 };
 use futures_util::TryStreamExt;
+use slipway_core::prelude::*;
 use slipway_core::{CommitRequest, ContainerId, Error, ImageId, Result};
 
 use crate::error::{IntoCore, RuntimeError};
@@ -24,8 +26,9 @@ fn check_path(path: &str) -> Result<()> {
     }
 }
 
-impl DockerRuntime {
-    pub(crate) async fn upload(&self, id: &ContainerId, path: &str, tar: Vec<u8>) -> Result<()> {
+#[async_trait]
+impl Files for DockerRuntime {
+    async fn upload_tar(&self, id: &ContainerId, path: &str, tar: Vec<u8>) -> Result<()> {
         check_path(path)?;
         let options = UploadToContainerOptions {
             path: path.to_owned(),
@@ -41,7 +44,7 @@ impl DockerRuntime {
             })
     }
 
-    pub(crate) async fn download(&self, id: &ContainerId, path: &str) -> Result<Vec<u8>> {
+    async fn download_tar(&self, id: &ContainerId, path: &str) -> Result<Vec<u8>> {
         check_path(path)?;
         let options = DownloadFromContainerOptions {
             path: path.to_owned(),
@@ -59,11 +62,7 @@ impl DockerRuntime {
         Ok(chunks.concat())
     }
 
-    pub(crate) async fn commit_container(
-        &self,
-        id: &ContainerId,
-        request: &CommitRequest,
-    ) -> Result<ImageId> {
+    async fn commit(&self, id: &ContainerId, request: &CommitRequest) -> Result<ImageId> {
         let options = CommitContainerOptions {
             container: Some(id.to_string()),
             repo: Some(request.image.repository().to_owned()),

@@ -1,10 +1,12 @@
 //! Image builds through the engine's embedded BuildKit (with a session, as BuildKit needs).
 
+use async_trait::async_trait;
 use std::collections::HashMap;
 
 use bollard::models::BuildInfoAux;
 use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
 use futures_util::StreamExt;
+use slipway_core::prelude::*;
 use slipway_core::{BuildOutcome, BuildRequest, Error, ImageId, Result};
 
 use crate::error::RuntimeError;
@@ -35,8 +37,9 @@ fn build_options(request: &BuildRequest) -> BuildImageOptions {
     }
 }
 
-impl DockerRuntime {
-    pub(crate) async fn build(&self, request: &BuildRequest) -> Result<BuildOutcome> {
+#[async_trait]
+impl ImageBuild for DockerRuntime {
+    async fn build_image(&self, request: &BuildRequest) -> Result<BuildOutcome> {
         let build_error = |source| RuntimeError::Build {
             image: request.tag.to_string(),
             source,
@@ -78,7 +81,7 @@ impl DockerRuntime {
             Some(id) => ImageId::new(id),
             // Older engines do not report the id; the tag points at the result.
             None => self
-                .inspect_image_ref(&request.tag)
+                .inspect_image(&request.tag)
                 .await
                 .map(|info| info.id)
                 .map_err(|e| {

@@ -1,5 +1,7 @@
 //! Container lifecycle: create, start, stop, remove, inspect, list, wait.
 
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
 use std::time::Duration;
 
 use bollard::query_parameters::{
@@ -7,17 +9,19 @@ use bollard::query_parameters::{
     StartContainerOptions, StopContainerOptions,
 };
 use futures_util::StreamExt;
+use slipway_core::prelude::*;
 use slipway_core::{
-    ContainerId, ContainerInfo, ContainerSpec, ContainerSummary, Error, LabelFilter, RemoveOptions,
-    Result,
+    ContainerEvent, ContainerId, ContainerInfo, ContainerSpec, ContainerSummary, Error,
+    LabelFilter, LogLine, LogOptions, RemoveOptions, Result,
 };
 
 use crate::convert;
 use crate::error::{IntoCore, RuntimeError};
 use crate::DockerRuntime;
 
-impl DockerRuntime {
-    pub(crate) async fn create(&self, spec: &ContainerSpec) -> Result<ContainerId> {
+#[async_trait]
+impl Containers for DockerRuntime {
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<ContainerId> {
         spec.validate()?;
         let options = CreateContainerOptions {
             name: spec.name.as_ref().map(ToString::to_string),
@@ -38,7 +42,7 @@ impl DockerRuntime {
         Ok(ContainerId::new(response.id))
     }
 
-    pub(crate) async fn start(&self, id: &ContainerId) -> Result<()> {
+    async fn start_container(&self, id: &ContainerId) -> Result<()> {
         self.docker
             .start_container(id.as_str(), None::<StartContainerOptions>)
             .await
@@ -48,7 +52,7 @@ impl DockerRuntime {
             })
     }
 
-    pub(crate) async fn stop(&self, id: &ContainerId, grace: Duration) -> Result<()> {
+    async fn stop_container(&self, id: &ContainerId, grace: Duration) -> Result<()> {
         let options = StopContainerOptions {
             t: Some(i32::try_from(grace.as_secs()).unwrap_or(i32::MAX)),
             signal: None,
@@ -62,7 +66,7 @@ impl DockerRuntime {
             })
     }
 
-    pub(crate) async fn remove(&self, id: &ContainerId, options: RemoveOptions) -> Result<()> {
+    async fn remove_container(&self, id: &ContainerId, options: RemoveOptions) -> Result<()> {
         let options = RemoveContainerOptions {
             force: options.force,
             v: options.volumes,
@@ -77,7 +81,7 @@ impl DockerRuntime {
             })
     }
 
-    pub(crate) async fn inspect(&self, id: &ContainerId) -> Result<ContainerInfo> {
+    async fn inspect_container(&self, id: &ContainerId) -> Result<ContainerInfo> {
         let response = self
             .docker
             .inspect_container(id.as_str(), None::<InspectContainerOptions>)
@@ -89,7 +93,7 @@ impl DockerRuntime {
         Ok(convert::container_info(response))
     }
 
-    pub(crate) async fn list(&self, filter: &LabelFilter) -> Result<Vec<ContainerSummary>> {
+    async fn list_containers(&self, filter: &LabelFilter) -> Result<Vec<ContainerSummary>> {
         let options = ListContainersOptions {
             all: true,
             filters: Some(convert::label_filters(filter)),
@@ -103,7 +107,7 @@ impl DockerRuntime {
         Ok(found.into_iter().map(convert::container_summary).collect())
     }
 
-    pub(crate) async fn wait(&self, id: &ContainerId) -> Result<i64> {
+    async fn wait_container(&self, id: &ContainerId) -> Result<i64> {
         let mut stream = self.docker.wait_container(id.as_str(), None);
         match stream.next().await {
             Some(Ok(response)) => Ok(response.status_code),
@@ -114,5 +118,13 @@ impl DockerRuntime {
                 "failed to wait for container {id}: the engine closed the stream without an exit code"
             ))),
         }
+    }
+
+    fn logs(&self, id: &ContainerId, options: &LogOptions) -> BoxStream<'static, Result<LogLine>> {
+        self.log_stream(id, options)
+    }
+
+    fn container_events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<ContainerEvent>> {
+        self.events_stream(filter)
     }
 }

@@ -4,13 +4,18 @@
 //! environment, which every process it starts inherits; on timeout a second exec stops, then
 //! kills, every process whose environment carries the marker, and checks none is left.
 
+use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use futures_util::{Stream, StreamExt};
-use slipway_core::{validate_env_key, ContainerId, Error, ExecOutcome, ExecRequest, Result};
+use slipway_core::prelude::*;
+use slipway_core::{
+    validate_env_key, ContainerId, Error, ExecId, ExecOutcome, ExecRequest, Result, TtyRequest,
+    TtySession, TtySize,
+};
 use tokio::io::AsyncWriteExt;
 
 use crate::error::{IntoCore, RuntimeError};
@@ -84,12 +89,9 @@ where
     Ok(())
 }
 
-impl DockerRuntime {
-    pub(crate) async fn exec_command(
-        &self,
-        id: &ContainerId,
-        request: &ExecRequest,
-    ) -> Result<ExecOutcome> {
+#[async_trait]
+impl Exec for DockerRuntime {
+    async fn exec(&self, id: &ContainerId, request: &ExecRequest) -> Result<ExecOutcome> {
         if request.cmd.is_empty() {
             return Err(Error::invalid(
                 "command",
@@ -180,6 +182,16 @@ impl DockerRuntime {
         }
     }
 
+    async fn exec_tty(&self, id: &ContainerId, request: &TtyRequest) -> Result<TtySession> {
+        self.open_tty(id, request).await
+    }
+
+    async fn resize_tty(&self, exec: &ExecId, size: TtySize) -> Result<()> {
+        self.resize(exec, size).await
+    }
+}
+
+impl DockerRuntime {
     async fn exit_code(&self, exec_id: &str) -> Result<Option<i64>, bollard::errors::Error> {
         let deadline = Instant::now() + EXIT_CODE_GRACE;
         loop {

@@ -1,5 +1,6 @@
 //! Images: presence, details, pull, tag, push, removal and pruning.
 
+use async_trait::async_trait;
 use std::collections::HashMap;
 
 use bollard::auth::DockerCredentials;
@@ -7,6 +8,7 @@ use bollard::query_parameters::{
     CreateImageOptions, PruneImagesOptions, PushImageOptions, RemoveImageOptions, TagImageOptions,
 };
 use futures_util::TryStreamExt;
+use slipway_core::prelude::*;
 use slipway_core::{
     Error, ImageId, ImageInfo, ImageRef, PruneFilter, PruneReport, RegistryCredentials, Result,
     Timestamp,
@@ -27,8 +29,9 @@ pub(crate) fn engine_credentials(
     })
 }
 
-impl DockerRuntime {
-    pub(crate) async fn inspect_image_ref(&self, image: &ImageRef) -> Result<ImageInfo> {
+#[async_trait]
+impl Images for DockerRuntime {
+    async fn inspect_image(&self, image: &ImageRef) -> Result<ImageInfo> {
         let inspected =
             self.docker
                 .inspect_image(image.as_str())
@@ -51,15 +54,15 @@ impl DockerRuntime {
         })
     }
 
-    pub(crate) async fn has_image(&self, image: &ImageRef) -> Result<bool> {
-        match self.inspect_image_ref(image).await {
+    async fn image_exists(&self, image: &ImageRef) -> Result<bool> {
+        match self.inspect_image(image).await {
             Ok(_) => Ok(true),
             Err(Error::NotFound { .. }) => Ok(false),
             Err(other) => Err(other),
         }
     }
 
-    pub(crate) async fn pull(
+    async fn pull_image(
         &self,
         image: &ImageRef,
         credentials: Option<RegistryCredentials>,
@@ -85,7 +88,7 @@ impl DockerRuntime {
             })
     }
 
-    pub(crate) async fn tag(&self, source_image: &str, target: &ImageRef) -> Result<()> {
+    async fn tag_image(&self, source_image: &str, target: &ImageRef) -> Result<()> {
         let options = TagImageOptions {
             repo: Some(target.repository().to_owned()),
             tag: Some(target.tag().unwrap_or("latest").to_owned()),
@@ -100,7 +103,7 @@ impl DockerRuntime {
             })
     }
 
-    pub(crate) async fn push(
+    async fn push_image(
         &self,
         image: &ImageRef,
         credentials: Option<RegistryCredentials>,
@@ -123,7 +126,7 @@ impl DockerRuntime {
             })
     }
 
-    pub(crate) async fn remove_image_ref(&self, image: &str, force: bool) -> Result<()> {
+    async fn remove_image(&self, image: &str, force: bool) -> Result<()> {
         let options = RemoveImageOptions {
             force,
             ..RemoveImageOptions::default()
@@ -138,7 +141,7 @@ impl DockerRuntime {
             })
     }
 
-    pub(crate) async fn prune(&self, filter: &PruneFilter) -> Result<PruneReport> {
+    async fn prune_images(&self, filter: &PruneFilter) -> Result<PruneReport> {
         let mut filters: HashMap<String, Vec<String>> = convert::label_filters(&filter.labels);
         // Not only dangling layers: every unused image that matches.
         filters.insert("dangling".into(), vec!["false".into()]);

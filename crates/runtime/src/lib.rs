@@ -27,12 +27,6 @@
 //! runtime.remove_container(&id, RemoveOptions::force()).await?;
 //! # Ok(()) }
 //! ```
-//!
-//! # Features
-//!
-//! | feature | enables |
-//! |---|---|
-//! | `test-support` | [`testing`]: connect-or-skip for tests on a real engine, unique names, cleanup by label |
 
 mod archive;
 mod build;
@@ -46,13 +40,9 @@ mod exec;
 mod images;
 mod logs;
 mod networks;
-mod runtime_impl;
 mod system;
 mod tty;
 mod volumes;
-
-#[cfg(feature = "test-support")]
-pub mod testing;
 
 /// The bollard version slipway is built against, for callers that need an unwrapped call.
 pub use bollard;

@@ -1,40 +1,22 @@
 //! User-defined networks.
 
+use async_trait::async_trait;
 use std::collections::HashMap;
 
 use bollard::models::{
     EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
 };
 use bollard::query_parameters::{InspectNetworkOptions, ListNetworksOptions};
+use slipway_core::prelude::*;
 use slipway_core::{ContainerId, Error, LabelFilter, NetworkId, NetworkInfo, NetworkSpec, Result};
 
 use crate::convert;
 use crate::error::{IntoCore, RuntimeError};
 use crate::DockerRuntime;
 
-impl DockerRuntime {
-    async fn network_named(&self, name: &str) -> Result<Option<NetworkInfo>> {
-        // The engine's name filter matches substrings; compare exactly.
-        let options = ListNetworksOptions {
-            filters: Some(HashMap::from([("name".to_owned(), vec![name.to_owned()])])),
-        };
-        let found = self
-            .docker
-            .list_networks(Some(options))
-            .await
-            .or_core(self, |source| RuntimeError::ListNetworks { source })?;
-        Ok(found
-            .into_iter()
-            .find(|n| n.name.as_deref() == Some(name))
-            .map(|n| NetworkInfo {
-                id: NetworkId::new(n.id.unwrap_or_default()),
-                name: n.name.unwrap_or_default(),
-                labels: convert::labels(n.labels),
-                containers: Vec::new(),
-            }))
-    }
-
-    pub(crate) async fn create_net(&self, spec: &NetworkSpec) -> Result<NetworkId> {
+#[async_trait]
+impl Network for DockerRuntime {
+    async fn create_network(&self, spec: &NetworkSpec) -> Result<NetworkId> {
         // Engines before API 1.44 accept duplicate names; refuse them here.
         if let Some(existing) = self.network_named(spec.name.as_str()).await? {
             return Err(Error::Conflict(format!(
@@ -65,7 +47,7 @@ impl DockerRuntime {
         Ok(NetworkId::new(response.id))
     }
 
-    pub(crate) async fn remove_net(&self, network: &NetworkId) -> Result<()> {
+    async fn remove_network(&self, network: &NetworkId) -> Result<()> {
         self.docker
             .remove_network(network.as_str())
             .await
@@ -75,7 +57,7 @@ impl DockerRuntime {
             })
     }
 
-    pub(crate) async fn connect_net(
+    async fn connect(
         &self,
         network: &NetworkId,
         container: &ContainerId,
@@ -98,11 +80,7 @@ impl DockerRuntime {
             })
     }
 
-    pub(crate) async fn disconnect_net(
-        &self,
-        network: &NetworkId,
-        container: &ContainerId,
-    ) -> Result<()> {
+    async fn disconnect(&self, network: &NetworkId, container: &ContainerId) -> Result<()> {
         let request = NetworkDisconnectRequest {
             container: container.to_string(),
             force: Some(true),
@@ -117,7 +95,7 @@ impl DockerRuntime {
             })
     }
 
-    pub(crate) async fn inspect_net(&self, network: &NetworkId) -> Result<NetworkInfo> {
+    async fn inspect_network(&self, network: &NetworkId) -> Result<NetworkInfo> {
         let inspected = self
             .docker
             .inspect_network(network.as_str(), None::<InspectNetworkOptions>)
@@ -139,7 +117,7 @@ impl DockerRuntime {
         })
     }
 
-    pub(crate) async fn list_nets(&self, filter: &LabelFilter) -> Result<Vec<NetworkInfo>> {
+    async fn list_networks(&self, filter: &LabelFilter) -> Result<Vec<NetworkInfo>> {
         let options = ListNetworksOptions {
             filters: Some(convert::label_filters(filter)),
         };
@@ -157,5 +135,28 @@ impl DockerRuntime {
                 containers: Vec::new(),
             })
             .collect())
+    }
+}
+
+impl DockerRuntime {
+    async fn network_named(&self, name: &str) -> Result<Option<NetworkInfo>> {
+        // The engine's name filter matches substrings; compare exactly.
+        let options = ListNetworksOptions {
+            filters: Some(HashMap::from([("name".to_owned(), vec![name.to_owned()])])),
+        };
+        let found = self
+            .docker
+            .list_networks(Some(options))
+            .await
+            .or_core(self, |source| RuntimeError::ListNetworks { source })?;
+        Ok(found
+            .into_iter()
+            .find(|n| n.name.as_deref() == Some(name))
+            .map(|n| NetworkInfo {
+                id: NetworkId::new(n.id.unwrap_or_default()),
+                name: n.name.unwrap_or_default(),
+                labels: convert::labels(n.labels),
+                containers: Vec::new(),
+            }))
     }
 }

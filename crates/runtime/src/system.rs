@@ -1,6 +1,8 @@
 //! Engine-level calls: ping, version, info.
 
-use slipway_core::{EngineInfo, EngineVersion, Result};
+use async_trait::async_trait;
+use slipway_core::prelude::*;
+use slipway_core::{EngineInfo, EngineVersion, Result, RuntimeCapabilities};
 
 use crate::error::{IntoCore, RuntimeError};
 use crate::DockerRuntime;
@@ -9,8 +11,9 @@ fn non_negative(value: Option<i64>) -> u64 {
     value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
 }
 
-impl DockerRuntime {
-    pub(crate) async fn ping_engine(&self) -> Result<()> {
+#[async_trait]
+impl Engine for DockerRuntime {
+    async fn ping(&self) -> Result<()> {
         self.docker
             .ping()
             .await
@@ -18,7 +21,7 @@ impl DockerRuntime {
             .or_core(self, |source| RuntimeError::Ping { source })
     }
 
-    pub(crate) async fn engine_version(&self) -> Result<EngineVersion> {
+    async fn version(&self) -> Result<EngineVersion> {
         let version = self
             .docker
             .version()
@@ -35,7 +38,7 @@ impl DockerRuntime {
         })
     }
 
-    pub(crate) async fn engine_info(&self) -> Result<EngineInfo> {
+    async fn info(&self) -> Result<EngineInfo> {
         let info = self
             .docker
             .info()
@@ -58,5 +61,13 @@ impl DockerRuntime {
             operating_system: info.operating_system.unwrap_or_default(),
             containers_running: non_negative(info.containers_running),
         })
+    }
+
+    fn endpoint(&self) -> String {
+        self.endpoint.to_string()
+    }
+
+    fn capabilities(&self) -> RuntimeCapabilities {
+        self.capabilities_now()
     }
 }

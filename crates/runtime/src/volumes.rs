@@ -1,7 +1,9 @@
 //! Named volumes.
 
+use async_trait::async_trait;
 use bollard::models::{Volume, VolumeCreateRequest};
 use bollard::query_parameters::{ListVolumesOptions, RemoveVolumeOptions};
+use slipway_core::prelude::*;
 use slipway_core::{labels, Error, LabelFilter, Result, Timestamp, VolumeInfo, VolumeSpec};
 
 use crate::convert;
@@ -18,8 +20,9 @@ fn volume_info(volume: Volume) -> VolumeInfo {
     }
 }
 
-impl DockerRuntime {
-    pub(crate) async fn ensure(&self, spec: &VolumeSpec) -> Result<VolumeInfo> {
+#[async_trait]
+impl Volumes for DockerRuntime {
+    async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<VolumeInfo> {
         let request = VolumeCreateRequest {
             name: Some(spec.name.to_string()),
             labels: Some(
@@ -49,7 +52,7 @@ impl DockerRuntime {
         Ok(info)
     }
 
-    pub(crate) async fn remove_volume_named(&self, name: &str) -> Result<()> {
+    async fn remove_volume(&self, name: &str) -> Result<()> {
         self.docker
             .remove_volume(name, None::<RemoveVolumeOptions>)
             .await
@@ -59,7 +62,7 @@ impl DockerRuntime {
             })
     }
 
-    pub(crate) async fn volumes(&self, filter: &LabelFilter) -> Result<Vec<VolumeInfo>> {
+    async fn list_volumes(&self, filter: &LabelFilter) -> Result<Vec<VolumeInfo>> {
         let options = ListVolumesOptions {
             filters: Some(convert::label_filters(filter)),
         };

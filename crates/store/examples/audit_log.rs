@@ -2,7 +2,8 @@
 //!
 //! `cargo run -p slipway-store --example audit_log -- /tmp/slipway-state`
 
-use slipway_core::{AuditEvent, AuditFilter, Store};
+use slipway_core::prelude::*;
+use slipway_core::{AuditEvent, AuditFilter};
 use slipway_store::SqliteStore;
 
 #[tokio::main]

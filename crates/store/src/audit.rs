@@ -4,14 +4,16 @@
 //! A separate head row (seq and hash of the newest entry), written in the same transaction,
 //! makes deleting the newest entries detectable as well as editing or removing older ones.
 
+use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 use slipway_core::{
-    AuditEntry, AuditEvent, AuditFilter, AuditProblem, AuditVerification, RunId, Timestamp,
+    AuditEntry, AuditEvent, AuditFilter, AuditLog, AuditProblem, AuditVerification, Result, RunId,
+    Timestamp,
 };
 
 use crate::error::StoreError;
-use crate::sqlite_store::{decode, encode};
+use crate::sqlite_store::{decode, encode, SqliteStore};
 
 /// The previous hash of the first entry.
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -31,7 +33,24 @@ fn head(conn: &Connection) -> rusqlite::Result<Option<(u64, String)>> {
     .optional()
 }
 
-pub(crate) fn append(conn: &mut Connection, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
+#[async_trait]
+impl AuditLog for SqliteStore {
+    async fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry> {
+        let event = event.clone();
+        self.with_conn(move |conn| append(conn, &event)).await
+    }
+
+    async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        let filter = filter.clone();
+        self.with_conn(move |conn| entries(conn, &filter)).await
+    }
+
+    async fn verify_audit(&self) -> Result<AuditVerification> {
+        self.with_conn(|conn| verify(conn)).await
+    }
+}
+
+fn append(conn: &mut Connection, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
     let event_json = encode("audit event", event)?;
     let fail = |source| StoreError::AppendAudit { source };
     let tx = conn
@@ -116,10 +135,7 @@ fn rows(conn: &Connection, filter: &AuditFilter) -> rusqlite::Result<Vec<Row>> {
     mapped.collect()
 }
 
-pub(crate) fn entries(
-    conn: &Connection,
-    filter: &AuditFilter,
-) -> Result<Vec<AuditEntry>, StoreError> {
+fn entries(conn: &Connection, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
     let rows = rows(conn, filter).map_err(|source| StoreError::ReadAudit { source })?;
     rows.into_iter()
         .map(|row| {
@@ -165,7 +181,7 @@ fn check(row: &Row, expected_seq: u64, expected_prev: &str) -> Option<AuditProbl
 }
 
 /// Walks the whole log in order (streaming, not loading it) and reports the first break.
-pub(crate) fn verify(conn: &Connection) -> Result<AuditVerification, StoreError> {
+fn verify(conn: &Connection) -> Result<AuditVerification, StoreError> {
     let fail = |source| StoreError::ReadAudit { source };
     let head = head(conn).map_err(fail)?;
     let mut statement = conn

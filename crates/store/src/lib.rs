@@ -3,7 +3,7 @@
 //! It keeps environments, runs (written before each resource a run creates, so a crash can be
 //! recovered from), host-port leases (a port is never leased twice, across threads and
 //! processes), build history, and an append-only audit log in which each entry carries the
-//! hash of the one before it; [`Store::verify_audit`](slipway_core::Store::verify_audit)
+//! hash of the one before it; [`AuditLog::verify_audit`](slipway_core::AuditLog::verify_audit)
 //! finds an edited, deleted or truncated entry.
 //!
 //! The file is in WAL mode; the schema is migrated on open and refuses to be opened by an
@@ -12,7 +12,8 @@
 //! # Example
 //!
 //! ```no_run
-//! use slipway_core::{AuditEvent, PortLeaseRequest, PortRange, Store};
+//! use slipway_core::prelude::*;
+//! use slipway_core::{AuditEvent, PortLeaseRequest, PortRange};
 //! use slipway_store::SqliteStore;
 //!
 //! # async fn demo() -> slipway_core::Result<()> {
@@ -26,12 +27,14 @@
 //! ```
 
 mod audit;
+mod builds;
+mod claims;
+mod environments;
 mod error;
 mod migrations;
 mod ports;
-mod records;
+mod runs;
 mod sqlite_store;
-mod store_impl;
 
 pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;

@@ -77,6 +77,21 @@ const MIGRATIONS: &[&str] = &[
         record TEXT NOT NULL
     );
     "#,
+    // 4: an environment is recorded before its container is claimed, so it may have none yet.
+    r#"
+    CREATE TABLE environments_v4 (
+        id TEXT PRIMARY KEY,
+        container_id TEXT,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        record TEXT NOT NULL
+    );
+    INSERT INTO environments_v4 (id, container_id, status, created_at, updated_at, record)
+        SELECT id, container_id, status, created_at, updated_at, record FROM environments;
+    DROP TABLE environments;
+    ALTER TABLE environments_v4 RENAME TO environments;
+    "#,
 ];
 
 /// The schema version this build of slipway writes.

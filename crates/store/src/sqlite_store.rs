@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
-use slipway_core::{InstanceId, Result};
+use slipway_core::{InstanceId, Result, Store};
 
 use crate::error::StoreError;
 use crate::migrations::{self, SCHEMA_VERSION};
@@ -78,10 +78,6 @@ impl SqliteStore {
         &self.path
     }
 
-    pub(crate) fn instance(&self) -> InstanceId {
-        self.instance.clone()
-    }
-
     /// Runs `work` with the connection on a blocking thread.
     pub(crate) async fn with_conn<T, F>(&self, work: F) -> Result<T>
     where
@@ -99,6 +95,12 @@ impl SqliteStore {
             Ok(result) => result.map_err(StoreError::into_core),
             Err(source) => Err(StoreError::Worker { source }.into_core()),
         }
+    }
+}
+
+impl Store for SqliteStore {
+    fn instance_id(&self) -> InstanceId {
+        self.instance.clone()
     }
 }
 
@@ -121,9 +123,25 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// An enum's serialized name (`running`, `succeeded`, …) for an indexed column.
+pub(crate) fn snake_case<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The first column of every row of `sql`.
+pub(crate) fn read_all(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+    rows.collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use slipway_core::{AuditEvent, PortLeaseRequest, PortRange, Store};
+    use slipway_core::prelude::*;
+    use slipway_core::{AuditEvent, PortLeaseRequest, PortRange};
 
     use super::*;
 
@@ -140,6 +158,19 @@ mod tests {
             skip: vec![],
         };
         old.lease_port(&lease).await.unwrap();
+        // An environment as version 1 wrote it: a container id that could not be missing.
+        old.with_conn(|conn| {
+            let record = r#"{"id":"e1","name":"me-app","container_id":"c1","image":"node:1","pool_key":null,"repo":"me/app","branch":"main","host_port":10000,"memory_bytes":536870912,"status":"ready","error":null,"created_at":1,"updated_at":2}"#;
+            conn.execute(
+                "INSERT INTO environments (id, container_id, status, created_at, updated_at, record)
+                 VALUES ('e1', 'c1', 'ready', 1, 2, ?1)",
+                [record],
+            )
+            .map(drop)
+            .map_err(|source| StoreError::WriteEnvironment { id: "e1".into(), source })
+        })
+        .await
+        .unwrap();
         old.with_conn(|conn| {
             let event = r#"{"kind":"run_created","run_id":null,"resources":{},"detail":null}"#;
             let at = slipway_core::Timestamp::from_unix_millis(1_700_000_000_000);
@@ -159,6 +190,8 @@ mod tests {
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.instance_id(), instance);
         assert_eq!(store.port_leases().await.unwrap().len(), 1);
+        let environment = store.environment("e1").await.unwrap().unwrap();
+        assert_eq!(environment.container_id.unwrap().as_str(), "c1");
         // Migration 2 seeded the head from the existing log, so the chain verifies and goes on.
         assert!(store.verify_audit().await.unwrap().is_intact());
         assert_eq!(

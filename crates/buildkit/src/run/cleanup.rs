@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use slipway_core::labels::Scope;
 use slipway_core::{
     labels, AuditEvent, ContainerState, Error, LabelFilter, Result, Role, RunId, RunRecord,
     RunState, Timestamp,
@@ -192,10 +193,7 @@ impl RunManager {
     }
 
     fn instance_filter(&self, role: Role) -> LabelFilter {
-        LabelFilter::default()
-            .with(labels::MANAGED, "true")
-            .with(labels::INSTANCE, self.instance.to_string())
-            .with(labels::ROLE, role.as_str())
+        Scope::new(role, &self.instance).filter()
     }
 
     async fn orphan_removed(&self, labels: &slipway_core::Labels, resource: &str, id: &str) {

@@ -10,10 +10,12 @@ mod spec;
 use std::sync::Arc;
 use std::time::Duration;
 
+use slipway_core::labels::{self, Scope};
+use slipway_core::prelude::*;
 use slipway_core::{
-    labels, run_container, AuditEvent, ContainerId, DockerMode, Error, InstanceId, LabelFilter,
-    Labels, Network, NetworkId, NetworkSpec, PrivilegeProfile, RemoveOptions, Result, Role, RunId,
-    RunRecord, RunState, Runtime, Sidecar, SidecarHandle, Store, Timestamp,
+    run_container, AuditEvent, ContainerId, DockerMode, Error, InstanceId, LabelFilter, Labels,
+    NetworkId, NetworkSpec, PrivilegeProfile, RemoveOptions, Result, Role, RunId, RunRecord,
+    RunState, Sidecar, SidecarHandle, Timestamp,
 };
 
 pub use cleanup::{CleanOptions, CleanReport};
@@ -277,8 +279,7 @@ impl RunManager {
         record.network_id = Some(NetworkId::new(network_name.clone()));
         self.save(record).await?;
         let mut network_labels = self.labels.clone();
-        network_labels.extend(labels::managed(Role::Run, &self.instance));
-        network_labels.insert(labels::RUN_ID.into(), id.to_string());
+        network_labels.extend(run_scope(&id, &self.instance).labels());
         let network = self
             .network
             .create_network(&NetworkSpec {
@@ -415,9 +416,9 @@ impl RunManager {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Every object of `run` (main container, sidecar, network), whatever its role.
     fn run_filter(&self, run: &RunId) -> LabelFilter {
-        LabelFilter::default()
-            .with(labels::MANAGED, "true")
+        LabelFilter::managed()
             .with(labels::INSTANCE, self.instance.to_string())
             .with(labels::RUN_ID, run.to_string())
     }
@@ -506,18 +507,22 @@ fn main_start_error(error: Error, privilege: &PrivilegeProfile) -> Error {
     }
 }
 
+/// The main container and network of `run`.
+pub(crate) fn run_scope(run: &RunId, instance: &InstanceId) -> Scope {
+    Scope::new(Role::Run, instance).with(labels::RUN_ID, run.as_str())
+}
+
 /// Labels every container of a run carries.
 pub(crate) fn run_labels(run: &RunId, instance: &InstanceId, extra: &Labels) -> Labels {
     let mut labels = extra.clone();
-    labels.extend(labels::managed(Role::Run, instance));
-    labels.insert(labels::RUN_ID.into(), run.to_string());
+    labels.extend(run_scope(run, instance).labels());
     labels
 }
 
 #[cfg(test)]
 mod tests {
-    use slipway_core::mock::{FakeRuntime, MemoryStore};
     use slipway_core::ErrorKind;
+    use slipway_testkit::{FakeRuntime, MemoryStore};
 
     use super::*;
     use crate::BuildkitConfig;

@@ -5,9 +5,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use futures_util::StreamExt;
-use slipway_core::{
-    EnvironmentRecord, ExecRequest, GitRef, LogOptions, LogSource, RepoSlug, Runtime,
-};
+use slipway_core::prelude::*;
+use slipway_core::{EnvironmentRecord, ExecRequest, GitRef, LogOptions, LogSource, RepoSlug};
 use slipway_provision::{EnvValue, Environments, Phase, SetupRequest};
 
 use crate::commands::{parse_env_pair, Outcome};

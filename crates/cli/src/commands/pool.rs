@@ -105,6 +105,7 @@ async fn report(
     let pools = pool
         .status()
         .await?
+        .pools
         .into_iter()
         .map(|status| {
             let image = configs

@@ -7,9 +7,10 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
 use slipway_buildkit::{BuildkitSidecar, CleanOptions, HealthProbe, RunManager, RunSpec};
+use slipway_core::prelude::*;
 use slipway_core::{
     AuditFilter, ContainerName, DockerMode, ImageRef, LogOptions, LogSource, PrivilegeProfile,
-    RunId, RunRecord, Runtime, Store,
+    RunId, RunRecord,
 };
 use slipway_runtime::DockerRuntime;
 

@@ -10,9 +10,11 @@ mod scripts;
 use std::sync::Arc;
 use std::time::Duration;
 
+use slipway_core::labels::{self, Scope};
+use slipway_core::prelude::*;
 use slipway_core::{
-    labels, ContainerId, ContainerSpec, Error, ImageRef, InstanceId, Labels, Mount, PortBinding,
-    RepoCache, RepoSlug, Result, Role, Runtime, Timestamp, VolumeInfo, VolumeSpec,
+    ContainerId, ContainerSpec, Error, ImageRef, InstanceId, Labels, Mount, PortBinding, RepoCache,
+    RepoSlug, Result, Role, Timestamp, VolumeInfo, VolumeSpec,
 };
 
 pub use install::{command_for, lockfile_hash, LOCKFILES};
@@ -112,8 +114,11 @@ impl Provisioner {
 
     pub(crate) fn labels(&self, role: Role, repo: &RepoSlug) -> Labels {
         let mut labels = self.config.labels.clone();
-        labels.extend(labels::managed(role, &self.instance));
-        labels.insert(labels::REPO.to_owned(), repo.to_string());
+        labels.extend(
+            Scope::new(role, &self.instance)
+                .with(labels::REPO, repo.as_str())
+                .labels(),
+        );
         labels
     }
 

@@ -1,5 +1,6 @@
-use slipway_core::{run_container, ErrorKind, RemoveOptions, Runtime};
-use slipway_runtime::require_engine;
+use slipway_core::prelude::*;
+use slipway_core::{run_container, ErrorKind, RemoveOptions};
+use slipway_testkit::require_engine;
 
 use crate::support::sh;
 

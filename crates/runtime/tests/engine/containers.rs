@@ -1,10 +1,11 @@
 use std::time::Duration;
 
+use slipway_core::prelude::*;
 use slipway_core::{
     run_container, CapabilityProfile, ContainerSpec, ContainerState, Error, ErrorKind, LabelFilter,
-    PortBinding, PrivilegeProfile, RemoveOptions, Role, Runtime,
+    PortBinding, PrivilegeProfile, RemoveOptions, Role,
 };
-use slipway_runtime::require_engine;
+use slipway_testkit::require_engine;
 
 use crate::support::{http_get, sh};
 

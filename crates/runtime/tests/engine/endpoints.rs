@@ -1,8 +1,9 @@
 use std::time::{Duration, Instant};
 
-use slipway_core::{ErrorKind, Runtime};
-use slipway_runtime::testing::test_endpoint;
-use slipway_runtime::{require_engine, DockerRuntime, Endpoint};
+use slipway_core::prelude::*;
+use slipway_core::ErrorKind;
+use slipway_runtime::{DockerRuntime, Endpoint};
+use slipway_testkit::{require_engine, Need};
 use tokio::net::{TcpListener, UnixStream};
 
 async fn bootstrap_error(endpoint: Endpoint) -> (slipway_core::Error, Duration) {
@@ -88,22 +89,12 @@ async fn tcp_front(socket: std::path::PathBuf) -> (u16, tokio::task::JoinHandle<
     (port, task)
 }
 
-fn local_socket() -> Option<std::path::PathBuf> {
-    match test_endpoint() {
-        Endpoint::Unix { path } => Some(path),
-        _ => {
-            eprintln!("skipping: the test engine is not on a local socket");
-            None
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_tcp_endpoint_reaches_the_engine() {
-    let Some(_engine) = require_engine!() else {
+    let Some(engine) = require_engine!(Need::LocalSocket) else {
         return;
     };
-    let Some(socket) = local_socket() else { return };
+    let socket = engine.local_socket();
     let (port, front) = tcp_front(socket).await;
     let runtime = DockerRuntime::builder(Endpoint::Tcp {
         host: "127.0.0.1".into(),
@@ -119,10 +110,10 @@ async fn a_tcp_endpoint_reaches_the_engine() {
 
 #[tokio::test]
 async fn calls_on_a_vanished_engine_are_unavailable() {
-    let Some(_engine) = require_engine!() else {
+    let Some(engine) = require_engine!(Need::LocalSocket) else {
         return;
     };
-    let Some(socket) = local_socket() else { return };
+    let socket = engine.local_socket();
     let (port, front) = tcp_front(socket).await;
     let runtime = DockerRuntime::builder(Endpoint::Tcp {
         host: "127.0.0.1".into(),

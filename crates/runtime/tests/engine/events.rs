@@ -1,8 +1,9 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use slipway_core::{run_container, ContainerAction, RemoveOptions, Runtime};
-use slipway_runtime::require_engine;
+use slipway_core::prelude::*;
+use slipway_core::{run_container, ContainerAction, RemoveOptions};
+use slipway_testkit::require_engine;
 
 #[tokio::test]
 async fn a_container_dying_and_being_removed_shows_in_the_event_stream() {

@@ -1,7 +1,8 @@
 use std::time::{Duration, Instant};
 
-use slipway_core::{run_container, ErrorKind, ExecRequest, RemoveOptions, Runtime};
-use slipway_runtime::require_engine;
+use slipway_core::prelude::*;
+use slipway_core::{run_container, ErrorKind, ExecRequest, RemoveOptions};
+use slipway_testkit::require_engine;
 
 use crate::support::sh;
 

@@ -1,11 +1,12 @@
 use std::time::Duration;
 
+use slipway_core::prelude::*;
 use slipway_core::{
     run_container, BuildRequest, CommitRequest, ContainerSpec, ErrorKind, ImageRef, PruneFilter,
-    RemoveOptions, Role, Runtime,
+    RemoveOptions, Role,
 };
-use slipway_runtime::require_engine;
-use slipway_runtime::testing::TestEngine;
+use slipway_testkit::engine::TestEngine;
+use slipway_testkit::require_engine;
 
 use crate::support::sh;
 

@@ -1,6 +1,7 @@
 use futures_util::StreamExt;
-use slipway_core::{run_container, LogOptions, LogSource, RemoveOptions, Runtime, Timestamp};
-use slipway_runtime::require_engine;
+use slipway_core::prelude::*;
+use slipway_core::{run_container, LogOptions, LogSource, RemoveOptions, Timestamp};
+use slipway_testkit::require_engine;
 
 #[tokio::test]
 async fn followed_logs_arrive_in_order_with_timestamps_and_end_with_the_container() {

@@ -1,9 +1,8 @@
 use std::time::Duration;
 
-use slipway_core::{
-    run_container, ErrorKind, ExecRequest, Network, NetworkSpec, RemoveOptions, Role, Runtime,
-};
-use slipway_runtime::require_engine;
+use slipway_core::prelude::*;
+use slipway_core::{run_container, ErrorKind, ExecRequest, NetworkSpec, RemoveOptions, Role};
+use slipway_testkit::require_engine;
 
 #[tokio::test]
 async fn a_network_alias_resolves_from_a_second_container() {

@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use slipway_core::{ContainerId, ExecRequest, Runtime};
+use slipway_core::prelude::*;
+use slipway_core::{ContainerId, ExecRequest};
 use slipway_runtime::DockerRuntime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

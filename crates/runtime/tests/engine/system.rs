@@ -1,5 +1,5 @@
-use slipway_core::Runtime;
-use slipway_runtime::require_engine;
+use slipway_core::prelude::*;
+use slipway_testkit::require_engine;
 
 #[tokio::test]
 async fn ping_version_and_info_describe_the_engine() {

@@ -10,9 +10,10 @@ use rcgen::{
     Issuer, KeyPair,
 };
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use slipway_core::{ErrorKind, Runtime};
-use slipway_runtime::testing::test_endpoint;
-use slipway_runtime::{require_engine, DockerRuntime, Endpoint, TlsFiles};
+use slipway_core::prelude::*;
+use slipway_core::ErrorKind;
+use slipway_runtime::{DockerRuntime, Endpoint, TlsFiles};
+use slipway_testkit::{require_engine, Need};
 use tokio::net::{TcpListener, UnixStream};
 
 /// A CA that signs certificates.
@@ -96,19 +97,12 @@ async fn tls_front(ca: &Authority, socket: PathBuf) -> (u16, tokio::task::JoinHa
     (port, task)
 }
 
-fn local_socket() -> Option<PathBuf> {
-    match test_endpoint() {
-        Endpoint::Unix { path } => Some(path),
-        _ => None,
-    }
-}
-
 #[tokio::test]
 async fn a_tls_endpoint_with_the_right_client_certificate_reaches_the_engine() {
-    let Some(_engine) = require_engine!() else {
+    let Some(engine) = require_engine!(Need::LocalSocket) else {
         return;
     };
-    let Some(socket) = local_socket() else { return };
+    let socket = engine.local_socket();
     let ca = Authority::new("slipway test CA");
     let (port, front) = tls_front(&ca, socket).await;
     let dir = tempfile::tempdir().unwrap();
@@ -127,10 +121,10 @@ async fn a_tls_endpoint_with_the_right_client_certificate_reaches_the_engine() {
 
 #[tokio::test]
 async fn a_client_certificate_from_another_ca_is_refused_quickly() {
-    let Some(_engine) = require_engine!() else {
+    let Some(engine) = require_engine!(Need::LocalSocket) else {
         return;
     };
-    let Some(socket) = local_socket() else { return };
+    let socket = engine.local_socket();
     let ca = Authority::new("slipway test CA");
     let stranger = Authority::new("someone else's CA");
     let (port, front) = tls_front(&ca, socket).await;

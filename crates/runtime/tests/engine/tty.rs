@@ -1,8 +1,9 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use slipway_core::{run_container, RemoveOptions, Runtime, TtyRequest, TtySize};
-use slipway_runtime::require_engine;
+use slipway_core::prelude::*;
+use slipway_core::{run_container, RemoveOptions, TtyRequest, TtySize};
+use slipway_testkit::require_engine;
 
 /// Reads terminal output until `needle` shows up (or the deadline passes).
 async fn read_until(

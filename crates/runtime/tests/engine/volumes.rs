@@ -1,8 +1,9 @@
 use std::collections::HashMap;
 
-use slipway_core::{run_container, ErrorKind, Mount, RemoveOptions, Role, Runtime, VolumeSpec};
+use slipway_core::prelude::*;
+use slipway_core::{run_container, ErrorKind, Mount, RemoveOptions, Role, VolumeSpec};
 use slipway_runtime::bollard::models::VolumeCreateRequest;
-use slipway_runtime::require_engine;
+use slipway_testkit::require_engine;
 
 use crate::support::sh;
 

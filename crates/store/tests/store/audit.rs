@@ -1,4 +1,5 @@
-use slipway_core::{AuditEvent, AuditFilter, RunId, Store};
+use slipway_core::prelude::*;
+use slipway_core::{AuditEvent, AuditFilter, RunId};
 use slipway_store::SqliteStore;
 
 use crate::fresh_store;

@@ -2,7 +2,8 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::Arc;
 
-use slipway_core::{ErrorKind, PortLeaseRequest, PortRange, Store};
+use slipway_core::prelude::*;
+use slipway_core::{ErrorKind, PortLeaseRequest, PortRange};
 use slipway_store::SqliteStore;
 
 use crate::fresh_store;
@@ -21,8 +22,8 @@ async fn leases_take_the_lowest_free_port_and_reuse_released_ones() {
     let a = store.lease_port(&request(10000, 10010, "a")).await.unwrap();
     let b = store.lease_port(&request(10000, 10010, "b")).await.unwrap();
     assert_eq!((a.port, b.port), (10000, 10001));
-    assert!(store.release_port(10000).await.unwrap());
-    assert!(!store.release_port(10000).await.unwrap());
+    assert!(store.release_port(10000, "a").await.unwrap());
+    assert!(!store.release_port(10000, "a").await.unwrap());
     let c = store.lease_port(&request(10000, 10010, "c")).await.unwrap();
     assert_eq!(c.port, 10000, "a released port is reused");
     let leases: Vec<_> = store
@@ -33,6 +34,32 @@ async fn leases_take_the_lowest_free_port_and_reuse_released_ones() {
         .map(|l| (l.port, l.holder))
         .collect();
     assert_eq!(leases, [(10000, "c".to_owned()), (10001, "b".to_owned())]);
+}
+
+#[tokio::test]
+async fn a_lease_released_by_the_wrong_holder_stays_leased() {
+    let (store, dir) = fresh_store();
+    let stale = SqliteStore::open_in_dir(dir.path()).unwrap();
+    let first = store
+        .lease_port(&request(10000, 10000, "env-a"))
+        .await
+        .unwrap();
+    assert!(store.release_port(first.port, "env-a").await.unwrap());
+    let again = store
+        .lease_port(&request(10000, 10000, "env-b"))
+        .await
+        .unwrap();
+    assert_eq!(again.port, first.port);
+    // env-a's process still thinks it holds the port and gives it back late.
+    assert!(!stale.release_port(first.port, "env-a").await.unwrap());
+    let leases = store.port_leases().await.unwrap();
+    assert_eq!(leases.len(), 1);
+    assert_eq!(leases[0].holder, "env-b");
+    let err = store
+        .lease_port(&request(10000, 10000, "env-c"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CapacityExceeded, "{err}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
+use slipway_core::prelude::*;
 use slipway_core::{
     BuildRecord, BuildStatus, ContainerId, DockerMode, EnvironmentRecord, EnvironmentStatus, RunId,
-    RunRecord, RunState, Store, Timestamp,
+    RunRecord, RunState, Timestamp,
 };
 use slipway_store::SqliteStore;
 
@@ -10,7 +11,7 @@ fn environment(id: &str, created: i64) -> EnvironmentRecord {
     EnvironmentRecord {
         id: id.into(),
         name: format!("env {id}"),
-        container_id: ContainerId::new(format!("c-{id}")),
+        container_id: Some(ContainerId::new(format!("c-{id}"))),
         image: "slipway/me-app:main".parse().unwrap(),
         pool_key: Some("0123456789abcdef".into()),
         repo: Some("me/app".parse().unwrap()),
@@ -87,6 +88,7 @@ async fn a_container_can_be_claimed_only_once_until_its_claim_is_removed() {
         ports: vec![],
         memory_bytes: 64 << 20,
         warm: true,
+        holder: "env-1".into(),
         claimed_at: Timestamp::now(),
     };
     store.record_claim(&lease).await.unwrap();

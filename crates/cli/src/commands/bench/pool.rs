@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
+use slipway_core::labels::Scope;
+use slipway_core::prelude::*;
 use slipway_core::{
-    labels, ContainerSpec, ImageRef, LabelFilter, Lease, Pool, PortBinding, RemoveOptions, Role,
-    Runtime,
+    ContainerSpec, ImageRef, LabelFilter, Lease, Pool, PortBinding, RemoveOptions, Role,
 };
 use slipway_pool::{MemoryBudget, PoolConfig, PoolSettings, WarmPool};
 use slipway_runtime::bollard::models::{
@@ -117,7 +118,7 @@ pub(crate) async fn run(config: &Config, args: PoolBenchArgs) -> anyhow::Result<
             .await?;
     }
     let (claims, cold, refill_per_s) = measured?;
-    let status = pool.status().await?.remove(0);
+    let status = pool.status().await?.pools.remove(0);
     let report = Report {
         endpoint: runtime.endpoint(),
         image: args.image.to_string(),
@@ -156,7 +157,7 @@ async fn measure(
         // Each claim meets a full pool: what a user sees on a host that keeps up.
         pool.fill(key).await?;
         let started = Instant::now();
-        leases.push(pool.claim(key).await?);
+        leases.push(pool.claim(key, "bench").await?);
         claims.push(started.elapsed());
 
         let (id, took) = cold_start(raw, spec, bench_id).await?;
@@ -177,7 +178,7 @@ async fn measure(
     pool.drain().await?;
     let started = Instant::now();
     pool.fill(key).await?;
-    let target = pool.status().await?.first().map_or(0, |s| s.target);
+    let target = pool.status().await?.pools.first().map_or(0, |s| s.target);
     let refill_per_s = target as f64 / started.elapsed().as_secs_f64();
     Ok((claims, cold, refill_per_s))
 }
@@ -189,10 +190,7 @@ async fn cold_start(
     bench_id: &str,
 ) -> anyhow::Result<(String, Duration)> {
     let mut labels = spec.labels.clone();
-    labels.extend(labels::managed(
-        Role::Pool,
-        &slipway_core::InstanceId::new("bench"),
-    ));
+    labels.extend(Scope::new(Role::Pool, &slipway_core::InstanceId::new("bench")).labels());
     labels.insert(BENCH_LABEL.into(), bench_id.into());
     let body = ContainerCreateBody {
         image: Some(spec.image.to_string()),

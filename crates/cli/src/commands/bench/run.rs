@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 use slipway_buildkit::{RunSpec, BUILDKIT_ALIAS, BUILDKIT_PORT};
-use slipway_core::{labels, DockerMode, ImageRef, Role};
+use slipway_core::labels::Scope;
+use slipway_core::{DockerMode, ImageRef, Role};
 use slipway_runtime::bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
 };
@@ -71,7 +72,7 @@ pub(crate) async fn run(config: &Config, args: RunBenchArgs) -> anyhow::Result<O
     let stack = open_runs(config, buildkit.clone()).await?;
     for needed in [&image, &buildkit.image] {
         anyhow::ensure!(
-            slipway_core::Runtime::image_exists(stack.runtime.as_ref(), needed).await?,
+            slipway_core::Images::image_exists(stack.runtime.as_ref(), needed).await?,
             "image {needed} is not on the engine (pass --image / --buildkit-image)"
         );
     }
@@ -153,7 +154,8 @@ async fn raw_run(
     sidecar_command: &[String],
 ) -> anyhow::Result<(Duration, Duration)> {
     let labels: std::collections::HashMap<String, String> =
-        labels::managed(Role::Run, &slipway_core::InstanceId::new("bench"))
+        Scope::new(Role::Run, &slipway_core::InstanceId::new("bench"))
+            .labels()
             .into_iter()
             .collect();
     let started = Instant::now();

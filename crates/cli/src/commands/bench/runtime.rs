@@ -10,9 +10,10 @@ use anyhow::Context;
 use clap::Args;
 use futures_util::TryStreamExt;
 use serde::Serialize;
+use slipway_core::labels::Scope;
+use slipway_core::prelude::*;
 use slipway_core::{
-    labels, ContainerId, ContainerSpec, ExecRequest, ImageRef, InstanceId, LabelFilter,
-    RemoveOptions, Role, Runtime,
+    ContainerId, ContainerSpec, ExecRequest, ImageRef, InstanceId, LabelFilter, RemoveOptions, Role,
 };
 use slipway_runtime::bollard::exec::{CreateExecOptions, StartExecResults};
 use slipway_runtime::bollard::models::ContainerCreateBody;
@@ -84,7 +85,7 @@ pub(crate) async fn run(config: &Config, args: RuntimeBenchArgs) -> anyhow::Resu
         );
     }
     let bench_id = uuid::Uuid::new_v4().simple().to_string();
-    let mut labels = labels::managed(Role::Env, &InstanceId::new("bench"));
+    let mut labels = Scope::new(Role::Env, &InstanceId::new("bench")).labels();
     labels.insert(BENCH_LABEL.into(), bench_id.clone());
     let spec = ContainerSpec::new(args.image.clone())
         .with_cmd(["sleep", "3600"])

@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
+use slipway_core::prelude::*;
 use slipway_core::{
-    run_container, ContainerId, ImageRef, LabelFilter, RemoveOptions, RepoCache, RepoSlug, Runtime,
-    Store,
+    run_container, ContainerId, ImageRef, LabelFilter, RemoveOptions, RepoCache, RepoSlug,
 };
-use slipway_provision::synthetic::{filler_files, node_app, GitDaemon, SyntheticRepo};
 use slipway_provision::{GitRepoCache, ProvisionConfig, Provisioner, SetupRequest};
 use slipway_runtime::bollard::query_parameters::UploadToContainerOptions;
 use slipway_runtime::DockerRuntime;
 use slipway_store::SqliteStore;
+use slipway_testkit::synthetic::{filler_files, node_app, GitDaemon, SyntheticRepo};
 
 use super::stats::{round, Samples};
 use crate::commands::Outcome;

@@ -3,9 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use slipway_core::labels::Scope;
+use slipway_core::prelude::*;
 use slipway_core::{
-    labels, run_container, CapabilityProfile, ContainerSpec, EngineInfo, ErrorKind, ExecRequest,
-    ImageRef, InstanceId, PortRange, PrivilegeProfile, RemoveOptions, Role, Runtime,
+    run_container, CapabilityProfile, ContainerSpec, EngineInfo, ErrorKind, ExecRequest, ImageRef,
+    InstanceId, PortRange, PrivilegeProfile, RemoveOptions, Role,
 };
 use slipway_runtime::DockerRuntime;
 
@@ -100,7 +102,7 @@ async fn state(dir: &std::path::Path) -> Check {
             )
         }
     };
-    match slipway_core::Store::verify_audit(&store).await {
+    match slipway_core::AuditLog::verify_audit(&store).await {
         Ok(v) if v.is_intact() => Check::ok(
             "state",
             format!(
@@ -192,7 +194,7 @@ fn memory(info: &EngineInfo) -> Check {
 }
 
 fn doctor_spec(image: &ImageRef, privilege: PrivilegeProfile) -> ContainerSpec {
-    let mut labels = labels::managed(Role::Env, &InstanceId::new("doctor"));
+    let mut labels = Scope::new(Role::Env, &InstanceId::new("doctor")).labels();
     labels.insert("dev.slipway.doctor".into(), "true".into());
     ContainerSpec::new(image.clone())
         .with_cmd(["sleep", "60"])

@@ -1,16 +1,10 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::container::ContainerState;
-use crate::engine::EngineInfo;
-use crate::events::{ContainerAction, ContainerEvent};
-use crate::exec::{ExecOutcome, ExecRequest};
-use crate::ids::ContainerId;
-use crate::labels::{LabelFilter, Labels};
-use crate::logs::LogLine;
-use crate::spec::ContainerSpec;
-use crate::time::Timestamp;
-use crate::{Error, ErrorKind, Result};
+use slipway_core::{
+    ContainerAction, ContainerEvent, ContainerId, ContainerSpec, ContainerState, EngineInfo, Error,
+    ErrorKind, ExecOutcome, ExecRequest, LabelFilter, Labels, LogLine, Result, Timestamp,
+};
 
 /// One call the fake received: the operation and what it targeted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,10 +16,10 @@ pub struct FakeCall {
 }
 
 type ExecHandler = Arc<dyn Fn(&ContainerId, &ExecRequest) -> ExecOutcome + Send + Sync>;
-pub(super) type EventSender = futures_channel::mpsc::UnboundedSender<Result<ContainerEvent>>;
+pub(crate) type EventSender = futures_channel::mpsc::UnboundedSender<Result<ContainerEvent>>;
 
-/// An in-memory engine implementing [`Runtime`](crate::Runtime) and
-/// [`Network`](crate::Network): it keeps containers, images, volumes and networks, records
+/// An in-memory engine implementing [`Runtime`](slipway_core::Runtime) and
+/// [`Network`](slipway_core::Network): it keeps containers, images, volumes and networks, records
 /// every call, and can be told to fail the Nth call or the next calls of one operation.
 ///
 /// ```
@@ -37,40 +31,40 @@ pub(super) type EventSender = futures_channel::mpsc::UnboundedSender<Result<Cont
 /// ```
 #[derive(Clone, Default)]
 pub struct FakeRuntime {
-    pub(super) state: Arc<Mutex<FakeState>>,
+    pub(crate) state: Arc<Mutex<FakeState>>,
 }
 
 #[derive(Default)]
-pub(super) struct FakeState {
-    pub(super) calls: Vec<FakeCall>,
-    pub(super) fail_at_call: BTreeMap<usize, ErrorKind>,
-    pub(super) fail_op: BTreeMap<&'static str, VecDeque<ErrorKind>>,
-    pub(super) next_id: u64,
-    pub(super) containers: BTreeMap<String, FakeContainer>,
-    pub(super) images: BTreeMap<String, Labels>,
-    pub(super) volumes: BTreeMap<String, Labels>,
-    pub(super) networks: BTreeMap<String, (String, Labels, Vec<ContainerId>)>,
-    pub(super) busy_host_ports: BTreeSet<u16>,
-    pub(super) logs: BTreeMap<String, Vec<LogLine>>,
-    pub(super) tty_input: Vec<u8>,
-    pub(super) exec_handler: Option<ExecHandler>,
-    pub(super) watchers: Vec<(LabelFilter, EventSender)>,
-    pub(super) holding: BTreeSet<&'static str>,
-    pub(super) held: Vec<(&'static str, futures_channel::oneshot::Sender<()>)>,
-    pub(super) total_memory_bytes: u64,
+pub(crate) struct FakeState {
+    pub(crate) calls: Vec<FakeCall>,
+    pub(crate) fail_at_call: BTreeMap<usize, ErrorKind>,
+    pub(crate) fail_op: BTreeMap<&'static str, VecDeque<ErrorKind>>,
+    pub(crate) next_id: u64,
+    pub(crate) containers: BTreeMap<String, FakeContainer>,
+    pub(crate) images: BTreeMap<String, Labels>,
+    pub(crate) volumes: BTreeMap<String, Labels>,
+    pub(crate) networks: BTreeMap<String, (String, Labels, Vec<ContainerId>)>,
+    pub(crate) busy_host_ports: BTreeSet<u16>,
+    pub(crate) logs: BTreeMap<String, Vec<LogLine>>,
+    pub(crate) tty_input: Vec<u8>,
+    pub(crate) exec_handler: Option<ExecHandler>,
+    pub(crate) watchers: Vec<(LabelFilter, EventSender)>,
+    pub(crate) holding: BTreeSet<&'static str>,
+    pub(crate) held: Vec<(&'static str, futures_channel::oneshot::Sender<()>)>,
+    pub(crate) total_memory_bytes: u64,
 }
 
 /// A container as the fake keeps it.
 #[derive(Debug, Clone)]
-pub(super) struct FakeContainer {
-    pub(super) id: ContainerId,
-    pub(super) name: String,
-    pub(super) spec: ContainerSpec,
-    pub(super) state: ContainerState,
-    pub(super) exit_code: Option<i64>,
-    pub(super) oom_killed: bool,
-    pub(super) created: Timestamp,
-    pub(super) host_ports: Vec<(u16, u16)>,
+pub(crate) struct FakeContainer {
+    pub(crate) id: ContainerId,
+    pub(crate) name: String,
+    pub(crate) spec: ContainerSpec,
+    pub(crate) state: ContainerState,
+    pub(crate) exit_code: Option<i64>,
+    pub(crate) oom_killed: bool,
+    pub(crate) created: Timestamp,
+    pub(crate) host_ports: Vec<(u16, u16)>,
 }
 
 impl FakeRuntime {
@@ -149,7 +143,7 @@ impl FakeRuntime {
         }
     }
 
-    /// Sets the lines [`Runtime::logs`](crate::Runtime::logs) returns for a container.
+    /// Sets the lines [`Runtime::logs`](slipway_core::Containers::logs) returns for a container.
     pub fn set_logs(&self, id: &ContainerId, lines: Vec<LogLine>) {
         self.lock().logs.insert(id.to_string(), lines);
     }
@@ -188,7 +182,7 @@ impl FakeRuntime {
     }
 
     /// Waits while calls of `op` are held (no-op unless [`FakeRuntime::hold`] was called).
-    pub(super) async fn gate(&self, op: &'static str) {
+    pub(crate) async fn gate(&self, op: &'static str) {
         let receiver = {
             let mut state = self.lock();
             if !state.holding.contains(op) {
@@ -239,7 +233,7 @@ impl FakeRuntime {
         self.lock().tty_input.clone()
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, FakeState> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, FakeState> {
         // A panicking test must not poison the fake for the assertions that follow.
         self.state
             .lock()
@@ -247,7 +241,7 @@ impl FakeRuntime {
     }
 
     /// Records a call and returns the injected failure, if one is due.
-    pub(super) fn enter(
+    pub(crate) fn enter(
         &self,
         op: &'static str,
         target: impl Into<String>,
@@ -271,19 +265,19 @@ impl FakeRuntime {
 }
 
 impl FakeState {
-    pub(super) fn find(&self, id_or_name: &str) -> Option<&FakeContainer> {
+    pub(crate) fn find(&self, id_or_name: &str) -> Option<&FakeContainer> {
         self.containers
             .get(id_or_name)
             .or_else(|| self.containers.values().find(|c| c.name == id_or_name))
     }
 
-    pub(super) fn find_mut(&mut self, id_or_name: &str) -> Option<&mut FakeContainer> {
+    pub(crate) fn find_mut(&mut self, id_or_name: &str) -> Option<&mut FakeContainer> {
         let id = self.find(id_or_name)?.id.to_string();
         self.containers.get_mut(&id)
     }
 
     /// Sends an event about `id` to every watcher whose filter matches its labels.
-    pub(super) fn emit(&mut self, id: &ContainerId, action: ContainerAction) {
+    pub(crate) fn emit(&mut self, id: &ContainerId, action: ContainerAction) {
         let Some(labels) = self
             .containers
             .get(id.as_str())
@@ -304,7 +298,7 @@ impl FakeState {
         });
     }
 
-    pub(super) fn fresh_id(&mut self, prefix: &str) -> String {
+    pub(crate) fn fresh_id(&mut self, prefix: &str) -> String {
         self.next_id += 1;
         format!("{prefix}{:012x}", self.next_id)
     }
@@ -331,7 +325,7 @@ fn injected_error(kind: ErrorKind, op: &str, target: &str) -> Error {
 }
 
 /// The info a fake engine reports.
-pub(super) fn fake_info(state: &FakeState) -> EngineInfo {
+pub(crate) fn fake_info(state: &FakeState) -> EngineInfo {
     EngineInfo {
         name: "fake".into(),
         server_version: "0.0.0-fake".into(),

@@ -5,13 +5,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::audit::{AuditEntry, AuditEvent, AuditFilter, AuditProblem, AuditVerification};
-use crate::ids::{ContainerId, InstanceId, RunId};
-use crate::pool::Lease;
-use crate::records::{BuildRecord, EnvironmentRecord, PortLease, PortLeaseRequest, RunRecord};
-use crate::store::Store;
-use crate::time::Timestamp;
-use crate::{Error, Result};
+use slipway_core::prelude::*;
+use slipway_core::{
+    AuditEntry, AuditEvent, AuditFilter, AuditProblem, AuditVerification, BuildRecord, ContainerId,
+    EnvironmentRecord, Error, InstanceId, Lease, PortLease, PortLeaseRequest, Result, RunId,
+    RunRecord, Timestamp,
+};
 
 /// An in-memory [`Store`] with the same rules as the SQLite one: a port or a claim is never
 /// held twice, the audit log is chained (with a non-cryptographic hash: tests only).
@@ -62,12 +61,14 @@ fn chain_hash(prev: &str, seq: u64, at: Timestamp, event: &AuditEvent) -> String
     format!("{hash:016x}")
 }
 
-#[async_trait]
 impl Store for MemoryStore {
     fn instance_id(&self) -> InstanceId {
         self.instance.clone()
     }
+}
 
+#[async_trait]
+impl EnvironmentStore for MemoryStore {
     async fn put_environment(&self, record: &EnvironmentRecord) -> Result<()> {
         self.lock()
             .environments
@@ -88,7 +89,10 @@ impl Store for MemoryStore {
     async fn delete_environment(&self, id: &str) -> Result<bool> {
         Ok(self.lock().environments.remove(id).is_some())
     }
+}
 
+#[async_trait]
+impl RunStore for MemoryStore {
     async fn put_run(&self, record: &RunRecord) -> Result<()> {
         self.lock()
             .runs
@@ -105,7 +109,10 @@ impl Store for MemoryStore {
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(all)
     }
+}
 
+#[async_trait]
+impl LeaseStore for MemoryStore {
     async fn lease_port(&self, request: &PortLeaseRequest) -> Result<PortLease> {
         let mut state = self.lock();
         let skip: BTreeSet<u16> = request.skip.iter().copied().collect();
@@ -124,14 +131,22 @@ impl Store for MemoryStore {
         Ok(lease)
     }
 
-    async fn release_port(&self, port: u16) -> Result<bool> {
-        Ok(self.lock().ports.remove(&port).is_some())
+    async fn release_port(&self, port: u16, holder: &str) -> Result<bool> {
+        let mut state = self.lock();
+        let held = state.ports.get(&port).is_some_and(|l| l.holder == holder);
+        if held {
+            state.ports.remove(&port);
+        }
+        Ok(held)
     }
 
     async fn port_leases(&self) -> Result<Vec<PortLease>> {
         Ok(self.lock().ports.values().cloned().collect())
     }
+}
 
+#[async_trait]
+impl ClaimStore for MemoryStore {
     async fn record_claim(&self, lease: &Lease) -> Result<()> {
         let mut state = self.lock();
         if state.claims.contains_key(lease.container_id.as_str()) {
@@ -153,7 +168,10 @@ impl Store for MemoryStore {
     async fn remove_claim(&self, container: &ContainerId) -> Result<bool> {
         Ok(self.lock().claims.remove(container.as_str()).is_some())
     }
+}
 
+#[async_trait]
+impl BuildStore for MemoryStore {
     async fn record_build(&self, record: &BuildRecord) -> Result<()> {
         self.lock().builds.push(record.clone());
         Ok(())
@@ -165,7 +183,10 @@ impl Store for MemoryStore {
         all.truncate(limit);
         Ok(all)
     }
+}
 
+#[async_trait]
+impl AuditLog for MemoryStore {
     async fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry> {
         let mut state = self.lock();
         let prev_hash = state
@@ -239,7 +260,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::PortRange;
+    use slipway_core::PortRange;
 
     #[tokio::test]
     async fn ports_and_claims_are_never_held_twice() {
@@ -252,7 +273,7 @@ mod tests {
         assert_eq!(store.lease_port(&request).await.unwrap().port, 6);
         assert_eq!(
             store.lease_port(&request).await.unwrap_err().kind(),
-            crate::ErrorKind::CapacityExceeded
+            slipway_core::ErrorKind::CapacityExceeded
         );
     }
 

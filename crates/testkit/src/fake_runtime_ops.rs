@@ -5,35 +5,25 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_core::stream::BoxStream;
 
-use super::fake_runtime::{fake_info, FakeContainer, FakeRuntime};
-use super::iter_stream::IterStream;
-use crate::container::{
-    ContainerInfo, ContainerState, ContainerSummary, PublishedPort, RemoveOptions,
+use crate::fake_runtime::{fake_info, FakeContainer, FakeRuntime};
+use crate::iter_stream::IterStream;
+use slipway_core::labels::{self, LabelFilter};
+use slipway_core::prelude::*;
+use slipway_core::{
+    BuildOutcome, BuildRequest, CommitRequest, ContainerAction, ContainerEvent, ContainerId,
+    ContainerInfo, ContainerSpec, ContainerState, ContainerSummary, EngineInfo, EngineVersion,
+    Error, ExecId, ExecOutcome, ExecRequest, ImageId, ImageInfo, ImageRef, LogLine, LogOptions,
+    NetworkId, NetworkInfo, NetworkSpec, PruneFilter, PruneReport, PublishedPort,
+    RegistryCredentials, RemoveOptions, Result, RuntimeCapabilities, Timestamp, TtyInput,
+    TtyRequest, TtySession, TtySize, VolumeInfo, VolumeSpec,
 };
-use crate::engine::{EngineInfo, EngineVersion, RuntimeCapabilities};
-use crate::events::{ContainerAction, ContainerEvent};
-use crate::exec::{ExecOutcome, ExecRequest, TtyInput, TtyRequest, TtySession, TtySize};
-use crate::ids::{ContainerId, ExecId, ImageId, NetworkId};
-use crate::image::{
-    BuildOutcome, BuildRequest, CommitRequest, ImageInfo, PruneFilter, PruneReport,
-    RegistryCredentials,
-};
-use crate::labels::{self, LabelFilter};
-use crate::logs::{LogLine, LogOptions};
-use crate::names::ImageRef;
-use crate::network::{Network, NetworkInfo, NetworkSpec};
-use crate::runtime::Runtime;
-use crate::spec::ContainerSpec;
-use crate::time::Timestamp;
-use crate::volume::{VolumeInfo, VolumeSpec};
-use crate::{Error, Result};
 
 fn no_such_container(id: &ContainerId) -> Error {
     Error::not_found(format!("container `{id}`"))
 }
 
 #[async_trait]
-impl Runtime for FakeRuntime {
+impl Engine for FakeRuntime {
     fn endpoint(&self) -> String {
         "fake://engine".into()
     }
@@ -68,7 +58,10 @@ impl Runtime for FakeRuntime {
         let state = self.enter("info", "")?;
         Ok(fake_info(&state))
     }
+}
 
+#[async_trait]
+impl Containers for FakeRuntime {
     async fn create_container(&self, spec: &ContainerSpec) -> Result<ContainerId> {
         spec.validate()?;
         drop(self.enter("create_container", spec.image.as_str())?);
@@ -196,7 +189,7 @@ impl Runtime for FakeRuntime {
             .map(|n| {
                 (
                     n.network.clone(),
-                    crate::container::NetworkEndpoint {
+                    slipway_core::NetworkEndpoint {
                         ip_address: None,
                         aliases: n.aliases.clone(),
                     },
@@ -259,6 +252,41 @@ impl Runtime for FakeRuntime {
             .ok_or_else(|| Error::Conflict(format!("fake container `{id}` is still running")))
     }
 
+    fn logs(&self, id: &ContainerId, _options: &LogOptions) -> BoxStream<'static, Result<LogLine>> {
+        let lines: Vec<Result<LogLine>> = match self.enter("logs", id.as_str()) {
+            Err(e) => vec![Err(e)],
+            Ok(state) => match state.find(id.as_str()) {
+                None => vec![Err(no_such_container(id))],
+                Some(c) => state
+                    .logs
+                    .get(c.id.as_str())
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Ok)
+                    .collect(),
+            },
+        };
+        Box::pin(IterStream(lines.into_iter()))
+    }
+
+    fn container_events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<ContainerEvent>> {
+        let (sender, receiver) = futures_channel::mpsc::unbounded();
+        match self.enter(
+            "container_events",
+            format!("{:?}", filter.to_engine_filters()),
+        ) {
+            Ok(mut state) => state.watchers.push((filter.clone(), sender)),
+            Err(e) => {
+                let _ = sender.unbounded_send(Err(e));
+            }
+        }
+        Box::pin(receiver)
+    }
+}
+
+#[async_trait]
+impl Exec for FakeRuntime {
     async fn exec(&self, id: &ContainerId, request: &ExecRequest) -> Result<ExecOutcome> {
         let state = self.enter("exec", id.as_str())?;
         let c = state
@@ -294,39 +322,10 @@ impl Runtime for FakeRuntime {
         drop(self.enter("resize_tty", exec.as_str())?);
         Ok(())
     }
+}
 
-    fn logs(&self, id: &ContainerId, _options: &LogOptions) -> BoxStream<'static, Result<LogLine>> {
-        let lines: Vec<Result<LogLine>> = match self.enter("logs", id.as_str()) {
-            Err(e) => vec![Err(e)],
-            Ok(state) => match state.find(id.as_str()) {
-                None => vec![Err(no_such_container(id))],
-                Some(c) => state
-                    .logs
-                    .get(c.id.as_str())
-                    .cloned()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(Ok)
-                    .collect(),
-            },
-        };
-        Box::pin(IterStream(lines.into_iter()))
-    }
-
-    fn container_events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<ContainerEvent>> {
-        let (sender, receiver) = futures_channel::mpsc::unbounded();
-        match self.enter(
-            "container_events",
-            format!("{:?}", filter.to_engine_filters()),
-        ) {
-            Ok(mut state) => state.watchers.push((filter.clone(), sender)),
-            Err(e) => {
-                let _ = sender.unbounded_send(Err(e));
-            }
-        }
-        Box::pin(receiver)
-    }
-
+#[async_trait]
+impl Files for FakeRuntime {
     async fn upload_tar(&self, id: &ContainerId, path: &str, _tar: Vec<u8>) -> Result<()> {
         let state = self.enter("upload_tar", format!("{id}:{path}"))?;
         state
@@ -353,7 +352,10 @@ impl Runtime for FakeRuntime {
             .insert(request.image.to_string(), request.labels.clone());
         Ok(ImageId::new(format!("sha256:{}", request.image)))
     }
+}
 
+#[async_trait]
+impl Images for FakeRuntime {
     async fn image_exists(&self, image: &ImageRef) -> Result<bool> {
         let state = self.enter("image_exists", image.as_str())?;
         Ok(state.images.contains_key(image.as_str()))
@@ -383,17 +385,6 @@ impl Runtime for FakeRuntime {
         Err(Error::Unavailable {
             endpoint: "registry of fake engine".into(),
             reason: format!("cannot pull `{image}`: the fake engine has no registry"),
-        })
-    }
-
-    async fn build_image(&self, request: &BuildRequest) -> Result<BuildOutcome> {
-        let mut state = self.enter("build_image", request.tag.as_str())?;
-        state
-            .images
-            .insert(request.tag.to_string(), request.labels.clone());
-        Ok(BuildOutcome {
-            image_id: ImageId::new(format!("sha256:{}", request.tag)),
-            log: Vec::new(),
         })
     }
 
@@ -450,7 +441,24 @@ impl Runtime for FakeRuntime {
             reclaimed_bytes: 0,
         })
     }
+}
 
+#[async_trait]
+impl ImageBuild for FakeRuntime {
+    async fn build_image(&self, request: &BuildRequest) -> Result<BuildOutcome> {
+        let mut state = self.enter("build_image", request.tag.as_str())?;
+        state
+            .images
+            .insert(request.tag.to_string(), request.labels.clone());
+        Ok(BuildOutcome {
+            image_id: ImageId::new(format!("sha256:{}", request.tag)),
+            log: Vec::new(),
+        })
+    }
+}
+
+#[async_trait]
+impl Volumes for FakeRuntime {
     async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<VolumeInfo> {
         let mut state = self.enter("ensure_volume", spec.name.as_str())?;
         let labels = state
@@ -583,7 +591,7 @@ impl Network for FakeRuntime {
 }
 
 type FakeNetworks =
-    std::collections::BTreeMap<String, (String, crate::labels::Labels, Vec<ContainerId>)>;
+    std::collections::BTreeMap<String, (String, slipway_core::Labels, Vec<ContainerId>)>;
 
 fn network_key(networks: &FakeNetworks, network: &NetworkId) -> Result<String> {
     networks
@@ -610,8 +618,8 @@ impl TtyInput for FakeTtyInput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::PortBinding;
-    use crate::ErrorKind;
+    use slipway_core::ErrorKind;
+    use slipway_core::PortBinding;
 
     fn spec() -> ContainerSpec {
         ContainerSpec::new("busybox:1".parse().unwrap())
@@ -686,8 +694,8 @@ mod tests {
         let mut watched = spec();
         watched.labels.insert("watch".into(), "me".into());
         let mut events = fake.container_events(&LabelFilter::default().with("watch", "me"));
-        let ignored = crate::run_container(&fake, &spec()).await.unwrap();
-        let id = crate::run_container(&fake, &watched).await.unwrap();
+        let ignored = slipway_core::run_container(&fake, &spec()).await.unwrap();
+        let id = slipway_core::run_container(&fake, &watched).await.unwrap();
         fake.kill_behind_the_back(&ignored, false);
         fake.kill_behind_the_back(&id, true);
         let actions: Vec<_> = [
@@ -715,7 +723,7 @@ mod tests {
     #[tokio::test]
     async fn a_container_killed_behind_the_back_reports_exited() {
         let fake = FakeRuntime::new().with_image("busybox:1");
-        let id = crate::run_container(&fake, &spec()).await.unwrap();
+        let id = slipway_core::run_container(&fake, &spec()).await.unwrap();
         fake.kill_behind_the_back(&id, true);
         let info = fake.inspect_container(&id).await.unwrap();
         assert_eq!(info.state, ContainerState::Exited);

@@ -1,21 +1,29 @@
-//! Helpers for tests against a real engine (feature `test-support`).
+//! Tests against a real engine.
 //!
-//! [`TestEngine::connect`] finds the engine named by `DOCKER_HOST` (or the local socket). When
-//! none answers, or the offline test images are missing, it returns `None` so the test can
-//! skip — unless `SLIPWAY_REQUIRE_DOCKER=1`, where it panics: CI must never skip silently.
-//! Everything a test creates carries a per-engine label `dev.slipway.test=<id>`, and
-//! [`TestEngine::cleanup`] (also run on drop) removes exactly those objects.
+//! [`TestEngine::connect`] (or [`require_engine!`](crate::require_engine)) finds the engine
+//! named by `DOCKER_HOST` (or the local socket) and checks what the test needs. One rule for
+//! every prerequisite — the engine, the kind of socket, each test image: when one is missing
+//! the test is skipped, unless `SLIPWAY_REQUIRE_DOCKER=1`, where it **fails** with the reason.
+//! Each outcome is appended to `$SLIPWAY_TEST_TALLY` (when set), so `scripts/test` can say how
+//! many engine tests ran and how many were skipped.
+//!
+//! Everything a test creates carries `dev.slipway.test=<scope>` (unique per test) and, when
+//! `SLIPWAY_TEST_RUN` is set, `dev.slipway.test-run=<run>`; [`TestEngine::cleanup`] (also run
+//! on drop, so after a panic too) removes exactly the test's objects.
 
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use slipway_core::labels::Scope;
+use slipway_core::prelude::*;
 use slipway_core::{
-    labels, ContainerName, ContainerSpec, ImageRef, InstanceId, LabelFilter, Labels, Network,
-    PruneFilter, RemoveOptions, Role, Runtime,
+    BuildRequest, ContainerName, ContainerSpec, ImageRef, InstanceId, LabelFilter, Labels,
+    PruneFilter, RemoveOptions, Role,
 };
-
-use crate::{DockerRuntime, Endpoint};
+use slipway_runtime::{DockerRuntime, Endpoint};
 
 /// A tiny image with busybox applets (`sh`, `httpd`, `wget`, `nc`, …), built by `scripts/test`.
 pub const BUSYBOX_IMAGE: &str = "slipway-test/busybox:1";
@@ -27,15 +35,32 @@ pub const NODE_IMAGE: &str = "slipway-test/node:1";
 pub const BUILDKIT_STANDIN_IMAGE: &str = "slipway-test/buildkit-standin:1";
 /// The label that scopes a test's objects for cleanup.
 pub const TEST_LABEL: &str = "dev.slipway.test";
-/// Set to `1` to make a missing engine or image a failure instead of a skip.
+/// The label that scopes one whole test run (`SLIPWAY_TEST_RUN`) for the leak check.
+pub const TEST_RUN_LABEL: &str = "dev.slipway.test-run";
+/// Set to `1` to make a missing prerequisite a failure instead of a skip.
 pub const REQUIRE_ENV: &str = "SLIPWAY_REQUIRE_DOCKER";
+/// A file each engine test appends `ran <test>` or `skipped <test>: <reason>` to.
+pub const TALLY_ENV: &str = "SLIPWAY_TEST_TALLY";
 
-/// Connects for a test or returns from it: `let Some(engine) = require_engine!() else { return };`
+/// Connects for a test or returns from it:
+/// `let Some(engine) = require_engine!() else { return };`, or with needs:
+/// `require_engine!(Need::NodeImage, Need::LocalSocket)`.
 #[macro_export]
 macro_rules! require_engine {
-    () => {
-        $crate::testing::TestEngine::connect().await
+    ($($need:expr),* $(,)?) => {
+        $crate::engine::TestEngine::connect_with(&[$($need),*]).await
     };
+}
+
+/// Something an engine test needs besides the engine and the busybox image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The node test image ([`NODE_IMAGE`]).
+    NodeImage,
+    /// The engine on a local unix socket (to put a TCP or TLS front before it).
+    LocalSocket,
+    /// A registry at `SLIPWAY_TEST_REGISTRY` (`scripts/test` starts one).
+    Registry,
 }
 
 /// A connection to the test engine plus a unique scope for what the test creates.
@@ -51,9 +76,35 @@ fn required() -> bool {
     std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1")
 }
 
-fn skip_or_fail(reason: &str) -> Option<TestEngine> {
+fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_owned()
+}
+
+fn tally(line: &str) {
+    let Some(path) = std::env::var_os(TALLY_ENV) else {
+        return;
+    };
+    let opened = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
+    if let Ok(mut file) = opened {
+        // One write per line: appends from concurrent tests don't interleave.
+        let _ = file.write_all(format!("{line}\n").as_bytes());
+    }
+}
+
+/// Skips (returns `None`) or, under `SLIPWAY_REQUIRE_DOCKER=1`, fails the test.
+pub fn skip_or_fail<T>(reason: &str) -> Option<T> {
+    let test = test_name();
+    tally(&format!("skipped {test}: {reason}"));
     assert!(!required(), "{REQUIRE_ENV}=1 but {reason}");
-    eprintln!("skipping: {reason} (run scripts/test to set up an engine and the test images)");
+    eprintln!(
+        "skipping {test}: {reason} (run scripts/test to set up an engine and the test images)"
+    );
     None
 }
 
@@ -63,22 +114,50 @@ pub fn test_endpoint() -> Endpoint {
         .expect("DOCKER_HOST is not a valid endpoint")
 }
 
+/// The test registry's address (`SLIPWAY_TEST_REGISTRY`), if one was started.
+pub fn test_registry() -> Option<String> {
+    std::env::var("SLIPWAY_TEST_REGISTRY")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
 impl TestEngine {
-    /// Connects to the test engine and checks the test images are there; see the module docs.
+    /// Connects to the test engine and checks the busybox image is there.
     pub async fn connect() -> Option<TestEngine> {
+        Self::connect_with(&[]).await
+    }
+
+    /// Connects and checks every need; see the module docs for what a missing one does.
+    pub async fn connect_with(needs: &[Need]) -> Option<TestEngine> {
         let endpoint = test_endpoint();
         let runtime = match DockerRuntime::builder(endpoint.clone()).bootstrap().await {
             Ok(runtime) => runtime,
             Err(e) => return skip_or_fail(&format!("no engine answers: {e}")),
         };
-        let image: ImageRef = BUSYBOX_IMAGE.parse().expect("valid test image reference");
-        match runtime.image_exists(&image).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return skip_or_fail(&format!("the test image {BUSYBOX_IMAGE} is missing"))
+        let mut images = vec![BUSYBOX_IMAGE];
+        for need in needs {
+            match need {
+                Need::NodeImage => images.push(NODE_IMAGE),
+                Need::LocalSocket if endpoint.local_socket().is_none() => {
+                    return skip_or_fail(&format!(
+                        "the test engine {endpoint} is not on a local socket"
+                    ));
+                }
+                Need::Registry if test_registry().is_none() => {
+                    return skip_or_fail("no test registry (SLIPWAY_TEST_REGISTRY is not set)");
+                }
+                Need::LocalSocket | Need::Registry => {}
             }
-            Err(e) => return skip_or_fail(&format!("the engine failed to answer: {e}")),
         }
+        for image in images {
+            let reference: ImageRef = image.parse().expect("valid test image reference");
+            match runtime.image_exists(&reference).await {
+                Ok(true) => {}
+                Ok(false) => return skip_or_fail(&format!("the test image {image} is missing")),
+                Err(e) => return skip_or_fail(&format!("the engine failed to answer: {e}")),
+            }
+        }
+        tally(&format!("ran {}", test_name()));
         let scope = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
         Some(TestEngine {
             runtime: Arc::new(runtime),
@@ -99,6 +178,19 @@ impl TestEngine {
         Arc::clone(&self.runtime)
     }
 
+    /// The engine's endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The engine's local socket ([`Need::LocalSocket`] makes sure there is one).
+    pub fn local_socket(&self) -> PathBuf {
+        self.endpoint
+            .local_socket()
+            .expect("connect_with(&[Need::LocalSocket]) checked for a local socket")
+            .to_owned()
+    }
+
     /// The instance id the test's objects carry.
     pub fn instance(&self) -> &InstanceId {
         &self.instance
@@ -117,10 +209,15 @@ impl TestEngine {
             .expect("test names are valid")
     }
 
-    /// slipway's managed labels for `role`, plus this test's scope label.
+    /// The labels that mark an object as this test's (and this run's), without slipway's own.
+    pub fn scope_labels(&self) -> Labels {
+        scope_labels(&self.scope)
+    }
+
+    /// slipway's labels for `role` under the test's instance, plus the test's scope labels.
     pub fn labels(&self, role: Role) -> Labels {
-        let mut labels = labels::managed(role, &self.instance);
-        labels.insert(TEST_LABEL.to_owned(), self.scope.clone());
+        let mut labels = Scope::new(role, &self.instance).labels();
+        labels.extend(self.scope_labels());
         labels
     }
 
@@ -151,16 +248,11 @@ impl TestEngine {
             "FROM {BUSYBOX_IMAGE}\n\
              ENTRYPOINT [\"sh\", \"-c\", \"echo stand-in listening on 1234 >&2; exec httpd -f -p 1234 -h /etc\", \"standin\"]\n"
         );
-        let mut context = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(dockerfile.len() as u64);
-        header.set_mode(0o644);
-        context
-            .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
-            .expect("writing to memory");
-        let context = context.into_inner().expect("writing to memory");
         self.runtime
-            .build_image(&slipway_core::BuildRequest::new(context, image.clone()))
+            .build_image(&BuildRequest::new(
+                dockerfile_context(&dockerfile),
+                image.clone(),
+            ))
             .await
             .expect("the BuildKit stand-in image builds from the busybox image");
         image
@@ -180,6 +272,30 @@ impl TestEngine {
     pub async fn cleanup(&self) -> usize {
         cleanup_scope(self.runtime.as_ref(), &self.filter()).await
     }
+}
+
+/// The labels that mark an object as belonging to test `scope` (and to this test run).
+pub fn scope_labels(scope: &str) -> Labels {
+    let mut labels = Labels::from([(TEST_LABEL.to_owned(), scope.to_owned())]);
+    if let Some(run) = std::env::var("SLIPWAY_TEST_RUN")
+        .ok()
+        .filter(|r| !r.is_empty())
+    {
+        labels.insert(TEST_RUN_LABEL.to_owned(), run);
+    }
+    labels
+}
+
+/// A build context holding only `dockerfile` as `Dockerfile`.
+pub fn dockerfile_context(dockerfile: &str) -> Vec<u8> {
+    let mut context = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    context
+        .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+        .expect("writing to memory");
+    context.into_inner().expect("writing to memory")
 }
 
 async fn cleanup_scope(runtime: &DockerRuntime, filter: &LabelFilter) -> usize {

@@ -1,0 +1,20 @@
+//! Test support for slipway's crates; never shipped.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`FakeRuntime`] | an in-memory engine: every capability trait of `slipway-core`, call recording, injected failures, held calls |
+//! | [`MemoryStore`] | an in-memory `Store` with the SQLite store's rules |
+//! | [`engine`] | tests against a real engine: one skip-or-fail rule, unique names, label-scoped cleanup |
+//! | [`synthetic`] | synthetic git repositories (a hermetic node app, filler files) and a `git daemon` |
+
+mod fake_runtime;
+mod fake_runtime_ops;
+mod iter_stream;
+mod memory_store;
+
+pub mod engine;
+pub mod synthetic;
+
+pub use engine::{Need, TestEngine};
+pub use fake_runtime::{FakeCall, FakeRuntime};
+pub use memory_store::MemoryStore;
