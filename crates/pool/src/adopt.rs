@@ -9,9 +9,9 @@ use slipway_core::{
     labels, ContainerId, Error, LabelFilter, PoolKey, PublishedPort, RemoveOptions, Result,
 };
 
+use crate::inner::Inner;
 use crate::members::{holder, HOLDER_PREFIX};
 use crate::state::Member;
-use crate::warm_pool::Inner;
 
 impl Inner {
     pub(crate) async fn adopt(&self) -> Result<()> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use slipway_core::{labels, ContainerId, LabelFilter};
 
-use crate::warm_pool::Inner;
+use crate::inner::Inner;
 
 /// How long to wait before following the event stream again after it broke.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);

@@ -53,8 +53,11 @@
 
 mod adopt;
 mod budget;
+mod builder;
+mod claim;
 mod config;
 mod health;
+mod inner;
 mod members;
 mod ports;
 mod refill;
@@ -62,7 +65,8 @@ mod state;
 mod warm_pool;
 
 pub use budget::MemoryBudget;
+pub use builder::WarmPoolBuilder;
 pub use config::PoolSettings;
 pub use ports::PortAllocator;
 pub use slipway_core::PoolConfig;
-pub use warm_pool::{WarmPool, WarmPoolBuilder};
+pub use warm_pool::WarmPool;

@@ -6,8 +6,8 @@ use slipway_core::{
     run_container, ContainerSpec, Error, PoolKey, PublishedPort, RemoveOptions, Result, Role,
 };
 
+use crate::inner::Inner;
 use crate::state::Member;
-use crate::warm_pool::Inner;
 
 /// How many host ports a creation tries before giving up.
 const MAX_PORT_ATTEMPTS: usize = 16;

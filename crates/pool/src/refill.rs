@@ -8,8 +8,8 @@ use slipway_core::{PoolKey, Result};
 use tokio::task::{Id, JoinSet};
 use tokio::time::{sleep_until, Instant};
 
+use crate::inner::Inner;
 use crate::state::Member;
-use crate::warm_pool::Inner;
 
 /// What the loop remembers about each creation it spawned, to settle the books even if the
 /// task panics.
