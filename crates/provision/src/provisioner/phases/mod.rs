@@ -1,0 +1,148 @@
+//! One setup, phase by phase: [`SetupRun`] drives cloning → installing → starting → ready;
+//! each phase lives in its own file, the main image in `main_image.rs`.
+
+mod cloning;
+mod installing;
+mod main_image;
+mod starting;
+
+use std::time::{Duration, Instant};
+
+use slipway_core::{CommitId, ContainerId, Error, ExecOutcome, ExecRequest, GitRef, Result};
+
+use super::request::{EventSink, Phase, SetupOutcome, SetupRequest};
+use super::{event, send, Provisioner, MARKER_FILE};
+
+/// How many log lines of a failed dev server an error carries.
+const LOG_TAIL: usize = 20;
+/// Short execs (mkdir, rm, marker) get this long.
+const SHORT_EXEC: Duration = Duration::from_secs(60);
+
+/// The state of one setup as it goes.
+pub(crate) struct SetupRun<'a> {
+    provisioner: &'a Provisioner,
+    container: &'a ContainerId,
+    request: &'a SetupRequest,
+    events: Option<&'a EventSink>,
+    phases: Vec<(Phase, Duration)>,
+}
+
+/// What the cloning phase learned.
+pub(super) struct Checkout {
+    pub(super) branch: GitRef,
+    pub(super) commit: CommitId,
+    pub(super) from_main_image: bool,
+    /// The lockfile fingerprint the dependency volume holds, if any.
+    pub(super) installed_hash: Option<String>,
+}
+
+pub(super) fn marker_path(deps_mount: &str) -> String {
+    format!("{}/{MARKER_FILE}", deps_mount.trim_end_matches('/'))
+}
+
+impl<'a> SetupRun<'a> {
+    pub(crate) fn new(
+        provisioner: &'a Provisioner,
+        container: &'a ContainerId,
+        request: &'a SetupRequest,
+        events: Option<&'a EventSink>,
+    ) -> Self {
+        Self {
+            provisioner,
+            container,
+            request,
+            events,
+            phases: Vec::new(),
+        }
+    }
+
+    pub(crate) fn emit(
+        &self,
+        phase: Phase,
+        started: bool,
+        duration: Option<Duration>,
+        log: Vec<String>,
+        message: Option<String>,
+    ) {
+        send(self.events, event(phase, started, duration, log, message));
+    }
+
+    pub(super) fn finish(&mut self, phase: Phase, started: Instant, log: Vec<String>) {
+        let took = started.elapsed();
+        self.phases.push((phase, took));
+        self.emit(phase, false, Some(took), log, None);
+    }
+
+    pub(super) async fn sh(
+        &self,
+        script: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Result<ExecOutcome> {
+        let mut cmd = vec![
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            script.to_owned(),
+            "slipway".to_owned(),
+        ];
+        cmd.extend(args.iter().map(|a| (*a).to_owned()));
+        let mut request = ExecRequest::new(cmd).with_timeout(timeout);
+        request.env = self.request.exec_env();
+        self.provisioner
+            .runtime
+            .exec(self.container, &request)
+            .await
+    }
+
+    pub(super) async fn sh_ok(&self, what: &str, script: &str, args: &[&str]) -> Result<String> {
+        let outcome = self.sh(script, args, SHORT_EXEC).await?;
+        if outcome.success() {
+            return Ok(outcome.stdout_text());
+        }
+        Err(Error::backend(format!(
+            "failed to {what} in container {}: exit {:?}: {}",
+            self.container,
+            outcome.exit_code,
+            outcome.stderr_text().trim()
+        )))
+    }
+
+    pub(crate) async fn execute(&mut self) -> Result<SetupOutcome> {
+        let started = Instant::now();
+        self.emit(Phase::Cloning, true, None, Vec::new(), None);
+        let mut log = Vec::new();
+        let checkout = self.clone_phase(&mut log).await?;
+        self.finish(Phase::Cloning, started, log);
+
+        let started = Instant::now();
+        self.emit(Phase::Installing, true, None, Vec::new(), None);
+        let mut log = Vec::new();
+        let (installed, lock_hash) = self.install_phase(&checkout, &mut log).await?;
+        self.finish(Phase::Installing, started, log);
+
+        let started = Instant::now();
+        self.emit(Phase::Starting, true, None, Vec::new(), None);
+        let mut log = Vec::new();
+        self.start_phase(&mut log).await?;
+        self.finish(Phase::Starting, started, log);
+
+        let main_image = self.maybe_commit_main_image(&checkout, lock_hash).await?;
+        let mut log = vec![format!(
+            "{} at {} is ready",
+            checkout.branch,
+            &checkout.commit.as_str()[..12]
+        )];
+        if let Some(image) = &main_image {
+            log.push(format!("committed main image {image}"));
+        }
+        self.emit(Phase::Ready, false, Some(Duration::ZERO), log, None);
+        Ok(SetupOutcome {
+            branch: checkout.branch,
+            commit: checkout.commit,
+            from_main_image: checkout.from_main_image,
+            installed,
+            main_image,
+            phases: std::mem::take(&mut self.phases),
+        })
+    }
+}

@@ -1,0 +1,68 @@
+//! Starting: the dev server in the background, then a wait until its port accepts.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use slipway_core::{Error, LogOptions, Result};
+
+use super::{SetupRun, LOG_TAIL};
+use crate::provisioner::scripts;
+
+impl SetupRun<'_> {
+    pub(super) async fn start_phase(&self, log: &mut Vec<String>) -> Result<()> {
+        let config = &self.provisioner.config;
+        let command = self
+            .request
+            .start_command
+            .clone()
+            .unwrap_or_else(|| config.start_command.clone());
+        log.push(format!("$ {command}"));
+        let pid = self
+            .sh_ok(
+                "start the dev server",
+                scripts::START,
+                &[&config.app_dir, &command],
+            )
+            .await?;
+        let pid = pid.trim().to_owned();
+        let attempts = (config.ready_timeout.as_millis() / 50).max(1).to_string();
+        let port = config.port.to_string();
+        let waited = self
+            .sh(
+                scripts::WAIT_FOR_PORT,
+                &[&pid, &port, &attempts],
+                config.ready_timeout * 2 + Duration::from_secs(5),
+            )
+            .await?;
+        match waited.exit_code {
+            Some(0) => {
+                log.push(format!("listening on port {port}"));
+                Ok(())
+            }
+            Some(3) => Err(Error::backend(format!(
+                "the dev server `{command}` exited before listening on port {port}; its last output:\n{}",
+                self.last_logs().await
+            ))),
+            _ => Err(Error::Timeout {
+                operation: format!("waiting for `{command}` to listen on port {port} (last output: {})", self.last_logs().await),
+                after: config.ready_timeout,
+            }),
+        }
+    }
+
+    pub(super) async fn last_logs(&self) -> String {
+        let options = LogOptions {
+            tail: Some(LOG_TAIL),
+            timestamps: false,
+            ..LogOptions::default()
+        };
+        let lines: Vec<String> = self
+            .provisioner
+            .runtime
+            .logs(self.container, &options)
+            .filter_map(|line| async move { line.ok().map(|l| l.line) })
+            .collect()
+            .await;
+        lines.join("\n")
+    }
+}
