@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use slipway_core::labels::{self, Scope};
 use slipway_core::{
     validate_env_key, ContainerName, ContainerSpec, DockerMode, Error, ImageRef, InstanceId,
-    Labels, Mount, PrivilegeProfile, Result, RunId,
+    Labels, Mount, PrivilegeProfile, Result, Role, RunId,
 };
 
 /// A run to create.
@@ -129,7 +130,7 @@ impl RunSpec {
         });
         let mut spec = ContainerSpec::new(self.image.clone())
             .with_name(name)
-            .with_labels(super::run_labels(run, instance, &self.labels))
+            .with_labels(run_labels(run, instance, &self.labels))
             .with_privilege(privilege);
         if !self.command.is_empty() {
             spec.cmd = Some(self.command.clone());
@@ -139,6 +140,17 @@ impl RunSpec {
     }
 }
 
+/// The main container and network of `run`.
+pub(crate) fn run_scope(run: &RunId, instance: &InstanceId) -> Scope {
+    Scope::new(Role::Run, instance).with(labels::RUN_ID, run.as_str())
+}
+
+/// Labels every container of a run carries.
+pub(crate) fn run_labels(run: &RunId, instance: &InstanceId, extra: &Labels) -> Labels {
+    let mut labels = extra.clone();
+    labels.extend(run_scope(run, instance).labels());
+    labels
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,338 @@
+//! Creating a run: the intent record first, then network, sidecar and main container, each
+//! announced in the store before it exists and undone in reverse when a later step fails.
+
+use slipway_core::{
+    run_container, AuditEvent, ContainerId, DockerMode, Error, NetworkId, NetworkSpec,
+    PrivilegeProfile, Result, RunId, RunRecord, RunState, Sidecar, SidecarHandle, Timestamp,
+};
+
+use super::failpoint::{Interrupt, Step};
+use super::spec::{run_scope, RunSpec};
+use super::{audit_kind, RunManager, DOCKER_SOCKET};
+
+impl RunManager {
+    /// Creates a run and returns its record (state `running`). On failure everything created
+    /// so far is removed, the run is recorded as failed and the first error is returned.
+    pub async fn create(&self, spec: RunSpec) -> Result<RunRecord> {
+        spec.validate()?;
+        let privilege = spec.effective_privilege();
+        if let Err(refused) = self.check_capabilities(&spec, &privilege) {
+            self.audit(
+                AuditEvent::new(audit_kind::RUN_FAILED)
+                    .with_resource("image", spec.image.as_str())
+                    .with_detail(refused.to_string()),
+            )
+            .await;
+            return Err(refused);
+        }
+
+        let now = Timestamp::now();
+        let id = RunId::new(uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+        let mut record = RunRecord {
+            id: id.clone(),
+            name: spec.name.as_ref().map(ToString::to_string),
+            mode: spec.docker,
+            image: spec.image.clone(),
+            state: RunState::Creating,
+            network_id: None,
+            sidecar_id: None,
+            main_container_id: None,
+            state_volume: None,
+            owner: self.instance.clone(),
+            heartbeat_at: now,
+            created_at: now,
+            updated_at: now,
+            error: None,
+        };
+        self.store.put_run(&record).await?;
+        let detail = match spec.docker {
+            DockerMode::Host => {
+                "docker:host — a host-root run: the host engine's socket is mounted"
+            }
+            DockerMode::Dind => "docker:dind — own daemon with a BuildKit sidecar",
+            DockerMode::None => "no Docker access",
+        };
+        self.audit(
+            AuditEvent::new(audit_kind::RUN_CREATED)
+                .with_run(&id)
+                .with_resource("image", spec.image.as_str())
+                .with_detail(detail),
+        )
+        .await;
+
+        let mut created = Created::default();
+        match self
+            .create_steps(&spec, privilege, &mut record, &mut created)
+            .await
+        {
+            Ok(()) => Ok(record),
+            Err(Interrupt::Crashed(error)) => Err(error),
+            Err(Interrupt::Failed(error)) => {
+                self.undo(&created).await;
+                record.state = RunState::Failed;
+                record.error = Some(error.to_string());
+                record.updated_at = Timestamp::now();
+                if let Err(e) = self.store.put_run(&record).await {
+                    tracing::warn!(run = %id, error = %e, "failed to record a failed run");
+                }
+                self.audit(
+                    AuditEvent::new(audit_kind::RUN_FAILED)
+                        .with_run(&id)
+                        .with_detail(error.to_string()),
+                )
+                .await;
+                Err(error)
+            }
+        }
+    }
+
+    fn check_capabilities(&self, spec: &RunSpec, privilege: &PrivilegeProfile) -> Result<()> {
+        let capabilities = self.runtime.capabilities();
+        match spec.docker {
+            DockerMode::Host if capabilities.host_socket.is_none() => {
+                return Err(Error::invalid(
+                    "docker mode",
+                    "docker:host needs the engine's socket on this host, but slipway's engine is remote; use docker:dind",
+                ));
+            }
+            DockerMode::Dind if !capabilities.sidecars => {
+                return Err(Error::invalid(
+                    "docker mode",
+                    "this runtime can't run sidecar containers on private networks, which docker:dind needs",
+                ));
+            }
+            _ => {}
+        }
+        let wants_privileged = *privilege == PrivilegeProfile::Privileged
+            || (spec.docker == DockerMode::Dind
+                && self.sidecar.config().privilege == PrivilegeProfile::Privileged);
+        if wants_privileged && !capabilities.privileged {
+            return Err(Error::invalid(
+                "privilege",
+                "this runtime does not allow privileged containers; use the capability profile (privilege `caps`)",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn create_steps(
+        &self,
+        spec: &RunSpec,
+        privilege: PrivilegeProfile,
+        record: &mut RunRecord,
+        created: &mut Created,
+    ) -> std::result::Result<(), Interrupt> {
+        let id = record.id.clone();
+        self.failpoints.check(Step::Recorded)?;
+        let mut env = spec.env.clone();
+        let mut container = spec.container_spec(&id, &self.instance, privilege);
+        container.labels.extend(self.labels.clone());
+        match spec.docker {
+            DockerMode::None => {}
+            DockerMode::Host => {
+                let socket = self
+                    .runtime
+                    .capabilities()
+                    .host_socket
+                    .expect("checked before the run was recorded");
+                container.mounts.push(slipway_core::Mount::Bind {
+                    source: socket,
+                    target: DOCKER_SOCKET.into(),
+                    read_only: false,
+                });
+                env.insert("DOCKER_HOST".into(), format!("unix://{DOCKER_SOCKET}"));
+            }
+            DockerMode::Dind => {
+                let handle = self.start_sidecar(record, created).await?;
+                env.extend(handle.env.clone());
+                env.insert("SLIPWAY_DOCKER_DIND".into(), "1".into());
+                env.insert("DOCKER_HOST".into(), format!("unix://{DOCKER_SOCKET}"));
+                container.network = Some(slipway_core::NetworkAttachment {
+                    network: handle.network_id.to_string(),
+                    aliases: Vec::new(),
+                });
+            }
+        }
+        container.env = env;
+
+        // Intent: the main container's name, before it exists.
+        let name = container
+            .name
+            .as_ref()
+            .map(ToString::to_string)
+            .expect("run containers are always named");
+        record.main_container_id = Some(ContainerId::new(name));
+        self.save(record).await?;
+        let main = run_container(self.runtime.as_ref(), &container)
+            .await
+            .map_err(|e| main_start_error(e, &container.privilege))?;
+        created.main = Some(main.clone());
+        record.main_container_id = Some(main);
+        self.failpoints.check(Step::MainStarted)?;
+        record.state = RunState::Running;
+        self.save(record).await?;
+        Ok(())
+    }
+
+    async fn start_sidecar(
+        &self,
+        record: &mut RunRecord,
+        created: &mut Created,
+    ) -> std::result::Result<SidecarHandle, Interrupt> {
+        let id = record.id.clone();
+        let network_name = format!("slipway-{id}");
+        record.network_id = Some(NetworkId::new(network_name.clone()));
+        self.save(record).await?;
+        let mut network_labels = self.labels.clone();
+        network_labels.extend(run_scope(&id, &self.instance).labels());
+        let network = self
+            .network
+            .create_network(&NetworkSpec {
+                name: network_name.parse()?,
+                labels: network_labels,
+                internal: false,
+            })
+            .await
+            .map_err(|e| {
+                Error::backend(format!(
+                    "failed to create Docker network for buildkit sidecar: {e}"
+                ))
+            })?;
+        created.network = Some(network.clone());
+        record.network_id = Some(network.clone());
+        self.save(record).await?;
+        self.audit(
+            AuditEvent::new(audit_kind::DOCKER_NETWORK_CREATED)
+                .with_run(&id)
+                .with_resource("network_id", network.as_str())
+                .with_resource("network_name", &network_name),
+        )
+        .await;
+        self.failpoints.check(Step::NetworkCreated)?;
+
+        self.sidecar.ensure_image().await?;
+        record.state_volume = Some(self.sidecar.ensure_state_volume().await?);
+        record.sidecar_id = Some(ContainerId::new(crate::sidecar::sidecar_name(&id)));
+        self.save(record).await?;
+        let handle = self.sidecar.start(&id, &network).await?;
+        created.sidecar = Some(handle.clone());
+        record.sidecar_id = Some(handle.container_id.clone());
+        self.save(record).await?;
+        self.audit(
+            AuditEvent::new(audit_kind::BUILDKIT_SIDECAR_STARTED)
+                .with_run(&id)
+                .with_resource("container_id", handle.container_id.as_str())
+                .with_resource("image", self.sidecar.config().image.as_str())
+                .with_resource(
+                    "state_volume",
+                    record.state_volume.as_deref().unwrap_or_default(),
+                ),
+        )
+        .await;
+        self.failpoints.check(Step::SidecarStarted)?;
+
+        self.sidecar
+            .wait_healthy(&handle, self.sidecar.config().health_timeout)
+            .await?;
+        self.audit(
+            AuditEvent::new(audit_kind::BUILDKIT_SIDECAR_HEALTHY)
+                .with_run(&id)
+                .with_resource("container_id", handle.container_id.as_str())
+                .with_detail(format!("{} probe", self.sidecar.config().probe)),
+        )
+        .await;
+        self.failpoints.check(Step::SidecarHealthy)?;
+        Ok(handle)
+    }
+
+    async fn undo(&self, created: &Created) {
+        if let Some(main) = &created.main {
+            if let Err(e) = self.remove_container(main).await {
+                tracing::warn!(container = %main, error = %e, "failed to remove a run's main container");
+            }
+        }
+        if let Some(handle) = &created.sidecar {
+            if let Err(e) = self.sidecar.stop(handle).await {
+                tracing::warn!(container = %handle.container_id, error = %e, "failed to remove a BuildKit sidecar");
+            }
+        }
+        if let Some(network) = &created.network {
+            if let Err(e) = self.remove_network(network).await {
+                tracing::warn!(network = %network, error = %e, "failed to remove a run's network");
+            }
+        }
+    }
+}
+
+/// What a run's creation made so far, undone in reverse on failure.
+#[derive(Default)]
+struct Created {
+    network: Option<NetworkId>,
+    sidecar: Option<SidecarHandle>,
+    main: Option<ContainerId>,
+}
+
+fn main_start_error(error: Error, privilege: &PrivilegeProfile) -> Error {
+    if *privilege == PrivilegeProfile::Privileged {
+        Error::backend(format!(
+            "failed to start the run's privileged main container: {error}; if this engine refuses privileged containers, use the capability profile (privilege `caps`)"
+        ))
+    } else {
+        error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use slipway_core::prelude::*;
+    use slipway_core::{ErrorKind, InstanceId};
+    use slipway_testkit::{FakeRuntime, MemoryStore};
+
+    use super::*;
+    use crate::{BuildkitConfig, BuildkitSidecar};
+
+    fn manager(runtime: Arc<FakeRuntime>, store: Arc<MemoryStore>) -> RunManager {
+        let instance = InstanceId::new("test");
+        let sidecar =
+            BuildkitSidecar::new(runtime.clone(), instance.clone(), BuildkitConfig::default())
+                .unwrap();
+        RunManager::new(runtime.clone(), runtime, store, Arc::new(sidecar), instance)
+    }
+
+    #[tokio::test]
+    async fn docker_host_on_a_remote_engine_is_refused_before_anything_happens() {
+        let runtime = Arc::new(FakeRuntime::new());
+        let store = Arc::new(MemoryStore::new("test"));
+        let manager = manager(runtime.clone(), store.clone());
+        let spec = RunSpec::new("busybox:1".parse().unwrap()).with_docker(DockerMode::Host);
+        let error = manager.create(spec).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Invalid);
+        assert!(error.to_string().contains("remote"), "{error}");
+        assert!(store.runs().await.unwrap().is_empty());
+        assert!(runtime.calls().is_empty(), "{:?}", runtime.calls());
+    }
+
+    #[tokio::test]
+    async fn a_failed_network_says_what_failed_and_leaves_nothing() {
+        let runtime = Arc::new(FakeRuntime::new());
+        runtime.fail_op("create_network", ErrorKind::Conflict, 1);
+        let store = Arc::new(MemoryStore::new("test"));
+        let manager = manager(runtime.clone(), store.clone());
+        let spec = RunSpec::new("busybox:1".parse().unwrap())
+            .with_docker(DockerMode::Dind)
+            .with_privilege(PrivilegeProfile::Default);
+        let error = manager.create(spec).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("failed to create Docker network for buildkit sidecar: "),
+            "{error}"
+        );
+        let run = &store.runs().await.unwrap()[0];
+        assert_eq!(run.state, RunState::Failed);
+        assert!(runtime.container_ids().is_empty());
+        assert!(runtime.network_names().is_empty());
+    }
+}

@@ -1,0 +1,82 @@
+//! [`RunManager`]: what runs are made with, and lookups of their records.
+
+use std::sync::Arc;
+
+use slipway_core::prelude::*;
+use slipway_core::{AuditEvent, Error, InstanceId, Labels, Result, RunId, RunRecord, Timestamp};
+
+use super::failpoint::Failpoints;
+#[cfg(feature = "failpoints")]
+use super::failpoint::{FailAction, Step};
+use crate::sidecar::BuildkitSidecar;
+
+/// Creates, stops, lists, recovers and cleans runs.
+pub struct RunManager {
+    pub(super) runtime: Arc<dyn Runtime>,
+    pub(super) network: Arc<dyn Network>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) sidecar: Arc<BuildkitSidecar>,
+    pub(super) instance: InstanceId,
+    pub(super) labels: Labels,
+    pub(super) failpoints: Failpoints,
+}
+
+impl RunManager {
+    /// A manager over one engine and one store; resources are labelled as `instance`'s.
+    pub fn new(
+        runtime: Arc<dyn Runtime>,
+        network: Arc<dyn Network>,
+        store: Arc<dyn Store>,
+        sidecar: Arc<BuildkitSidecar>,
+        instance: InstanceId,
+    ) -> Self {
+        Self {
+            runtime,
+            network,
+            store,
+            sidecar,
+            instance,
+            labels: Labels::new(),
+            failpoints: Failpoints::default(),
+        }
+    }
+
+    /// Extra labels on every network and main container this manager creates.
+    pub fn with_labels(mut self, labels: Labels) -> Self {
+        self.labels = labels;
+        self
+    }
+
+    /// Interrupts creation at `step` (test-only).
+    #[cfg(feature = "failpoints")]
+    pub fn set_failpoint(&self, step: Step, action: FailAction) {
+        self.failpoints.set(step, action);
+    }
+
+    /// The runs in the store, newest first.
+    pub async fn list(&self) -> Result<Vec<RunRecord>> {
+        let mut runs = self.store.runs().await?;
+        runs.sort_by_key(|run| std::cmp::Reverse(run.created_at));
+        Ok(runs)
+    }
+
+    /// One run.
+    pub async fn get(&self, id: &RunId) -> Result<RunRecord> {
+        self.store
+            .run(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("run {id}")))
+    }
+
+    pub(super) async fn save(&self, record: &mut RunRecord) -> Result<()> {
+        record.updated_at = Timestamp::now();
+        record.heartbeat_at = record.updated_at;
+        self.store.put_run(record).await
+    }
+
+    pub(super) async fn audit(&self, event: AuditEvent) {
+        if let Err(e) = self.store.append_audit(&event).await {
+            tracing::warn!(kind = %event.kind, error = %e, "failed to append to the audit log");
+        }
+    }
+}
