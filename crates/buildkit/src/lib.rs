@@ -16,7 +16,8 @@ mod sidecar;
 
 pub use health::{count_workers, HealthProbe};
 pub use run::{
-    audit_kind, CleanOptions, CleanReport, FailAction, RunManager, RunSpec, Step, DOCKER_SOCKET,
+    audit_kind, CleanOptions, CleanReport, FailAction, RunError, RunManager, RunSpec,
+    SidecarOverrides, Step, DOCKER_SOCKET,
 };
 pub use sidecar::{
     sidecar_name, BuildkitConfig, BuildkitSidecar, BUILDKIT_ALIAS, BUILDKIT_PORT, CACHE_KEY_LABEL,

@@ -17,6 +17,7 @@ use slipway_core::{
 };
 
 use crate::health::HealthProbe;
+use crate::run::SidecarOverrides;
 
 /// The pinned default BuildKit image (never `latest`).
 pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.23.2";
@@ -101,6 +102,28 @@ impl BuildkitSidecar {
         &self.config
     }
 
+    /// The same sidecars with a run's overrides applied.
+    pub fn with_overrides(&self, overrides: &SidecarOverrides) -> Self {
+        let mut config = self.config.clone();
+        if let Some(image) = &overrides.image {
+            config.image = image.clone();
+        }
+        if let Some(probe) = overrides.probe {
+            config.probe = probe;
+        }
+        if let Some(privilege) = &overrides.privilege {
+            config.privilege = privilege.clone();
+        }
+        if let Some(timeout) = overrides.health_timeout {
+            config.health_timeout = timeout;
+        }
+        Self {
+            runtime: Arc::clone(&self.runtime),
+            instance: self.instance.clone(),
+            config,
+        }
+    }
+
     fn labels(&self, run: &RunId) -> Labels {
         let mut labels = self.config.labels.clone();
         labels.extend(
@@ -111,17 +134,15 @@ impl BuildkitSidecar {
         labels
     }
 
-    /// Makes sure the sidecar image is on the engine, pulling it when it is not.
+    /// Makes sure the sidecar image is on the engine, pulling it when it is not; a failed
+    /// pull keeps its kind (an unreachable registry is `Unavailable`, a missing image
+    /// `NotFound`).
     pub async fn ensure_image(&self) -> Result<()> {
         let image = &self.config.image;
         if self.runtime.image_exists(image).await? {
             return Ok(());
         }
-        self.runtime.pull_image(image, None).await.map_err(|e| {
-            Error::not_found(format!(
-                "failed to pull {image}: {e}; make the image available or set buildkit.image"
-            ))
-        })
+        self.runtime.pull_image(image, None).await
     }
 
     /// Creates the persistent state volume if it is not there; returns its name.

@@ -454,8 +454,13 @@ async fn an_unhealthy_sidecar_times_out_with_its_last_output() {
     };
     let error = stack.manager.create(dind(&stack)).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout);
-    let text = error.to_string();
+    let run_id = error.run_id().cloned().expect("the run was recorded");
+    let text = slipway_core::Error::from(error).to_string();
     assert!(text.contains("stand-in listening on 1234"), "{text}");
+    assert!(
+        text.contains(&format!("run {run_id} did not become healthy")),
+        "{text}"
+    );
     let run = stack.manager.list().await.unwrap().remove(0);
     assert_eq!(leftovers(&stack, &run.id).await, (0, 0));
 }
@@ -470,9 +475,10 @@ async fn a_missing_sidecar_image_that_cannot_be_pulled_says_what_to_do() {
         return;
     };
     let error = stack.manager.create(dind(&stack)).await.unwrap_err();
-    let text = error.to_string();
+    assert_eq!(error.kind(), ErrorKind::Unavailable, "{error}");
+    let text = slipway_core::Error::from(error).to_string();
     assert!(
-        text.contains("failed to pull 127.0.0.1:9/slipway/no-such-buildkit:1")
+        text.contains("failed to pull the BuildKit image 127.0.0.1:9/slipway/no-such-buildkit:1")
             && text.contains("set buildkit.image"),
         "{text}"
     );

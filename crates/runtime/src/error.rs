@@ -289,6 +289,9 @@ impl RuntimeError {
         let Some(source) = self.bollard() else {
             return Error::backend(self);
         };
+        if let Some(mapped) = self.registry_failure(source) {
+            return mapped;
+        }
         match source {
             BollardError::DockerResponseServerError {
                 status_code,
@@ -320,6 +323,52 @@ impl RuntimeError {
                 },
                 None => Error::backend(self),
             },
+        }
+    }
+}
+
+impl RuntimeError {
+    /// A pull or push the engine could not do because of the registry: unreachable is
+    /// `Unavailable` naming it, a missing repository or tag `NotFound`.
+    fn registry_failure(&self, source: &BollardError) -> Option<Error> {
+        let (RuntimeError::Pull { image, .. } | RuntimeError::Push { image, .. }) = self else {
+            return None;
+        };
+        let message = match source {
+            BollardError::DockerResponseServerError { message, .. } => message,
+            BollardError::DockerStreamError { error } => error,
+            _ => return None,
+        };
+        let lower = message.to_ascii_lowercase();
+        let unreachable = [
+            "connection refused",
+            "no such host",
+            "i/o timeout",
+            "network is unreachable",
+            "tls handshake timeout",
+            "server misbehaving",
+            "dial tcp",
+        ];
+        let missing = [
+            "manifest unknown",
+            "not found",
+            "does not exist",
+            "repository name not known",
+            "pull access denied",
+        ];
+        let registry = image
+            .split('/')
+            .next()
+            .filter(|host| host.contains(['.', ':']) || *host == "localhost");
+        if unreachable.iter().any(|needle| lower.contains(needle)) {
+            Some(Error::Unavailable {
+                endpoint: format!("registry {}", registry.unwrap_or("docker.io")),
+                reason: message.trim().to_owned(),
+            })
+        } else if missing.iter().any(|needle| lower.contains(needle)) {
+            Some(Error::not_found(format!("image `{image}` in its registry")))
+        } else {
+            None
         }
     }
 }
@@ -440,6 +489,36 @@ mod tests {
             err.to_string().contains("unix:///var/run/docker.sock"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_unreachable_registry_is_unavailable_and_a_missing_tag_not_found() {
+        let refused = core(RuntimeError::Pull {
+            image: "127.0.0.1:9/x:1".into(),
+            source: server(
+                500,
+                "Get \"https://127.0.0.1:9/v2/\": dial tcp 127.0.0.1:9: connect: connection refused",
+            ),
+        });
+        assert_eq!(refused.kind(), ErrorKind::Unavailable, "{refused}");
+        assert!(
+            refused
+                .to_string()
+                .starts_with("registry 127.0.0.1:9 is unavailable"),
+            "{refused}"
+        );
+        let pushed = core(RuntimeError::Push {
+            image: "registry.example:5000/x:1".into(),
+            source: BollardError::DockerStreamError {
+                error: "dial tcp: lookup registry.example: no such host".into(),
+            },
+        });
+        assert_eq!(pushed.kind(), ErrorKind::Unavailable, "{pushed}");
+        let missing = core(RuntimeError::Pull {
+            image: "busybox:nope".into(),
+            source: server(404, "manifest for busybox:nope not found: manifest unknown"),
+        });
+        assert_eq!(missing.kind(), ErrorKind::NotFound, "{missing}");
     }
 
     #[test]

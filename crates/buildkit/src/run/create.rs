@@ -6,24 +6,28 @@ use slipway_core::{
     PrivilegeProfile, Result, RunId, RunRecord, RunState, Sidecar, SidecarHandle, Timestamp,
 };
 
+use super::error::RunError;
 use super::failpoint::{Interrupt, Step};
 use super::spec::{run_scope, RunSpec};
 use super::{audit_kind, RunManager, DOCKER_SOCKET};
+use crate::sidecar::BuildkitSidecar;
 
 impl RunManager {
     /// Creates a run and returns its record (state `running`). On failure everything created
-    /// so far is removed, the run is recorded as failed and the first error is returned.
-    pub async fn create(&self, spec: RunSpec) -> Result<RunRecord> {
-        spec.validate()?;
+    /// so far is removed, the run is recorded as failed and the first error is returned; it
+    /// names the run ([`RunError::run_id`]) unless the run was refused before being recorded.
+    pub async fn create(&self, spec: RunSpec) -> Result<RunRecord, RunError> {
+        spec.validate().map_err(RunError::Refused)?;
         let privilege = spec.effective_privilege();
-        if let Err(refused) = self.check_capabilities(&spec, &privilege) {
+        let sidecar = self.sidecar.with_overrides(&spec.sidecar);
+        if let Err(refused) = self.check_capabilities(&spec, &privilege, &sidecar) {
             self.audit(
                 AuditEvent::new(audit_kind::RUN_FAILED)
                     .with_resource("image", spec.image.as_str())
                     .with_detail(refused.to_string()),
             )
             .await;
-            return Err(refused);
+            return Err(RunError::Refused(refused));
         }
 
         let now = Timestamp::now();
@@ -44,31 +48,34 @@ impl RunManager {
             updated_at: now,
             error: None,
         };
-        self.store.put_run(&record).await?;
-        let detail = match spec.docker {
-            DockerMode::Host => {
-                "docker:host — a host-root run: the host engine's socket is mounted"
-            }
-            DockerMode::Dind => "docker:dind — own daemon with a BuildKit sidecar",
-            DockerMode::None => "no Docker access",
-        };
+        self.store
+            .put_run(&record)
+            .await
+            .map_err(|source| RunError::Record {
+                run: id.clone(),
+                source,
+            })?;
         self.audit(
             AuditEvent::new(audit_kind::RUN_CREATED)
                 .with_run(&id)
                 .with_resource("image", spec.image.as_str())
-                .with_detail(detail),
+                .with_detail(mode_detail(spec.docker)),
         )
         .await;
 
         let mut created = Created::default();
+        let steps = Steps {
+            spec: &spec,
+            sidecar: &sidecar,
+        };
         match self
-            .create_steps(&spec, privilege, &mut record, &mut created)
+            .create_steps(&steps, privilege, &mut record, &mut created)
             .await
         {
             Ok(()) => Ok(record),
             Err(Interrupt::Crashed(error)) => Err(error),
             Err(Interrupt::Failed(error)) => {
-                self.undo(&created).await;
+                self.undo(&sidecar, &created).await;
                 record.state = RunState::Failed;
                 record.error = Some(error.to_string());
                 record.updated_at = Timestamp::now();
@@ -86,7 +93,12 @@ impl RunManager {
         }
     }
 
-    fn check_capabilities(&self, spec: &RunSpec, privilege: &PrivilegeProfile) -> Result<()> {
+    fn check_capabilities(
+        &self,
+        spec: &RunSpec,
+        privilege: &PrivilegeProfile,
+        sidecar: &BuildkitSidecar,
+    ) -> Result<()> {
         let capabilities = self.runtime.capabilities();
         match spec.docker {
             DockerMode::Host if capabilities.host_socket.is_none() => {
@@ -105,7 +117,7 @@ impl RunManager {
         }
         let wants_privileged = *privilege == PrivilegeProfile::Privileged
             || (spec.docker == DockerMode::Dind
-                && self.sidecar.config().privilege == PrivilegeProfile::Privileged);
+                && sidecar.config().privilege == PrivilegeProfile::Privileged);
         if wants_privileged && !capabilities.privileged {
             return Err(Error::invalid(
                 "privilege",
@@ -117,13 +129,13 @@ impl RunManager {
 
     async fn create_steps(
         &self,
-        spec: &RunSpec,
+        steps: &Steps<'_>,
         privilege: PrivilegeProfile,
         record: &mut RunRecord,
         created: &mut Created,
     ) -> std::result::Result<(), Interrupt> {
-        let id = record.id.clone();
-        self.failpoints.check(Step::Recorded)?;
+        let (spec, id) = (steps.spec, record.id.clone());
+        self.failpoints.check(Step::Recorded, &id)?;
         let mut env = spec.env.clone();
         let mut container = spec.container_spec(&id, &self.instance, privilege);
         container.labels.extend(self.labels.clone());
@@ -143,7 +155,7 @@ impl RunManager {
                 env.insert("DOCKER_HOST".into(), format!("unix://{DOCKER_SOCKET}"));
             }
             DockerMode::Dind => {
-                let handle = self.start_sidecar(record, created).await?;
+                let handle = self.start_sidecar(steps.sidecar, record, created).await?;
                 env.extend(handle.env.clone());
                 env.insert("SLIPWAY_DOCKER_DIND".into(), "1".into());
                 env.insert("DOCKER_HOST".into(), format!("unix://{DOCKER_SOCKET}"));
@@ -155,52 +167,56 @@ impl RunManager {
         }
         container.env = env;
 
-        // Intent: the main container's name, before it exists.
-        let name = container
-            .name
-            .as_ref()
-            .map(ToString::to_string)
-            .expect("run containers are always named");
-        record.main_container_id = Some(ContainerId::new(name));
-        self.save(record).await?;
+        let hint = if container.privilege == PrivilegeProfile::Privileged {
+            "; if this engine refuses privileged containers, use the capability profile (privilege `caps`)"
+        } else {
+            ""
+        };
         let main = run_container(self.runtime.as_ref(), &container)
             .await
-            .map_err(|e| main_start_error(e, &container.privilege))?;
+            .map_err(|source| RunError::StartMain {
+                run: id.clone(),
+                hint,
+                source,
+            })?;
         created.main = Some(main.clone());
         record.main_container_id = Some(main);
-        self.failpoints.check(Step::MainStarted)?;
+        self.save_step(record).await?;
+        self.failpoints.check(Step::MainStarted, &id)?;
         record.state = RunState::Running;
-        self.save(record).await?;
+        self.save_step(record).await?;
         Ok(())
     }
 
     async fn start_sidecar(
         &self,
+        sidecar: &BuildkitSidecar,
         record: &mut RunRecord,
         created: &mut Created,
     ) -> std::result::Result<SidecarHandle, Interrupt> {
         let id = record.id.clone();
+        let run = || id.clone();
         let network_name = format!("slipway-{id}");
-        record.network_id = Some(NetworkId::new(network_name.clone()));
-        self.save(record).await?;
         let mut network_labels = self.labels.clone();
         network_labels.extend(run_scope(&id, &self.instance).labels());
         let network = self
             .network
             .create_network(&NetworkSpec {
-                name: network_name.parse()?,
+                name: network_name
+                    .parse()
+                    .expect("run ids make valid network names"),
                 labels: network_labels,
                 internal: false,
             })
             .await
-            .map_err(|e| {
-                Error::backend(format!(
-                    "failed to create Docker network for buildkit sidecar: {e}"
-                ))
+            .map_err(|source| RunError::CreateNetwork {
+                run: run(),
+                name: network_name.clone(),
+                source,
             })?;
         created.network = Some(network.clone());
         record.network_id = Some(network.clone());
-        self.save(record).await?;
+        self.save_step(record).await?;
         self.audit(
             AuditEvent::new(audit_kind::DOCKER_NETWORK_CREATED)
                 .with_run(&id)
@@ -208,51 +224,73 @@ impl RunManager {
                 .with_resource("network_name", &network_name),
         )
         .await;
-        self.failpoints.check(Step::NetworkCreated)?;
+        self.failpoints.check(Step::NetworkCreated, &id)?;
 
-        self.sidecar.ensure_image().await?;
-        record.state_volume = Some(self.sidecar.ensure_state_volume().await?);
-        record.sidecar_id = Some(ContainerId::new(crate::sidecar::sidecar_name(&id)));
-        self.save(record).await?;
-        let handle = self.sidecar.start(&id, &network).await?;
+        sidecar
+            .ensure_image()
+            .await
+            .map_err(|source| RunError::SidecarImage {
+                run: run(),
+                image: sidecar.config().image.to_string(),
+                source,
+            })?;
+        let volume = sidecar
+            .ensure_state_volume()
+            .await
+            .map_err(|source| RunError::StateVolume { run: run(), source })?;
+        record.state_volume = Some(volume);
+        self.save_step(record).await?;
+        let handle = sidecar
+            .start(&id, &network)
+            .await
+            .map_err(|source| RunError::StartSidecar { run: run(), source })?;
         created.sidecar = Some(handle.clone());
         record.sidecar_id = Some(handle.container_id.clone());
-        self.save(record).await?;
+        self.save_step(record).await?;
         self.audit(
             AuditEvent::new(audit_kind::BUILDKIT_SIDECAR_STARTED)
                 .with_run(&id)
                 .with_resource("container_id", handle.container_id.as_str())
-                .with_resource("image", self.sidecar.config().image.as_str())
+                .with_resource("image", sidecar.config().image.as_str())
                 .with_resource(
                     "state_volume",
                     record.state_volume.as_deref().unwrap_or_default(),
                 ),
         )
         .await;
-        self.failpoints.check(Step::SidecarStarted)?;
+        self.failpoints.check(Step::SidecarStarted, &id)?;
 
-        self.sidecar
-            .wait_healthy(&handle, self.sidecar.config().health_timeout)
-            .await?;
+        sidecar
+            .wait_healthy(&handle, sidecar.config().health_timeout)
+            .await
+            .map_err(|source| RunError::SidecarUnhealthy { run: run(), source })?;
         self.audit(
             AuditEvent::new(audit_kind::BUILDKIT_SIDECAR_HEALTHY)
                 .with_run(&id)
                 .with_resource("container_id", handle.container_id.as_str())
-                .with_detail(format!("{} probe", self.sidecar.config().probe)),
+                .with_detail(format!("{} probe", sidecar.config().probe)),
         )
         .await;
-        self.failpoints.check(Step::SidecarHealthy)?;
+        self.failpoints.check(Step::SidecarHealthy, &id)?;
         Ok(handle)
     }
 
-    async fn undo(&self, created: &Created) {
+    /// Saves a step's record; a failure to do so fails the run.
+    async fn save_step(&self, record: &mut RunRecord) -> std::result::Result<(), RunError> {
+        self.save(record).await.map_err(|source| RunError::Record {
+            run: record.id.clone(),
+            source,
+        })
+    }
+
+    async fn undo(&self, sidecar: &BuildkitSidecar, created: &Created) {
         if let Some(main) = &created.main {
             if let Err(e) = self.remove_container(main).await {
                 tracing::warn!(container = %main, error = %e, "failed to remove a run's main container");
             }
         }
         if let Some(handle) = &created.sidecar {
-            if let Err(e) = self.sidecar.stop(handle).await {
+            if let Err(e) = sidecar.stop(handle).await {
                 tracing::warn!(container = %handle.container_id, error = %e, "failed to remove a BuildKit sidecar");
             }
         }
@@ -264,6 +302,12 @@ impl RunManager {
     }
 }
 
+/// What one creation works from: the spec and the sidecar with the run's overrides.
+struct Steps<'a> {
+    spec: &'a RunSpec,
+    sidecar: &'a BuildkitSidecar,
+}
+
 /// What a run's creation made so far, undone in reverse on failure.
 #[derive(Default)]
 struct Created {
@@ -272,13 +316,12 @@ struct Created {
     main: Option<ContainerId>,
 }
 
-fn main_start_error(error: Error, privilege: &PrivilegeProfile) -> Error {
-    if *privilege == PrivilegeProfile::Privileged {
-        Error::backend(format!(
-            "failed to start the run's privileged main container: {error}; if this engine refuses privileged containers, use the capability profile (privilege `caps`)"
-        ))
-    } else {
-        error
+/// The audit detail of a run's Docker access: host and dind both hand out host root.
+fn mode_detail(mode: DockerMode) -> &'static str {
+    match mode {
+        DockerMode::Host => "docker:host — a host-root run: the host engine's socket is mounted",
+        DockerMode::Dind => "docker:dind — own daemon with a BuildKit sidecar",
+        DockerMode::None => "no Docker access",
     }
 }
 
@@ -324,13 +367,16 @@ mod tests {
             .with_docker(DockerMode::Dind)
             .with_privilege(PrivilegeProfile::Default);
         let error = manager.create(spec).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Conflict, "{error}");
+        let run = &store.runs().await.unwrap()[0];
+        assert_eq!(error.run_id(), Some(&run.id));
         assert!(
-            error
-                .to_string()
-                .starts_with("failed to create Docker network for buildkit sidecar: "),
+            error.to_string().starts_with(&format!(
+                "failed to create the network slipway-{} of run",
+                run.id
+            )),
             "{error}"
         );
-        let run = &store.runs().await.unwrap()[0];
         assert_eq!(run.state, RunState::Failed);
         assert!(runtime.container_ids().is_empty());
         assert!(runtime.network_names().is_empty());

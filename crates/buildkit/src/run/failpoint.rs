@@ -1,7 +1,9 @@
 //! Test-only interruptions between the steps of a run's creation (feature `failpoints`).
 //! Without the feature every check is a no-op.
 
-use slipway_core::Error;
+use slipway_core::RunId;
+
+use super::error::RunError;
 
 /// A point in a run's creation, after the named step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,14 +43,14 @@ pub enum FailAction {
 /// Why creation stopped.
 pub(crate) enum Interrupt {
     /// An error: undo and record the failure.
-    Failed(Error),
+    Failed(RunError),
     /// A simulated crash: leave everything for `recover`.
     #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
-    Crashed(Error),
+    Crashed(RunError),
 }
 
-impl From<Error> for Interrupt {
-    fn from(error: Error) -> Self {
+impl From<RunError> for Interrupt {
+    fn from(error: RunError) -> Self {
         Interrupt::Failed(error)
     }
 }
@@ -66,9 +68,12 @@ impl Failpoints {
     }
 
     #[cfg(feature = "failpoints")]
-    pub(crate) fn check(&self, step: Step) -> Result<(), Interrupt> {
+    pub(crate) fn check(&self, step: Step, run: &RunId) -> Result<(), Interrupt> {
         let armed = *self.armed.lock().expect("failpoints lock");
-        let error = || Error::backend(format!("failpoint after {step:?}"));
+        let error = || RunError::Failpoint {
+            run: run.clone(),
+            step,
+        };
         match armed {
             Some((at, FailAction::Error)) if at == step => Err(Interrupt::Failed(error())),
             Some((at, FailAction::Crash)) if at == step => Err(Interrupt::Crashed(error())),
@@ -78,7 +83,7 @@ impl Failpoints {
 
     #[cfg(not(feature = "failpoints"))]
     #[allow(clippy::unused_self, clippy::unnecessary_wraps)]
-    pub(crate) fn check(&self, _step: Step) -> Result<(), Interrupt> {
+    pub(crate) fn check(&self, _step: Step, _run: &RunId) -> Result<(), Interrupt> {
         Ok(())
     }
 }

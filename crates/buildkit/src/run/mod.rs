@@ -4,15 +4,18 @@
 //! created, so [`RunManager::recover`] can finish what a crash interrupted.
 mod cleanup;
 mod create;
+mod error;
 mod failpoint;
+mod follow;
 mod manager;
 mod spec;
 mod teardown;
 
 pub use cleanup::{CleanOptions, CleanReport};
+pub use error::RunError;
 pub use failpoint::{FailAction, Step};
 pub use manager::RunManager;
-pub use spec::RunSpec;
+pub use spec::{RunSpec, SidecarOverrides};
 
 /// Audit event kinds written by runs.
 pub mod audit_kind {

@@ -1,12 +1,28 @@
 //! [`RunSpec`]: what a run runs, and how it gets Docker.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use slipway_core::labels::{self, Scope};
+
+use crate::health::HealthProbe;
 use slipway_core::{
     validate_env_key, ContainerName, ContainerSpec, DockerMode, Error, ImageRef, InstanceId,
     Labels, Mount, PrivilegeProfile, Result, Role, RunId,
 };
+
+/// Per-run changes to the configured BuildKit sidecar (`docker:dind` only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SidecarOverrides {
+    /// Another sidecar image.
+    pub image: Option<ImageRef>,
+    /// Another health probe.
+    pub probe: Option<HealthProbe>,
+    /// Another privilege for the sidecar.
+    pub privilege: Option<PrivilegeProfile>,
+    /// Another health timeout.
+    pub health_timeout: Option<Duration>,
+}
 
 /// A run to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +43,8 @@ pub struct RunSpec {
     pub name: Option<ContainerName>,
     /// Extra labels on the main container.
     pub labels: Labels,
+    /// Changes to the configured sidecar for this run.
+    pub sidecar: SidecarOverrides,
 }
 
 impl RunSpec {
@@ -41,6 +59,7 @@ impl RunSpec {
             privilege: None,
             name: None,
             labels: Labels::new(),
+            sidecar: SidecarOverrides::default(),
         }
     }
 
@@ -75,6 +94,12 @@ impl RunSpec {
     /// Names the main container.
     pub fn with_name(mut self, name: ContainerName) -> Self {
         self.name = Some(name);
+        self
+    }
+
+    /// Changes the configured sidecar for this run.
+    pub fn with_sidecar(mut self, sidecar: SidecarOverrides) -> Self {
+        self.sidecar = sidecar;
         self
     }
 
