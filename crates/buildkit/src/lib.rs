@@ -21,5 +21,5 @@ pub use run::{
 };
 pub use sidecar::{
     sidecar_name, BuildkitConfig, BuildkitSidecar, BUILDKIT_ALIAS, BUILDKIT_PORT, CACHE_KEY_LABEL,
-    DEFAULT_BUILDKIT_IMAGE,
+    DEFAULT_BUILDKIT_IMAGE, DEFAULT_RUN_IMAGE,
 };

@@ -19,6 +19,8 @@ use slipway_core::{
 use crate::health::HealthProbe;
 use crate::run::SidecarOverrides;
 
+/// The main container's image of a `docker:dind` run unless one is given.
+pub const DEFAULT_RUN_IMAGE: &str = "docker:28-dind";
 /// The pinned default BuildKit image (never `latest`).
 pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.23.2";
 /// The sidecar's name on the run's network.

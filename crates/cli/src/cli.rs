@@ -4,12 +4,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use slipway_app::Overrides;
+
+use crate::commands::audit::AuditArgs;
 use crate::commands::bench::BenchCommand;
 use crate::commands::doctor::DoctorArgs;
 use crate::commands::env::EnvCommand;
 use crate::commands::pool::PoolCommand;
-use crate::commands::run::{AuditArgs, CleanArgs, RunArgs};
-use crate::config::Overrides;
+use crate::commands::run::{CleanArgs, RunArgs};
 
 /// slipway: fast, safe development environments and builds on Docker engines.
 #[derive(Debug, Parser)]
@@ -80,7 +82,7 @@ pub(crate) enum Command {
     Bench(BenchCommand),
     /// Start a run (a container, optionally with Docker inside) and print its id.
     Run(RunArgs),
-    /// List runs.
+    /// List runs (a listing settles nothing; run, stop and clean settle crashed runs).
     Runs {
         /// Print JSON.
         #[arg(long)]

@@ -1,11 +1,10 @@
 //! `slipway`: parses the command line, sets up logging, resolves the configuration once and
-//! dispatches to one file per verb under `commands/`. Exit codes are decided here only.
+//! dispatches to one file per verb under `commands/`, each a call into `slipway-app`. Exit
+//! codes are decided here only.
 
 mod cli;
 mod commands;
-mod config;
 mod output;
-mod wiring;
 
 use std::process::ExitCode;
 
@@ -15,7 +14,6 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, LogFormat};
 use crate::commands::Outcome;
-use crate::config::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -45,7 +43,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let config = Config::load(&cli.global.overrides(), &|key| std::env::var(key).ok())?;
+    let config =
+        slipway_app::Config::load(&cli.global.overrides(), &|key| std::env::var(key).ok())?;
     match cli.command {
         Command::Doctor(args) => commands::doctor::run(&config, args).await,
         Command::Env(env) => commands::env::run(&config, env).await,
@@ -55,7 +54,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Runs { json } => commands::run::runs(&config, json).await,
         Command::Stop { run } => commands::run::stop(&config, run).await,
         Command::Clean(args) => commands::run::clean(&config, args).await,
-        Command::Audit(args) => commands::run::audit(&config, args).await,
+        Command::Audit(args) => commands::audit::run(&config, args).await,
     }
 }
 

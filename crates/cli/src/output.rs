@@ -58,6 +58,21 @@ pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long ago `at` was, as `12m05s`.
+pub(crate) fn age(at: slipway_core::Timestamp) -> String {
+    let secs = at.elapsed().as_secs();
+    format!("{}m{:02}s", secs / 60, secs % 60)
+}
+
+/// `cloning` → `Cloning`.
+pub(crate) fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// Milliseconds with one decimal.
 pub(crate) fn ms(value: f64) -> String {
     format!("{value:.1} ms")

@@ -19,6 +19,9 @@ pub const SCHEMA: &str = "dev.slipway.schema";
 pub const POOL_KEY: &str = "dev.slipway.pool-key";
 /// The run a run-scoped object belongs to.
 pub const RUN_ID: &str = "dev.slipway.run-id";
+/// The process that created a pooled container (`<pid>.<start>@<boot id>`), so the next
+/// owner of the state can tell whether it is gone.
+pub const CREATOR: &str = "dev.slipway.creator";
 /// The `owner/repo` an environment, image or volume belongs to.
 pub const REPO: &str = "dev.slipway.repo";
 /// The current label schema version.

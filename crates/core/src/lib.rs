@@ -92,7 +92,7 @@ pub use image::{
 };
 pub use labels::{LabelFilter, Labels, Role};
 pub use logs::{LogLine, LogOptions, LogSource};
-pub use names::{ContainerName, GitRef, ImageRef, RepoSlug};
+pub use names::{ContainerName, GitRef, ImageRef, RemoteUrl, RepoSlug};
 pub use network::{Network, NetworkInfo, NetworkSpec};
 pub use pool::{Lease, Pool, PoolConfig, PoolReport, PoolStatus, DEFAULT_POOL_MEMORY_BYTES};
 pub use pool_key::PoolKey;
@@ -100,14 +100,14 @@ pub use ports::{PortLease, PortLeaseRequest, PortRange};
 pub use records::{
     BuildRecord, BuildStatus, DockerMode, EnvironmentRecord, EnvironmentStatus, RunRecord, RunState,
 };
-pub use repo::{CommitId, GitCredentials, MirrorInfo, RepoCache, TreeDiff};
+pub use repo::{CommitId, GitCredentials, MirrorInfo, RepoCache, RepoSource, TreeDiff};
 pub use runtime::{
     run_container, Containers, Engine, Exec, Files, ImageBuild, Images, Runtime, Volumes,
 };
 pub use sidecar::{Sidecar, SidecarHandle};
 pub use spec::{
     validate_env_key, CapabilityProfile, ContainerSpec, Mount, NetworkAttachment, PortBinding,
-    PrivilegeProfile, Resources, MIN_MEMORY_BYTES,
+    PrivilegeProfile, Resources, IDLE_COMMAND, MIN_MEMORY_BYTES,
 };
 pub use store::{AuditLog, BuildStore, ClaimStore, EnvironmentStore, LeaseStore, RunStore, Store};
 pub use time::Timestamp;

@@ -10,6 +10,8 @@ use crate::time::Timestamp;
 pub enum EnvironmentStatus {
     /// The container is being created or claimed.
     Creating,
+    /// The container is claimed and idle: nothing is set up in it yet.
+    Created,
     /// The repository is being copied in.
     Cloning,
     /// Dependencies are being installed.
@@ -27,6 +29,7 @@ impl EnvironmentStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             EnvironmentStatus::Creating => "creating",
+            EnvironmentStatus::Created => "created",
             EnvironmentStatus::Cloning => "cloning",
             EnvironmentStatus::Installing => "installing",
             EnvironmentStatus::Starting => "starting",
@@ -35,9 +38,15 @@ impl EnvironmentStatus {
         }
     }
 
-    /// Whether a setup is under way (the status will change without being asked to).
+    /// Whether a step is under way (the status will change without being asked to).
     pub fn is_in_progress(self) -> bool {
-        !matches!(self, EnvironmentStatus::Ready | EnvironmentStatus::Error)
+        matches!(
+            self,
+            EnvironmentStatus::Creating
+                | EnvironmentStatus::Cloning
+                | EnvironmentStatus::Installing
+                | EnvironmentStatus::Starting
+        )
     }
 }
 
@@ -226,6 +235,7 @@ mod tests {
     fn user_facing_names_match_the_serialized_ones() {
         for status in [
             EnvironmentStatus::Creating,
+            EnvironmentStatus::Created,
             EnvironmentStatus::Cloning,
             EnvironmentStatus::Installing,
             EnvironmentStatus::Starting,

@@ -4,7 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::names::{GitRef, RepoSlug};
+use crate::names::{GitRef, RemoteUrl, RepoSlug};
 use crate::time::Timestamp;
 use crate::{Error, Result};
 
@@ -67,6 +67,41 @@ impl fmt::Debug for GitCredentials {
     }
 }
 
+/// Where a repository comes from: its slug, fetched from the configured URL template, or an
+/// explicit remote. Mirrors of explicit remotes are kept apart from the template's, so one
+/// request's remote never changes where another request's repository is fetched from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct RepoSource {
+    /// The repository.
+    pub repo: RepoSlug,
+    /// Fetch from here instead of the configured template.
+    pub remote: Option<RemoteUrl>,
+}
+
+impl RepoSource {
+    /// `repo` from the configured template.
+    pub fn new(repo: RepoSlug) -> Self {
+        Self { repo, remote: None }
+    }
+
+    /// `repo` from `remote`.
+    pub fn with_remote(repo: RepoSlug, remote: RemoteUrl) -> Self {
+        Self {
+            repo,
+            remote: Some(remote),
+        }
+    }
+}
+
+impl fmt::Display for RepoSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.remote {
+            Some(remote) => write!(f, "{} ({remote})", self.repo),
+            None => self.repo.fmt(f),
+        }
+    }
+}
+
 /// A mirror after [`RepoCache::ensure`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MirrorInfo {
@@ -96,30 +131,30 @@ pub trait RepoCache: Send + Sync {
     /// Clones the mirror the first time, fetches afterwards.
     async fn ensure(
         &self,
-        repo: &RepoSlug,
+        source: &RepoSource,
         credentials: Option<GitCredentials>,
     ) -> Result<MirrorInfo>;
     /// The commit a ref points at; [`Error::NotFound`] naming the ref when it does not exist.
-    async fn resolve(&self, repo: &RepoSlug, reference: &GitRef) -> Result<CommitId>;
+    async fn resolve(&self, source: &RepoSource, reference: &GitRef) -> Result<CommitId>;
     /// The branch the remote's HEAD points at.
-    async fn default_branch(&self, repo: &RepoSlug) -> Result<GitRef>;
+    async fn default_branch(&self, source: &RepoSource) -> Result<GitRef>;
     /// A tar of the commit's tree (modes and symlinks kept).
-    async fn archive(&self, repo: &RepoSlug, commit: &CommitId) -> Result<Vec<u8>>;
+    async fn archive(&self, source: &RepoSource, commit: &CommitId) -> Result<Vec<u8>>;
     /// A tar of only `paths` (files) of the commit's tree; paths missing at the commit are
     /// skipped.
     async fn archive_paths(
         &self,
-        repo: &RepoSlug,
+        source: &RepoSource,
         commit: &CommitId,
         paths: &[String],
     ) -> Result<Vec<u8>>;
     /// The content of file `path` at the commit, if it exists there.
     async fn read_file(
         &self,
-        repo: &RepoSlug,
+        source: &RepoSource,
         commit: &CommitId,
         path: &str,
     ) -> Result<Option<Vec<u8>>>;
     /// What changed from `from` to `to`.
-    async fn diff(&self, repo: &RepoSlug, from: &CommitId, to: &CommitId) -> Result<TreeDiff>;
+    async fn diff(&self, source: &RepoSource, from: &CommitId, to: &CommitId) -> Result<TreeDiff>;
 }

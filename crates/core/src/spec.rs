@@ -192,6 +192,10 @@ impl ContainerSpec {
     }
 }
 
+/// A command that keeps a container alive, idle, until it is put to use (pooled and
+/// environment containers run it until their dev server starts).
+pub const IDLE_COMMAND: [&str; 3] = ["tail", "-f", "/dev/null"];
+
 /// The smallest memory limit the engine accepts.
 pub const MIN_MEMORY_BYTES: u64 = 6 * 1024 * 1024;
 

@@ -1,24 +1,23 @@
 //! Start-up reconciliation: the engine says what exists, the store says what is handed out.
 //! Running members of configured pools are adopted as ready; claimed containers are left
-//! alone; every other pooled container of this instance is removed; leases and claims whose
-//! container is gone are forgotten.
+//! alone; any other pooled container of this instance is removed only when its creator is
+//! gone or it is older than the grace period (an unconfigured key alone is no reason: it may
+//! be another live process's); leases and claims whose container is gone are forgotten.
 
 use std::collections::HashSet;
 
 use slipway_core::{
-    labels, ContainerId, Error, LabelFilter, PoolKey, PublishedPort, RemoveOptions, Result,
+    labels, ContainerId, ContainerSummary, Error, PoolKey, PublishedPort, RemoveOptions, Result,
 };
 
+use crate::creator::Creator;
 use crate::inner::Inner;
 use crate::members::{holder, HOLDER_PREFIX};
 use crate::state::Member;
 
 impl Inner {
     pub(crate) async fn adopt(&self) -> Result<()> {
-        let filter = LabelFilter::managed()
-            .with(labels::ROLE, "pool")
-            .with(labels::INSTANCE, self.instance.as_str());
-        let existing = self.runtime.list_containers(&filter).await?;
+        let existing = self.runtime.list_containers(&self.scope().filter()).await?;
         let existing_ids: HashSet<ContainerId> = existing.iter().map(|c| c.id.clone()).collect();
 
         for lease in self.store.claims().await? {
@@ -37,7 +36,7 @@ impl Inner {
         }
 
         let mut kept_names = HashSet::new();
-        let (mut adopted, mut removed) = (0, 0);
+        let (mut adopted, mut removed, mut left) = (0, 0, 0);
         for container in existing {
             let name = container.names.first().cloned().unwrap_or_default();
             if self.lock().claimed.contains_key(&container.id) {
@@ -56,6 +55,11 @@ impl Inner {
                         continue;
                     }
                 }
+            }
+            if !self.may_reap(&container) {
+                kept_names.insert(name);
+                left += 1;
+                continue;
             }
             match self
                 .runtime
@@ -76,14 +80,30 @@ impl Inner {
                 self.ports.release(lease.port, &lease.holder).await?;
             }
         }
-        if adopted + removed > 0 {
+        if adopted + removed + left > 0 {
             tracing::info!(
                 adopted,
                 removed,
+                left,
                 "reconciled pooled containers left by an earlier run"
             );
         }
         Ok(())
+    }
+
+    /// Whether an unclaimed container that this pool can't adopt may be removed: it is not
+    /// running (no pool hands one out), its creator is gone (or unknown), or it has outlived
+    /// the grace period.
+    fn may_reap(&self, container: &ContainerSummary) -> bool {
+        if !container.state.is_running() {
+            return true;
+        }
+        let creator_alive = container
+            .labels
+            .get(labels::CREATOR)
+            .and_then(|label| label.parse::<Creator>().ok())
+            .is_some_and(|creator| creator.is_alive());
+        !creator_alive || container.created.elapsed() >= self.settings.stray_grace
     }
 
     /// Adopts a running container as ready if its pool is configured, its ports are leased to

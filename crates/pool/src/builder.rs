@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::budget::Budget;
 use crate::config::PoolSettings;
+use crate::creator::Creator;
 use crate::inner::Inner;
 use crate::ports::PortAllocator;
 use crate::state::{KeyState, PoolState};
@@ -57,6 +58,7 @@ impl WarmPoolBuilder {
         let inner = Arc::new(Inner {
             ports: PortAllocator::new(Arc::clone(&self.store), self.settings.port_range),
             instance: self.store.instance_id(),
+            creator: Creator::current(),
             runtime: self.runtime,
             store: self.store,
             settings: self.settings,

@@ -27,6 +27,9 @@ pub struct PoolSettings {
     pub verify_on_claim: bool,
     /// Keep pools filled in the background (off for one-shot tools that only look or drain).
     pub refill: bool,
+    /// At start, an unclaimed pooled container whose pool is not configured is removed once
+    /// its creator process is gone, or once it is this old whoever created it.
+    pub stray_grace: Duration,
 }
 
 impl Default for PoolSettings {
@@ -40,6 +43,7 @@ impl Default for PoolSettings {
             refill_delay: Duration::from_millis(100),
             verify_on_claim: true,
             refill: true,
+            stray_grace: Duration::from_secs(10 * 60),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use slipway_core::{labels, ContainerId, LabelFilter};
+use slipway_core::ContainerId;
 
 use crate::inner::Inner;
 
@@ -13,9 +13,7 @@ use crate::inner::Inner;
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
 
 pub(crate) async fn watch(inner: Arc<Inner>) {
-    let filter = LabelFilter::managed()
-        .with(labels::ROLE, "pool")
-        .with(labels::INSTANCE, inner.instance.as_str());
+    let filter = inner.scope().filter();
     loop {
         let mut events = inner.runtime.container_events(&filter);
         loop {

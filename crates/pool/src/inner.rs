@@ -2,12 +2,14 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use slipway_core::labels::Scope;
 use slipway_core::prelude::*;
-use slipway_core::{InstanceId, PoolKey};
+use slipway_core::{InstanceId, PoolKey, Role};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::PoolSettings;
+use crate::creator::Creator;
 use crate::ports::PortAllocator;
 use crate::state::{Member, PoolState};
 
@@ -18,6 +20,8 @@ pub(crate) struct Inner {
     pub(crate) ports: PortAllocator,
     pub(crate) settings: PoolSettings,
     pub(crate) instance: InstanceId,
+    /// This process, as recorded on the containers it creates.
+    pub(crate) creator: Option<Creator>,
     pub(crate) state: Mutex<PoolState>,
     /// Wakes the refill loop.
     pub(crate) wake: Notify,
@@ -27,6 +31,11 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// This state's pooled containers.
+    pub(crate) fn scope(&self) -> Scope {
+        Scope::new(Role::Pool, &self.instance)
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

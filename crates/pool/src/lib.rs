@@ -22,7 +22,10 @@
 //! - **Failures** back off exponentially; after `degrade_after` failures in a row the pool is
 //!   reported degraded with its last error, so a missing image does not hot-loop.
 //! - **Restarts**: a new pool over the same store adopts running members of configured
-//!   pools as ready, leaves handed-out containers alone, and removes the rest of its own.
+//!   pools as ready and leaves handed-out containers alone. Another unclaimed container of
+//!   this state is removed only when the process that created it is gone (pid, start time
+//!   and boot id are on its labels) or it is older than `stray_grace`: a pool key that is
+//!   not configured in this process is no reason on its own.
 //!
 //! # Example
 //!
@@ -56,6 +59,7 @@ mod budget;
 mod builder;
 mod claim;
 mod config;
+mod creator;
 mod health;
 mod inner;
 mod members;
@@ -67,6 +71,7 @@ mod warm_pool;
 pub use budget::MemoryBudget;
 pub use builder::WarmPoolBuilder;
 pub use config::PoolSettings;
+pub use creator::Creator;
 pub use ports::PortAllocator;
 pub use slipway_core::PoolConfig;
 pub use warm_pool::WarmPool;

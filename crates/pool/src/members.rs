@@ -1,9 +1,9 @@
 //! Creating and destroying pooled containers: unique names, slipway's labels, leased host
 //! ports, and another port when a foreign process holds the one leased.
 
-use slipway_core::labels::{self, Scope};
+use slipway_core::labels::{self};
 use slipway_core::{
-    run_container, ContainerSpec, Error, PoolKey, PublishedPort, RemoveOptions, Result, Role,
+    run_container, ContainerSpec, Error, PoolKey, PublishedPort, RemoveOptions, Result,
 };
 
 use crate::inner::Inner;
@@ -37,11 +37,12 @@ impl Inner {
         let name = member_name(key);
         let mut spec = template.clone();
         spec.name = Some(name.parse()?);
-        spec.labels.extend(
-            Scope::new(Role::Pool, &self.instance)
-                .with(labels::POOL_KEY, key.as_str())
-                .labels(),
-        );
+        spec.labels
+            .extend(self.scope().with(labels::POOL_KEY, key.as_str()).labels());
+        if let Some(creator) = &self.creator {
+            spec.labels
+                .insert(labels::CREATOR.to_owned(), creator.to_string());
+        }
         let memory_bytes = spec.resources.memory_bytes.unwrap_or_default();
         let holder = holder(&name);
         for _ in 0..MAX_PORT_ATTEMPTS {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use slipway_core::prelude::*;
 use slipway_core::{
-    labels, ContainerSpec, ErrorKind, LabelFilter, Pool, PoolKey, PoolStatus, PortBinding,
-    PortRange, Role,
+    labels, ContainerId, ContainerSpec, ErrorKind, LabelFilter, Pool, PoolKey, PoolStatus,
+    PortBinding, PortRange, Role,
 };
 use slipway_pool::{MemoryBudget, PoolConfig, PoolSettings, WarmPool};
 use slipway_testkit::{FakeRuntime, MemoryStore};
@@ -463,6 +463,70 @@ async fn a_new_pool_over_the_same_store_adopts_ready_keeps_claimed_and_removes_s
     assert!(again.warm && again.container_id != claimed.container_id);
     second.pool.release(&claimed).await.unwrap();
     assert!(!fake.container_ids().contains(&claimed.container_id));
+}
+
+/// A running, unclaimed member of a pool that this process does not configure, created by
+/// `creator` (a `dev.slipway.creator` label value, or none).
+async fn foreign_member(
+    fake: &FakeRuntime,
+    store: &MemoryStore,
+    creator: Option<String>,
+) -> ContainerId {
+    let mut spec = spec().with_env("OTHER", "process");
+    spec.labels = slipway_core::labels::Scope::new(Role::Pool, &store.instance_id())
+        .with(labels::POOL_KEY, "1111111111111111")
+        .labels();
+    if let Some(creator) = creator {
+        spec.labels.insert(labels::CREATOR.into(), creator);
+    }
+    slipway_core::run_container(fake, &spec).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_unconfigured_pool_s_container_is_reaped_only_when_its_creator_is_gone_or_it_is_old() {
+    let fake = FakeRuntime::new().with_image("busybox:1");
+    let store = MemoryStore::new("inst");
+    let me = slipway_pool::Creator::current().unwrap().to_string();
+    let live = foreign_member(&fake, &store, Some(me.clone())).await;
+    // A pid that can't exist, on this boot: the process is gone.
+    let boot = me.split_once('@').unwrap().1;
+    let gone = foreign_member(&fake, &store, Some(format!("4194305.1@{boot}"))).await;
+    let unknown = foreign_member(&fake, &store, None).await;
+    let pool = harness_with(
+        fake.clone(),
+        store.clone(),
+        PoolConfig::new(spec()),
+        PoolSettings {
+            refill: false,
+            ..settings(100)
+        },
+    )
+    .await;
+    let ids = fake.container_ids();
+    assert!(
+        ids.contains(&live),
+        "a live process's container is left alone"
+    );
+    assert!(!ids.contains(&gone), "a gone process's container is reaped");
+    assert!(
+        !ids.contains(&unknown),
+        "a container without a creator is reaped"
+    );
+    pool.pool.shutdown(Duration::from_secs(5)).await.unwrap();
+
+    // Past the grace period, even a live creator's container goes.
+    let _old = harness_with(
+        fake.clone(),
+        store,
+        PoolConfig::new(spec()),
+        PoolSettings {
+            refill: false,
+            stray_grace: Duration::ZERO,
+            ..settings(100)
+        },
+    )
+    .await;
+    assert!(!fake.container_ids().contains(&live));
 }
 
 #[tokio::test(start_paused = true)]

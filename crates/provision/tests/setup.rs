@@ -11,12 +11,13 @@ use slipway_core::{
 };
 use slipway_pool::{MemoryBudget, PoolSettings, WarmPool};
 use slipway_provision::{
-    EnvValue, EnvironmentSettings, Environments, GitRepoCache, Phase, ProvisionConfig, Provisioner,
-    SetupEvent, SetupRequest, COMMIT_LABEL, LOCKFILE_LABEL,
+    EnvValue, EnvironmentEvent, EnvironmentSettings, Environments, GitRepoCache, Phase,
+    ProvisionConfig, Provisioner, SetupEvent, SetupRequest, COMMIT_LABEL, LOCKFILE_LABEL,
 };
 use slipway_store::SqliteStore;
 use slipway_testkit::engine::{TestEngine, TEST_LABEL};
 use slipway_testkit::synthetic::{node_app, RepoFile, SyntheticRepo};
+use slipway_testkit::{free_port_range, Need};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "tok-must-never-leak-4711";
@@ -56,17 +57,21 @@ fn fixture(dir: &std::path::Path, owner_repo: &str) -> SyntheticRepo {
     repo
 }
 
-async fn stack(ports_from: u16) -> Option<Stack> {
-    let engine = TestEngine::connect().await?;
+async fn stack() -> Option<Stack> {
+    let engine = TestEngine::connect_with(&[Need::NodeImage]).await?;
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<SqliteStore> =
         Arc::new(SqliteStore::open_in_dir(&dir.path().join("state")).unwrap());
     let owner_repo = format!("fixture/app-{}", engine.scope());
     let repo = fixture(dir.path(), &owner_repo);
-    let cache = Arc::new(GitRepoCache::new(dir.path().join("state/repo-cache")));
-    cache
-        .set_remote(&owner_repo.parse().unwrap(), &repo.file_url())
-        .unwrap();
+    let template = repo
+        .file_url()
+        .replace(&format!("{owner_repo}.git"), "{owner}/{repo}.git");
+    let cache = Arc::new(
+        GitRepoCache::new(dir.path().join("state/repo-cache"))
+            .with_url_template(&template)
+            .unwrap(),
+    );
     let mut config = ProvisionConfig::default();
     config
         .labels
@@ -76,7 +81,7 @@ async fn stack(ports_from: u16) -> Option<Stack> {
         Arc::new(Provisioner::new(engine.shared(), cache, store.instance_id(), config).unwrap());
     let settings = PoolSettings {
         budget: MemoryBudget::Fixed(4 << 30),
-        port_range: slipway_core::PortRange::new(ports_from, ports_from + 99).unwrap(),
+        port_range: free_port_range(100),
         ..PoolSettings::default()
     };
     let pool = WarmPool::builder(engine.shared(), store.clone())
@@ -93,6 +98,7 @@ async fn stack(ports_from: u16) -> Option<Stack> {
             base_image: engine.node(),
             memory_bytes: 512 << 20,
             warm_per_repo: 0,
+            credentials: None,
         },
     );
     Some(Stack {
@@ -130,10 +136,17 @@ async fn up(
     Vec<SetupEvent>,
 ) {
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-    let result = stack.environments.up(request, None, Some(sender)).await;
+    let result = stack.environments.up(None, request, Some(sender)).await;
     let mut events = Vec::new();
     while let Ok(event) = receiver.try_recv() {
-        events.push(event);
+        let event: EnvironmentEvent = event;
+        if let Ok(record) = &result {
+            assert_eq!(
+                event.environment, record.id,
+                "events name their environment"
+            );
+        }
+        events.push(event.event);
     }
     (result, events)
 }
@@ -162,7 +175,7 @@ async fn get(port: u16) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repo_becomes_a_dev_server_and_branches_start_from_its_main_image() {
-    let Some(stack) = stack(44000).await else {
+    let Some(stack) = stack().await else {
         return;
     };
     let runtime = stack.engine.runtime();
@@ -319,7 +332,7 @@ async fn a_repo_becomes_a_dev_server_and_branches_start_from_its_main_image() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_branch_fails_the_environment_with_the_reason_and_keeps_the_cache() {
-    let Some(stack) = stack(44200).await else {
+    let Some(stack) = stack().await else {
         return;
     };
     let (result, events) = up(&stack, request(&stack, "no-such-branch")).await;
@@ -359,7 +372,7 @@ async fn a_missing_branch_fails_the_environment_with_the_reason_and_keeps_the_ca
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dev_server_that_crashes_is_reported_with_its_output() {
-    let Some(stack) = stack(44400).await else {
+    let Some(stack) = stack().await else {
         return;
     };
     let mut crash = request(&stack, "main");

@@ -8,8 +8,10 @@ use slipway_core::{Error, Result, RuntimeCapabilities};
 use crate::endpoint::Endpoint;
 use crate::error::RuntimeError;
 
-const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one request may wait for the engine's response headers unless configured.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long connecting and the first ping may take unless configured.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// slipway's [`Runtime`](slipway_core::Runtime) and [`Network`](slipway_core::Network) over
 /// one Docker engine. Cheap to clone: clones share the connection pool.

@@ -360,16 +360,17 @@ impl RuntimeError {
             .split('/')
             .next()
             .filter(|host| host.contains(['.', ':']) || *host == "localhost");
-        if unreachable.iter().any(|needle| lower.contains(needle)) {
-            Some(Error::Unavailable {
+        let error = if unreachable.iter().any(|needle| lower.contains(needle)) {
+            Error::Unavailable {
                 endpoint: format!("registry {}", registry.unwrap_or("docker.io")),
                 reason: message.trim().to_owned(),
-            })
+            }
         } else if missing.iter().any(|needle| lower.contains(needle)) {
-            Some(Error::not_found(format!("image `{image}` in its registry")))
+            Error::not_found(format!("image `{image}` in its registry"))
         } else {
-            None
-        }
+            return None;
+        };
+        Some(error.context(self.to_string()))
     }
 }
 
@@ -504,7 +505,7 @@ mod tests {
         assert!(
             refused
                 .to_string()
-                .starts_with("registry 127.0.0.1:9 is unavailable"),
+                .starts_with("failed to pull 127.0.0.1:9/x:1: registry 127.0.0.1:9 is unavailable"),
             "{refused}"
         );
         let pushed = core(RuntimeError::Push {

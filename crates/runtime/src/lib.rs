@@ -46,6 +46,8 @@ mod volumes;
 
 /// The bollard version slipway is built against, for callers that need an unwrapped call.
 pub use bollard;
-pub use docker_runtime::{DockerRuntime, DockerRuntimeBuilder};
+pub use docker_runtime::{
+    DockerRuntime, DockerRuntimeBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+};
 pub use endpoint::{Endpoint, TlsFiles, DEFAULT_SOCKET};
 pub use error::RuntimeError;

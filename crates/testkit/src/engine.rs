@@ -286,6 +286,24 @@ pub fn scope_labels(scope: &str) -> Labels {
     labels
 }
 
+/// A block of `len` host ports that are free right now, below the kernel's ephemeral range
+/// (32768 and up) so no outgoing connection takes one meanwhile, at a random place so that
+/// concurrent tests rarely pick the same block (and the pool passes over a port taken anyway).
+pub fn free_port_range(len: u16) -> slipway_core::PortRange {
+    const FIRST: u16 = 20_000;
+    const LAST: u16 = 32_000;
+    let span = u32::from(LAST - FIRST - len);
+    for attempt in 0..200u32 {
+        let seed = uuid::Uuid::new_v4().as_u128() as u32 ^ attempt;
+        let first = FIRST + u16::try_from(seed % span).expect("span fits u16");
+        let last = first + len - 1;
+        if (first..=last).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()) {
+            return slipway_core::PortRange::new(first, last).expect("a valid range");
+        }
+    }
+    panic!("no block of {len} free ports between {FIRST} and {LAST}");
+}
+
 /// A build context holding only `dockerfile` as `Dockerfile`.
 pub fn dockerfile_context(dockerfile: &str) -> Vec<u8> {
     let mut context = tar::Builder::new(Vec::new());

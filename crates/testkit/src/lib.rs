@@ -15,6 +15,6 @@ mod memory_store;
 pub mod engine;
 pub mod synthetic;
 
-pub use engine::{Need, TestEngine};
+pub use engine::{free_port_range, Need, TestEngine};
 pub use fake_runtime::{FakeCall, FakeRuntime};
 pub use memory_store::MemoryStore;

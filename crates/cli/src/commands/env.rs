@@ -5,14 +5,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use futures_util::StreamExt;
-use slipway_core::prelude::*;
-use slipway_core::{EnvironmentRecord, ExecRequest, GitRef, LogOptions, LogSource, RepoSlug};
+use slipway_app::{Access, Config, Services};
+use slipway_core::{
+    EnvironmentRecord, ExecRequest, GitRef, LogOptions, LogSource, RemoteUrl, RepoSlug,
+};
 use slipway_provision::{EnvValue, Environments, Phase, SetupRequest};
 
-use crate::commands::{parse_env_pair, Outcome};
-use crate::config::Config;
-use crate::output::{print_json, Table};
-use crate::wiring::{open_environments, EnvironmentStack};
+use crate::commands::{own, parse_env_pair, Outcome, SHUTDOWN};
+use crate::output::{age, capitalized, print_json, Table};
 
 /// Environment verbs.
 #[derive(Debug, Subcommand)]
@@ -68,7 +68,7 @@ pub(crate) struct UpArgs {
     branch: Option<GitRef>,
     /// Fetch from this URL instead of the configured template (https, git or file URL).
     #[arg(long)]
-    remote: Option<String>,
+    remote: Option<RemoteUrl>,
     /// A name for the environment.
     #[arg(long)]
     name: Option<String>,
@@ -93,26 +93,23 @@ pub(crate) struct UpArgs {
 }
 
 pub(crate) async fn run(config: &Config, command: EnvCommand) -> anyhow::Result<Outcome> {
-    let remote = match &command {
-        EnvCommand::Up(args) => args.remote.as_deref().map(|url| (&args.repo, url)),
-        _ => None,
+    let access = match &command {
+        EnvCommand::Up(args) => own(&format!("env up {}", args.repo), false),
+        EnvCommand::Rm { id } => own(&format!("env rm {id}"), false),
+        EnvCommand::Ls(_) => Access::Records,
+        EnvCommand::Logs { .. } | EnvCommand::Exec { .. } => Access::Read,
     };
-    let stack = open_environments(config, remote).await?;
-    let outcome = dispatch(config, &stack, command).await;
-    stack.pool.shutdown(Duration::from_secs(30)).await?;
+    let services = Services::open(config, access).await?;
+    let outcome = dispatch(&services, command).await;
+    services.shutdown(SHUTDOWN).await?;
     outcome
 }
 
-async fn dispatch(
-    config: &Config,
-    stack: &EnvironmentStack,
-    command: EnvCommand,
-) -> anyhow::Result<Outcome> {
-    let environments = &stack.environments;
+async fn dispatch(services: &Services, command: EnvCommand) -> anyhow::Result<Outcome> {
     match command {
-        EnvCommand::Up(args) => up(config, environments, args).await,
+        EnvCommand::Up(args) => up(services.environments()?, args).await,
         EnvCommand::Ls(args) => {
-            let records = environments.list().await?;
+            let records = services.store().environments().await?;
             if args.json {
                 print_json(&records)?;
             } else {
@@ -121,7 +118,8 @@ async fn dispatch(
             Ok(Outcome::Success)
         }
         EnvCommand::Rm { id } => {
-            environments
+            services
+                .environments()?
                 .destroy(&id)
                 .await
                 .with_context(|| format!("failed to destroy environment {id}"))?;
@@ -129,14 +127,13 @@ async fn dispatch(
             Ok(Outcome::Success)
         }
         EnvCommand::Logs { id, follow, tail } => {
-            let container = environments.container(&id).await?;
             let options = LogOptions {
                 follow,
                 tail,
                 timestamps: false,
                 ..LogOptions::default()
             };
-            let mut lines = stack.runtime.logs(&container, &options);
+            let mut lines = services.environments()?.logs(&id, &options).await?;
             while let Some(line) = lines.next().await {
                 let line = line?;
                 match line.source {
@@ -151,11 +148,8 @@ async fn dispatch(
             timeout_secs,
             command,
         } => {
-            let container = environments.container(&id).await?;
-            let request = ExecRequest::new(command)
-                .with_timeout(Duration::from_secs(timeout_secs))
-                .with_working_dir(config.provision.config.app_dir.clone());
-            let outcome = stack.runtime.exec(&container, &request).await?;
+            let request = ExecRequest::new(command).with_timeout(Duration::from_secs(timeout_secs));
+            let outcome = services.environments()?.exec(&id, request).await?;
             print!("{}", outcome.stdout_text());
             eprint!("{}", outcome.stderr_text());
             if outcome.timed_out {
@@ -170,10 +164,10 @@ async fn dispatch(
     }
 }
 
-async fn up(config: &Config, environments: &Environments, args: UpArgs) -> anyhow::Result<Outcome> {
+async fn up(environments: &Environments, args: UpArgs) -> anyhow::Result<Outcome> {
     let mut request = SetupRequest::new(args.repo.clone());
     request.branch = args.branch;
-    request.credentials = config.provision.credentials.clone();
+    request.remote = args.remote;
     request.build_main_image = !args.no_main_image;
     request.install_command = args.install;
     request.start_command = args.start;
@@ -186,21 +180,21 @@ async fn up(config: &Config, environments: &Environments, args: UpArgs) -> anyho
             .map(|(k, v)| (k, EnvValue::secret(v))),
     );
 
-    let (sender, mut receiver) =
-        tokio::sync::mpsc::unbounded_channel::<slipway_provision::SetupEvent>();
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     let progress = tokio::spawn(async move {
-        while let Some(event) = receiver.recv().await {
+        while let Some(slipway_provision::EnvironmentEvent { event, .. }) = receiver.recv().await {
+            let phase = capitalized(event.phase.as_str());
             match (event.phase, event.started, event.duration_ms) {
                 (Phase::Error, _, _) => eprintln!("error: {}", event.message.unwrap_or_default()),
-                (phase, true, _) => eprintln!("{phase:?}…"),
-                (phase, false, Some(ms)) if phase != Phase::Ready => {
-                    eprintln!("{phase:?} done in {ms} ms")
+                (_, true, _) => eprintln!("{phase}…"),
+                (current, false, Some(ms)) if current != Phase::Ready => {
+                    eprintln!("{phase} done in {ms} ms");
                 }
                 _ => {}
             }
         }
     });
-    let result = environments.up(request, args.name, Some(sender)).await;
+    let result = environments.up(args.name, request, Some(sender)).await;
     let _ = progress.await;
     let record = result.with_context(|| format!("failed to set up {}", args.repo))?;
     if args.json {
@@ -215,7 +209,6 @@ async fn up(config: &Config, environments: &Environments, args: UpArgs) -> anyho
 fn print_list(records: &[EnvironmentRecord]) {
     let mut table = Table::new(["id", "repo", "branch", "status", "url", "age"]);
     for record in records {
-        let age = record.created_at.elapsed().as_secs();
         table.row([
             record.id.clone(),
             record
@@ -230,14 +223,14 @@ fn print_list(records: &[EnvironmentRecord]) {
                 .unwrap_or_default(),
             match &record.error {
                 Some(error) => format!(
-                    "{:?}: {}",
+                    "{}: {}",
                     record.status,
                     error.lines().next().unwrap_or_default()
                 ),
-                None => format!("{:?}", record.status).to_lowercase(),
+                None => record.status.to_string(),
             },
             Environments::url(record).unwrap_or_default(),
-            format!("{}m{:02}s", age / 60, age % 60),
+            age(record.created_at),
         ]);
     }
     print!("{}", table.render());

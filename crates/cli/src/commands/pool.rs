@@ -1,17 +1,13 @@
 //! `slipway pool status|fill|drain`: the warm pools of this state directory.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use slipway_core::{ImageRef, Pool, PoolStatus};
-use slipway_pool::{PoolConfig, WarmPool};
+use slipway_app::{Access, Config, Services};
+use slipway_core::{ImageRef, PoolReport};
 
-use crate::commands::Outcome;
-use crate::config::Config;
+use crate::commands::{own, Outcome, SHUTDOWN};
 use crate::output::{ms, print_json, Table};
-use crate::wiring::open_pool;
 
 /// Pool verbs.
 #[derive(Debug, Subcommand)]
@@ -46,86 +42,56 @@ pub(crate) struct FillArgs {
 }
 
 #[derive(Serialize)]
-struct PoolReport {
-    image: String,
-    #[serde(flatten)]
-    status: PoolStatus,
-}
-
-#[derive(Serialize)]
 struct Report {
-    memory_used_bytes: u64,
-    memory_budget_bytes: u64,
-    pools: Vec<PoolReport>,
+    #[serde(flatten)]
+    pools: PoolReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     drained: Option<usize>,
 }
 
-const SHUTDOWN: Duration = Duration::from_secs(30);
-
 pub(crate) async fn run(config: &Config, command: PoolCommand) -> anyhow::Result<Outcome> {
+    let (common, access) = match &command {
+        // Looking never builds a pool, adopts or reaps: it reads the engine and the store.
+        PoolCommand::Status(args) => (args, Access::Read),
+        PoolCommand::Fill(args) => (&args.common, own("pool fill", true)),
+        PoolCommand::Drain(args) => (args, own("pool drain", false)),
+    };
+    let mut config = config.clone();
+    if let Some(image) = &common.image {
+        config.pools = config.pools.with_image(image);
+    }
+    let json = common.json;
+    let services = Services::open(&config, access).await?;
+    let mut drained = None;
     match command {
-        PoolCommand::Status(args) => {
-            let (pool, configs) = open_pool(config, args.image.as_ref(), false).await?;
-            report(&pool, &configs, None, args.json).await?;
-            pool.shutdown(SHUTDOWN).await?;
-        }
+        PoolCommand::Status(_) => {}
         PoolCommand::Fill(args) => {
-            let (pool, configs) = open_pool(config, args.common.image.as_ref(), true).await?;
-            let deadline = Duration::from_secs(args.timeout_secs);
-            for pool_config in &configs {
-                let key = pool_config.key();
-                tokio::time::timeout(deadline, pool.fill(&key))
+            let deadline = std::time::Duration::from_secs(args.timeout_secs);
+            for pool in &config.pools.pools {
+                let key = pool.key();
+                tokio::time::timeout(deadline, services.pool()?.fill(&key))
                     .await
                     .with_context(|| format!("pool {key} did not fill within {deadline:?}"))?
-                    .with_context(|| {
-                        format!("failed to fill pool {key} ({})", pool_config.spec.image)
-                    })?;
+                    .with_context(|| format!("failed to fill pool {key} ({})", pool.spec.image))?;
             }
-            report(&pool, &configs, None, args.common.json).await?;
-            pool.shutdown(SHUTDOWN).await?;
         }
-        PoolCommand::Drain(args) => {
-            let (pool, configs) = open_pool(config, args.image.as_ref(), false).await?;
-            let drained = pool.drain().await?;
-            report(&pool, &configs, Some(drained), args.json).await?;
-            pool.shutdown(SHUTDOWN).await?;
-        }
+        PoolCommand::Drain(_) => drained = Some(services.pool()?.drain().await?),
+    }
+    let report = Report {
+        pools: services.pool_report().await?,
+        drained,
+    };
+    services.shutdown(SHUTDOWN).await?;
+    if json {
+        print_json(&report)?;
+    } else {
+        print_human(&report);
     }
     Ok(Outcome::Success)
 }
 
-async fn report(
-    pool: &WarmPool,
-    configs: &[PoolConfig],
-    drained: Option<usize>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let (used, limit) = pool.memory();
-    let pools = pool
-        .status()
-        .await?
-        .pools
-        .into_iter()
-        .map(|status| {
-            let image = configs
-                .iter()
-                .find(|c| c.key() == status.key)
-                .map(|c| c.spec.image.to_string())
-                .unwrap_or_default();
-            PoolReport { image, status }
-        })
-        .collect();
-    let report = Report {
-        memory_used_bytes: used,
-        memory_budget_bytes: limit,
-        pools,
-        drained,
-    };
-    if json {
-        return print_json(&report);
-    }
-    if let Some(drained) = drained {
+fn print_human(report: &Report) {
+    if let Some(drained) = report.drained {
         println!("drained {drained} ready containers\n");
     }
     let mut table = Table::new([
@@ -140,7 +106,7 @@ async fn report(
         "claim p50",
         "health",
     ]);
-    for PoolReport { image, status: s } in &report.pools {
+    for s in &report.pools.pools {
         let health = match (&s.degraded, &s.last_error) {
             (true, Some(error)) => format!("degraded: {error}"),
             (false, Some(error)) => format!("retrying: {error}"),
@@ -148,7 +114,7 @@ async fn report(
         };
         table.row([
             s.key.to_string(),
-            image.clone(),
+            s.image.to_string(),
             s.ready.to_string(),
             s.creating.to_string(),
             s.claimed.to_string(),
@@ -160,6 +126,9 @@ async fn report(
         ]);
     }
     print!("{}", table.render());
-    println!("\nmemory: {} MiB of {} MiB in use", used >> 20, limit >> 20);
-    Ok(())
+    println!(
+        "\nmemory: {} MiB of {} MiB in use",
+        report.pools.memory_used_bytes >> 20,
+        report.pools.memory_budget_bytes >> 20
+    );
 }

@@ -1,27 +1,17 @@
-//! `slipway run|runs|stop|clean|audit`: runs with Docker inside.
+//! `slipway run|runs|stop|clean`: runs with Docker inside.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
-use slipway_buildkit::{BuildkitSidecar, CleanOptions, HealthProbe, RunManager, RunSpec};
-use slipway_core::prelude::*;
-use slipway_core::{
-    AuditFilter, ContainerName, DockerMode, ImageRef, LogOptions, LogSource, PrivilegeProfile,
-    RunId, RunRecord,
-};
-use slipway_runtime::DockerRuntime;
+use slipway_app::config::PrivilegeChoice;
+use slipway_app::{Access, Config, Services};
+use slipway_buildkit::{CleanOptions, HealthProbe, RunSpec, SidecarOverrides};
+use slipway_core::{ContainerName, DockerMode, ImageRef, LogSource, RunId, RunRecord};
 
-use crate::commands::{parse_env_pair, Outcome};
-use crate::config::{Config, Privilege};
-use crate::output::{print_json, Table};
-use crate::wiring::{connect, open_store};
-
-/// How long a run's record may sit in `creating`/`stopping` before start-up recovery
-/// treats it as abandoned (another slipway process may be working on it).
-const RECOVERY_GRACE: Duration = Duration::from_secs(120);
+use crate::commands::{own, own_if_free, parse_env_pair, Outcome, SHUTDOWN};
+use crate::output::{age, print_json, Table};
 
 /// The Docker access of `slipway run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -32,6 +22,16 @@ pub(crate) enum DockerArg {
     Host,
     /// An own daemon with a BuildKit sidecar.
     Dind,
+}
+
+impl DockerArg {
+    fn mode(self) -> DockerMode {
+        match self {
+            DockerArg::None => DockerMode::None,
+            DockerArg::Host => DockerMode::Host,
+            DockerArg::Dind => DockerMode::Dind,
+        }
+    }
 }
 
 /// Options of `slipway run`.
@@ -69,22 +69,8 @@ pub(crate) struct CleanArgs {
     #[arg(long)]
     volumes: bool,
     /// Days without a run after which a state volume counts as unused.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=36_500))]
     volume_days: u64,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-/// Options of `slipway audit`.
-#[derive(Debug, Args)]
-pub(crate) struct AuditArgs {
-    /// Check the hash chain; exit 1 when it is broken.
-    #[arg(long)]
-    verify: bool,
-    /// Only this run's events.
-    #[arg(long)]
-    run: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -94,8 +80,8 @@ pub(crate) struct AuditArgs {
 #[derive(Debug, Args)]
 pub(crate) struct SidecarArgs {
     /// The privilege of a dind run and its sidecar (default: buildkit.privilege).
-    #[arg(long, value_enum)]
-    privilege: Option<Privilege>,
+    #[arg(long, value_parser = parse_privilege)]
+    privilege: Option<PrivilegeChoice>,
     /// The BuildKit sidecar image (default: buildkit.image).
     #[arg(long)]
     buildkit_image: Option<ImageRef>,
@@ -105,21 +91,19 @@ pub(crate) struct SidecarArgs {
 }
 
 impl SidecarArgs {
-    /// The configured sidecar with these flags applied, and the privilege of dind runs.
-    pub(crate) fn resolve(
-        self,
-        config: &Config,
-    ) -> (slipway_buildkit::BuildkitConfig, PrivilegeProfile) {
-        let mut buildkit = config.runs.buildkit.clone();
+    /// A dind spec of `image` with these flags over the configuration: the run's and the
+    /// sidecar's privilege, the sidecar image and probe.
+    pub(crate) fn dind_spec(&self, config: &Config, image: ImageRef) -> RunSpec {
         let privilege = self.privilege.unwrap_or(config.runs.privilege).profile();
-        buildkit.privilege = privilege.clone();
-        if let Some(image) = self.buildkit_image {
-            buildkit.image = image;
-        }
-        if let Some(probe) = self.buildkit_probe {
-            buildkit.probe = probe;
-        }
-        (buildkit, privilege)
+        RunSpec::new(image)
+            .with_docker(DockerMode::Dind)
+            .with_privilege(privilege.clone())
+            .with_sidecar(SidecarOverrides {
+                image: self.buildkit_image.clone(),
+                probe: self.buildkit_probe,
+                privilege: Some(privilege),
+                health_timeout: None,
+            })
     }
 }
 
@@ -127,70 +111,49 @@ fn parse_probe(text: &str) -> Result<HealthProbe, String> {
     text.parse().map_err(|e: slipway_core::Error| e.to_string())
 }
 
-/// The engine, the state and a run manager, after start-up recovery.
-pub(crate) struct RunStack {
-    pub(crate) runtime: Arc<DockerRuntime>,
-    pub(crate) manager: RunManager,
+fn parse_privilege(text: &str) -> Result<PrivilegeChoice, String> {
+    text.parse().map_err(|e: slipway_core::Error| e.to_string())
 }
 
-/// Wires a [`RunManager`] from the configuration and settles runs a crash left behind.
-pub(crate) async fn open_runs(
-    config: &Config,
-    buildkit: slipway_buildkit::BuildkitConfig,
-) -> anyhow::Result<RunStack> {
-    let runtime = connect(config).await?;
-    let store = open_store(config)?;
-    let sidecar = BuildkitSidecar::new(runtime.clone(), store.instance_id(), buildkit)?;
-    let manager = RunManager::new(
-        runtime.clone(),
-        runtime.clone(),
-        store.clone(),
-        Arc::new(sidecar),
-        store.instance_id(),
-    );
-    let settled = manager
-        .recover_idle_for(RECOVERY_GRACE)
-        .await
-        .context("failed to recover runs left by an earlier crash")?;
-    for run in settled {
+/// Settling what a crash left is the owner's job: when another process owns the state, a
+/// run is still created, and the owner settles.
+async fn open(config: &Config, access: Access) -> anyhow::Result<Services> {
+    let services = Services::open(config, access).await?;
+    for run in &services.startup_report().runs {
         eprintln!("recovered run {run}: its resources were removed");
     }
-    Ok(RunStack { runtime, manager })
+    Ok(services)
 }
 
 pub(crate) async fn run(config: &Config, args: RunArgs) -> anyhow::Result<Outcome> {
-    let (buildkit, privilege) = args.sidecar.resolve(config);
-    let stack = open_runs(config, buildkit).await?;
-    let mut spec = RunSpec::new(args.image.unwrap_or_else(|| config.runs.run_image.clone()))
-        .with_docker(match args.docker {
-            DockerArg::None => DockerMode::None,
-            DockerArg::Host => DockerMode::Host,
-            DockerArg::Dind => DockerMode::Dind,
-        })
-        .with_command(args.command);
-    if args.docker == DockerArg::Dind {
-        spec = spec.with_privilege(privilege);
+    let image = args
+        .image
+        .clone()
+        .unwrap_or_else(|| config.runs.run_image.clone());
+    let mut spec = match args.docker {
+        DockerArg::Dind => args.sidecar.dind_spec(config, image),
+        other => RunSpec::new(image).with_docker(other.mode()),
     }
+    .with_command(args.command);
     spec.name = args.name;
     spec.env.extend(args.env);
-    let record = stack
-        .manager
+    let services = open(config, own_if_free("run")).await?;
+    let outcome = create(&services, spec, args.attach).await;
+    services.shutdown(SHUTDOWN).await?;
+    outcome
+}
+
+async fn create(services: &Services, spec: RunSpec, attach: bool) -> anyhow::Result<Outcome> {
+    let runs = services.runs()?;
+    let record = runs
         .create(spec)
         .await
         .context("failed to create the run")?;
-    if !args.attach {
+    if !attach {
         println!("{}", record.id);
         return Ok(Outcome::Success);
     }
-    let main = record
-        .main_container_id
-        .clone()
-        .context("the run has no main container")?;
-    let options = LogOptions {
-        follow: true,
-        ..LogOptions::default()
-    };
-    let mut lines = stack.runtime.logs(&main, &options);
+    let mut lines = runs.attach(&record.id).await?;
     while let Some(line) = lines.next().await {
         let line = line?;
         match line.source {
@@ -198,14 +161,15 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> anyhow::Result<Outcom
             _ => println!("{}", line.line),
         }
     }
-    let code = stack.runtime.wait_container(&main).await?;
-    stack.manager.stop(&record.id).await?;
+    let code = runs.wait(&record.id).await?;
+    runs.stop(&record.id).await?;
     Ok(Outcome::Exit(u8::try_from(code).unwrap_or(1)))
 }
 
 pub(crate) async fn runs(config: &Config, json: bool) -> anyhow::Result<Outcome> {
-    let stack = open_runs(config, config.runs.buildkit.clone()).await?;
-    let runs = stack.manager.list().await?;
+    let services = Services::open(config, Access::Records).await?;
+    let mut runs = services.store().runs().await?;
+    runs.sort_by_key(|run| std::cmp::Reverse(run.created_at));
     if json {
         print_json(&runs)?;
     } else {
@@ -215,25 +179,27 @@ pub(crate) async fn runs(config: &Config, json: bool) -> anyhow::Result<Outcome>
 }
 
 pub(crate) async fn stop(config: &Config, run: String) -> anyhow::Result<Outcome> {
-    let stack = open_runs(config, config.runs.buildkit.clone()).await?;
-    let record = stack
-        .manager
+    let services = open(config, own_if_free("stop")).await?;
+    let record = services
+        .runs()?
         .stop(&RunId::new(run.clone()))
         .await
         .with_context(|| format!("failed to stop run {run}"))?;
-    println!("{} {}", record.id, state_name(&record));
+    services.shutdown(SHUTDOWN).await?;
+    println!("{} {}", record.id, record.state);
     Ok(Outcome::Success)
 }
 
 pub(crate) async fn clean(config: &Config, args: CleanArgs) -> anyhow::Result<Outcome> {
-    let stack = open_runs(config, config.runs.buildkit.clone()).await?;
+    let services = open(config, own("clean", false)).await?;
     let options = CleanOptions {
         dry_run: args.dry_run,
         volumes_unused_for: args
             .volumes
             .then(|| Duration::from_secs(args.volume_days * 24 * 3600)),
     };
-    let report = stack.manager.clean(&options).await?;
+    let report = services.runs()?.clean(&options).await?;
+    services.shutdown(SHUTDOWN).await?;
     if args.json {
         print_json(&report)?;
         return Ok(Outcome::Success);
@@ -258,74 +224,15 @@ pub(crate) async fn clean(config: &Config, args: CleanArgs) -> anyhow::Result<Ou
     Ok(Outcome::Success)
 }
 
-pub(crate) async fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<Outcome> {
-    let store = open_store(config)?;
-    if args.verify {
-        let verification = store.verify_audit().await?;
-        if args.json {
-            print_json(&verification)?;
-        } else if let Some(problem) = &verification.problem {
-            println!(
-                "audit log BROKEN after {} entries: {problem:?}",
-                verification.entries
-            );
-        } else {
-            println!("audit log intact: {} entries", verification.entries);
-        }
-        return Ok(if verification.is_intact() {
-            Outcome::Success
-        } else {
-            Outcome::Failed
-        });
-    }
-    let filter = AuditFilter {
-        run_id: args.run.map(RunId::new),
-        ..AuditFilter::default()
-    };
-    let entries = store.audit_entries(&filter).await?;
-    if args.json {
-        print_json(&entries)?;
-        return Ok(Outcome::Success);
-    }
-    let mut table = Table::new(["seq", "age", "event", "run", "resources", "detail"]);
-    for entry in entries {
-        table.row([
-            entry.seq.to_string(),
-            format!("{}s ago", entry.at.elapsed().as_secs()),
-            entry.event.kind,
-            entry
-                .event
-                .run_id
-                .map(|r| r.to_string())
-                .unwrap_or_default(),
-            entry
-                .event
-                .resources
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            entry.event.detail.unwrap_or_default(),
-        ]);
-    }
-    print!("{}", table.render());
-    Ok(Outcome::Success)
-}
-
-fn state_name(record: &RunRecord) -> String {
-    format!("{:?}", record.state).to_lowercase()
-}
-
 fn print_runs(runs: &[RunRecord]) {
     let mut table = Table::new(["id", "mode", "image", "state", "age", "error"]);
     for run in runs {
-        let age = run.created_at.elapsed().as_secs();
         table.row([
             run.id.to_string(),
-            format!("{:?}", run.mode).to_lowercase(),
+            run.mode.to_string(),
             run.image.to_string(),
-            state_name(run),
-            format!("{}m{:02}s", age / 60, age % 60),
+            run.state.to_string(),
+            age(run.created_at),
             run.error
                 .as_deref()
                 .and_then(|e| e.lines().next())

@@ -7,11 +7,13 @@
 mod container_name;
 mod git_ref;
 mod image_ref;
+mod remote_url;
 mod repo_slug;
 
 pub use container_name::ContainerName;
 pub use git_ref::GitRef;
 pub use image_ref::ImageRef;
+pub use remote_url::RemoteUrl;
 pub use repo_slug::RepoSlug;
 
 #[cfg(doc)]

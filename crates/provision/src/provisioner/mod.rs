@@ -6,6 +6,7 @@ mod naming;
 mod phases;
 mod request;
 mod scripts;
+mod setup_error;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +15,12 @@ use slipway_core::labels::{self, Scope};
 use slipway_core::prelude::*;
 use slipway_core::{
     ContainerId, ContainerSpec, Error, ImageRef, InstanceId, Labels, Mount, PortBinding, RepoCache,
-    RepoSlug, Result, Role, Timestamp, VolumeInfo, VolumeSpec,
+    RepoSlug, Result, Role, Timestamp, VolumeInfo, VolumeSpec, IDLE_COMMAND,
 };
 
 pub use install::{command_for, lockfile_hash, LOCKFILES};
 pub use request::{EnvValue, EventSink, Phase, SetupEvent, SetupOutcome, SetupRequest};
+pub use setup_error::SetupError;
 
 /// Image label: the commit a main image holds.
 pub const COMMIT_LABEL: &str = "dev.slipway.commit";
@@ -157,28 +159,30 @@ impl Provisioner {
         Ok(base_image.clone())
     }
 
-    /// The container an environment of `repo` needs: `image`, idle until set up, the dev
-    /// port published, the dependency volume mounted.
+    /// The container an environment needs: `image`, idle until set up, the dev port
+    /// published and, for a `repo`, its dependency volume mounted.
     pub fn container_spec(
         &self,
-        repo: &RepoSlug,
+        repo: Option<&RepoSlug>,
         image: ImageRef,
         memory_bytes: u64,
     ) -> Result<ContainerSpec> {
-        let volume = self.dependency_volume(repo)?;
         let mut spec = ContainerSpec::new(image)
-            .with_cmd(["tail", "-f", "/dev/null"])
+            .with_cmd(IDLE_COMMAND)
             .with_init(true)
             .with_port(PortBinding::loopback(self.config.port, None))
-            .with_mount(Mount::Volume {
+            .with_memory_limit(memory_bytes)
+            .with_labels(self.config.labels.clone());
+        if let Some(repo) = repo {
+            let volume = self.dependency_volume(repo)?;
+            spec = spec.with_mount(Mount::Volume {
                 name: volume.name.to_string(),
                 target: self.config.deps_mount.clone(),
                 read_only: false,
-            })
-            .with_memory_limit(memory_bytes)
-            .with_labels(self.config.labels.clone());
-        spec.labels
-            .insert(labels::REPO.to_owned(), repo.to_string());
+            });
+            spec.labels
+                .insert(labels::REPO.to_owned(), repo.to_string());
+        }
         Ok(spec)
     }
 
@@ -191,8 +195,8 @@ impl Provisioner {
         container: &ContainerId,
         request: &SetupRequest,
         events: Option<&EventSink>,
-    ) -> Result<SetupOutcome> {
-        request.validate()?;
+    ) -> Result<SetupOutcome, SetupError> {
+        request.validate().map_err(SetupError::Invalid)?;
         let mut run = phases::SetupRun::new(self, container, request, events);
         match run.execute().await {
             Ok(outcome) => Ok(outcome),

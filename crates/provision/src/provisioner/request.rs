@@ -5,8 +5,8 @@ use std::fmt;
 use std::time::Duration;
 
 use slipway_core::{
-    validate_env_key, CommitId, Error, GitCredentials, GitRef, ImageRef, RepoSlug, Result,
-    Timestamp,
+    validate_env_key, CommitId, Error, GitCredentials, GitRef, ImageRef, RemoteUrl, RepoSlug,
+    RepoSource, Result, Timestamp,
 };
 
 /// An environment variable for the install and dev-server processes. Secret values are
@@ -53,9 +53,11 @@ impl fmt::Debug for EnvValue {
 pub struct SetupRequest {
     /// The repository.
     pub repo: RepoSlug,
+    /// Fetch from here instead of the configured URL template (its mirror is kept apart).
+    pub remote: Option<RemoteUrl>,
     /// The branch (or ref); the remote's default branch when `None`.
     pub branch: Option<GitRef>,
-    /// Credentials for fetching; used on the host only.
+    /// Credentials for fetching, used on the host only; `None` uses the service's.
     pub credentials: Option<GitCredentials>,
     /// Environment for install and dev server.
     pub env: BTreeMap<String, EnvValue>,
@@ -75,6 +77,7 @@ impl SetupRequest {
     pub fn new(repo: RepoSlug) -> Self {
         Self {
             repo,
+            remote: None,
             branch: None,
             credentials: None,
             env: BTreeMap::new(),
@@ -120,6 +123,14 @@ impl SetupRequest {
         Ok(())
     }
 
+    /// Where the repository comes from.
+    pub fn source(&self) -> RepoSource {
+        RepoSource {
+            repo: self.repo.clone(),
+            remote: self.remote.clone(),
+        }
+    }
+
     /// The environment for execs (secrets included: they are only ever passed to processes).
     pub(crate) fn exec_env(&self) -> BTreeMap<String, String> {
         self.env
@@ -143,6 +154,25 @@ pub enum Phase {
     Ready,
     /// A step failed.
     Error,
+}
+
+impl Phase {
+    /// The phase as users and callbacks see it: `cloning`, `installing`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Cloning => "cloning",
+            Phase::Installing => "installing",
+            Phase::Starting => "starting",
+            Phase::Ready => "ready",
+            Phase::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Progress of a setup, for callbacks and log streams.

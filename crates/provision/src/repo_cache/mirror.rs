@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::path::Path;
 
 use git2::{AutotagOption, Direction, FetchOptions, FetchPrune, RemoteCallbacks, Repository};
-use slipway_core::{GitCredentials, RepoSlug};
+use slipway_core::{GitCredentials, RemoteUrl, RepoSlug};
 
 use crate::error::GitError;
 
@@ -56,13 +56,12 @@ fn follow_default_branch(
     Ok(())
 }
 
-/// Clones `repo` the first time, fetches afterwards; returns whether it cloned. `remote`
-/// overrides the URL, `template` is used when neither an override nor a mirror exists.
+/// Clones `repo` from `url` the first time, fetches afterwards; returns whether it cloned.
+/// The mirror's origin follows `url` (the configured template may change between runs).
 pub(crate) fn sync(
     slug: &RepoSlug,
     path: &Path,
-    remote: Option<&str>,
-    template: &str,
+    url: &RemoteUrl,
     credentials: Option<&GitCredentials>,
 ) -> Result<bool, GitError> {
     if path.exists() {
@@ -70,18 +69,18 @@ pub(crate) fn sync(
             repo: slug.to_string(),
             source,
         })?;
-        if let Some(url) = remote {
-            repo.remote_set_url("origin", url)
+        let current = repo
+            .find_remote("origin")
+            .ok()
+            .and_then(|r| r.url().ok().map(str::to_owned));
+        if current.as_deref() != Some(url.as_str()) {
+            repo.remote_set_url("origin", url.as_str())
                 .map_err(|source| GitError::Open {
                     repo: slug.to_string(),
                     source,
                 })?;
         }
-        let url = repo
-            .find_remote("origin")
-            .ok()
-            .and_then(|r| r.url().ok().map(str::to_owned))
-            .unwrap_or_default();
+        let url = url.to_string();
         let fail = |source| GitError::Fetch {
             repo: slug.to_string(),
             url: url.clone(),
@@ -97,8 +96,7 @@ pub(crate) fn sync(
         }
         return Ok(false);
     }
-    let url = remote.map_or_else(|| template.to_owned(), str::to_owned);
-    clone(slug, path, &url, credentials)?;
+    clone(slug, path, url.as_str(), credentials)?;
     Ok(true)
 }
 

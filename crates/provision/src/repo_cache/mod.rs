@@ -10,26 +10,28 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 use slipway_core::{
-    CommitId, Error, GitCredentials, GitRef, MirrorInfo, RepoCache, RepoSlug, Result, Timestamp,
-    TreeDiff,
+    CommitId, Error, GitCredentials, GitRef, MirrorInfo, RemoteUrl, RepoCache, RepoSource, Result,
+    Timestamp, TreeDiff,
 };
 use tokio::time::Instant;
 
 use crate::error::GitError;
 pub use remote_url::{validate_remote_url, DEFAULT_URL_TEMPLATE};
 
-/// Bare mirrors under `<root>/<owner>/<repo>.git`.
+/// Bare mirrors under `<root>/<owner>/<repo>.git` (from the URL template) and
+/// `<root>/remotes/<hash of the URL>/<owner>/<repo>.git` (from an explicit remote), so an
+/// explicit remote never changes where the template's mirror fetches from.
 ///
 /// The first [`RepoCache::ensure`] clones (into a temporary directory renamed into place, so a
 /// failed clone leaves nothing behind); later ones fetch. Concurrent `ensure` calls for one
-/// repository share a single fetch. Credentials reach git only through a credential
-/// callback: never a URL, the mirror's config, a file or a log.
+/// mirror share a single fetch. Credentials reach git only through a credential callback:
+/// never a URL, the mirror's config, a file or a log.
 pub struct GitRepoCache {
     root: PathBuf,
     url_template: String,
-    remotes: Mutex<HashMap<RepoSlug, String>>,
-    fetches: Mutex<HashMap<RepoSlug, FetchSlot>>,
+    fetches: Mutex<HashMap<PathBuf, FetchSlot>>,
 }
 
 /// The last fetch of one repository (when it finished, what it gave); held while fetching so
@@ -42,7 +44,6 @@ impl GitRepoCache {
         Self {
             root: root.into(),
             url_template: DEFAULT_URL_TEMPLATE.to_owned(),
-            remotes: Mutex::new(HashMap::new()),
             fetches: Mutex::new(HashMap::new()),
         }
     }
@@ -60,21 +61,17 @@ impl GitRepoCache {
         Ok(self)
     }
 
-    /// Fetches `repo` from `url` instead of the template's URL (and remembers it in the mirror).
-    pub fn set_remote(&self, repo: &RepoSlug, url: &str) -> Result<()> {
-        validate_remote_url(url)?;
-        self.remotes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(repo.clone(), url.to_owned());
-        Ok(())
-    }
-
-    /// Where the mirror of `repo` lives.
-    pub fn mirror_path(&self, repo: &RepoSlug) -> PathBuf {
-        self.root
-            .join(repo.owner())
-            .join(format!("{}.git", repo.repo()))
+    /// Where the mirror of `source` lives.
+    pub fn mirror_path(&self, source: &RepoSource) -> PathBuf {
+        let base = match &source.remote {
+            None => self.root.clone(),
+            Some(remote) => {
+                let hash = hex::encode(Sha256::digest(remote.as_str().as_bytes()));
+                self.root.join("remotes").join(&hash[..16])
+            }
+        };
+        base.join(source.repo.owner())
+            .join(format!("{}.git", source.repo.repo()))
     }
 
     /// The root of the cache.
@@ -82,26 +79,24 @@ impl GitRepoCache {
         &self.root
     }
 
-    fn remote_override(&self, repo: &RepoSlug) -> Option<String> {
-        self.remotes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(repo)
-            .cloned()
+    /// Where `source` is fetched from.
+    pub fn remote_url(&self, source: &RepoSource) -> Result<RemoteUrl> {
+        match &source.remote {
+            Some(remote) => Ok(remote.clone()),
+            None => self
+                .url_template
+                .replace("{owner}", source.repo.owner())
+                .replace("{repo}", source.repo.repo())
+                .parse(),
+        }
     }
 
-    fn template_url(&self, repo: &RepoSlug) -> String {
-        self.url_template
-            .replace("{owner}", repo.owner())
-            .replace("{repo}", repo.repo())
-    }
-
-    fn slot(&self, repo: &RepoSlug) -> FetchSlot {
+    fn slot(&self, path: &Path) -> FetchSlot {
         Arc::clone(
             self.fetches
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .entry(repo.clone())
+                .entry(path.to_owned())
                 .or_default(),
         )
     }
@@ -122,11 +117,13 @@ impl GitRepoCache {
 impl RepoCache for GitRepoCache {
     async fn ensure(
         &self,
-        repo: &RepoSlug,
+        source: &RepoSource,
         credentials: Option<GitCredentials>,
     ) -> Result<MirrorInfo> {
         let requested = Instant::now();
-        let slot = self.slot(repo);
+        let path = self.mirror_path(source);
+        let url = self.remote_url(source)?;
+        let slot = self.slot(&path);
         let mut last = slot.lock().await;
         // A fetch that finished after this request arrived was in flight for it: share it.
         if let Some((finished, info)) = last.as_ref() {
@@ -134,20 +131,9 @@ impl RepoCache for GitRepoCache {
                 return Ok(info.clone());
             }
         }
-        let path = self.mirror_path(repo);
-        let (repo_owned, remote, template) = (
-            repo.clone(),
-            self.remote_override(repo),
-            self.template_url(repo),
-        );
+        let repo_owned = source.repo.clone();
         let info = Self::blocking(move || {
-            let cloned = mirror::sync(
-                &repo_owned,
-                &path,
-                remote.as_deref(),
-                &template,
-                credentials.as_ref(),
-            )?;
+            let cloned = mirror::sync(&repo_owned, &path, &url, credentials.as_ref())?;
             Ok(MirrorInfo {
                 repo: repo_owned,
                 path: path.display().to_string(),
@@ -160,33 +146,41 @@ impl RepoCache for GitRepoCache {
         Ok(info)
     }
 
-    async fn resolve(&self, repo: &RepoSlug, reference: &GitRef) -> Result<CommitId> {
-        let (path, repo, reference) = (self.mirror_path(repo), repo.clone(), reference.clone());
+    async fn resolve(&self, source: &RepoSource, reference: &GitRef) -> Result<CommitId> {
+        let (path, repo, reference) = (
+            self.mirror_path(source),
+            source.repo.clone(),
+            reference.clone(),
+        );
         let (wanted, in_repo) = (reference.clone(), repo.clone());
         Self::blocking(move || tree::resolve(&path, &repo, &reference))
             .await?
             .ok_or_else(|| Error::not_found(format!("branch `{wanted}` in `{in_repo}`")))
     }
 
-    async fn default_branch(&self, repo: &RepoSlug) -> Result<GitRef> {
-        let (path, repo) = (self.mirror_path(repo), repo.clone());
+    async fn default_branch(&self, source: &RepoSource) -> Result<GitRef> {
+        let (path, repo) = (self.mirror_path(source), source.repo.clone());
         Self::blocking(move || tree::default_branch(&path, &repo)).await
     }
 
-    async fn archive(&self, repo: &RepoSlug, commit: &CommitId) -> Result<Vec<u8>> {
-        let (path, repo, commit) = (self.mirror_path(repo), repo.clone(), commit.clone());
+    async fn archive(&self, source: &RepoSource, commit: &CommitId) -> Result<Vec<u8>> {
+        let (path, repo, commit) = (
+            self.mirror_path(source),
+            source.repo.clone(),
+            commit.clone(),
+        );
         Self::blocking(move || tree::archive(&path, &repo, &commit, None)).await
     }
 
     async fn archive_paths(
         &self,
-        repo: &RepoSlug,
+        source: &RepoSource,
         commit: &CommitId,
         paths: &[String],
     ) -> Result<Vec<u8>> {
         let (path, repo, commit, paths) = (
-            self.mirror_path(repo),
-            repo.clone(),
+            self.mirror_path(source),
+            source.repo.clone(),
             commit.clone(),
             paths.to_vec(),
         );
@@ -195,23 +189,23 @@ impl RepoCache for GitRepoCache {
 
     async fn read_file(
         &self,
-        repo: &RepoSlug,
+        source: &RepoSource,
         commit: &CommitId,
         file: &str,
     ) -> Result<Option<Vec<u8>>> {
         let (path, repo, commit, file) = (
-            self.mirror_path(repo),
-            repo.clone(),
+            self.mirror_path(source),
+            source.repo.clone(),
             commit.clone(),
             file.to_owned(),
         );
         Self::blocking(move || tree::read_file(&path, &repo, &commit, &file)).await
     }
 
-    async fn diff(&self, repo: &RepoSlug, from: &CommitId, to: &CommitId) -> Result<TreeDiff> {
+    async fn diff(&self, source: &RepoSource, from: &CommitId, to: &CommitId) -> Result<TreeDiff> {
         let (path, repo, from, to) = (
-            self.mirror_path(repo),
-            repo.clone(),
+            self.mirror_path(source),
+            source.repo.clone(),
             from.clone(),
             to.clone(),
         );

@@ -202,7 +202,13 @@ async fn pushing_to_an_unreachable_registry_fails_clearly() {
         .await
         .unwrap();
     let err = runtime.push_image(&target, None).await.unwrap_err();
-    assert!(err.to_string().contains("failed to push image"), "{err}");
+    assert_eq!(err.kind(), slipway_core::ErrorKind::Unavailable, "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "failed to push image {target}: registry 127.0.0.1:{port} is unavailable"
+        )),
+        "{err}"
+    );
     runtime.remove_image(target.as_str(), false).await.unwrap();
 }
 

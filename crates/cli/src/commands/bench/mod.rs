@@ -10,7 +10,7 @@ mod stats;
 use clap::Subcommand;
 
 use crate::commands::Outcome;
-use crate::config::Config;
+use slipway_app::Config;
 
 /// What to measure.
 #[derive(Debug, Subcommand)]

@@ -24,8 +24,8 @@ use slipway_store::SqliteStore;
 
 use super::stats::{round, Samples};
 use crate::commands::Outcome;
-use crate::config::Config;
 use crate::output::{ms, print_json, Table};
+use slipway_app::Config;
 
 const BENCH_LABEL: &str = "dev.slipway.bench";
 const MEMORY: u64 = 64 << 20;
@@ -90,7 +90,7 @@ pub(crate) async fn run(config: &Config, args: PoolBenchArgs) -> anyhow::Result<
     let key = pool_config.key();
     let settings = PoolSettings {
         budget: MemoryBudget::Fixed((u64::from(args.iterations) + args.target as u64 + 8) * MEMORY),
-        port_range: config.pool.port_range,
+        port_range: config.pools.settings.port_range,
         ..PoolSettings::default()
     };
     let pool = WarmPool::builder(runtime.clone(), store)

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use slipway_buildkit::{RunSpec, BUILDKIT_ALIAS, BUILDKIT_PORT};
+use slipway_app::{Access, Services};
+use slipway_buildkit::{CleanOptions, BUILDKIT_ALIAS, BUILDKIT_PORT};
 use slipway_core::labels::Scope;
-use slipway_core::{DockerMode, ImageRef, Role};
+use slipway_core::{ImageRef, Role};
 use slipway_runtime::bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
 };
@@ -19,10 +20,10 @@ use slipway_runtime::bollard::query_parameters::{
 use slipway_runtime::bollard::Docker;
 
 use super::stats::{round, Samples};
-use crate::commands::run::{open_runs, DockerArg, SidecarArgs};
+use crate::commands::run::{DockerArg, SidecarArgs};
 use crate::commands::Outcome;
-use crate::config::Config;
 use crate::output::{ms, print_json, Table};
+use slipway_app::Config;
 
 /// Options of `slipway bench run`.
 #[derive(Debug, Args)]
@@ -67,17 +68,32 @@ pub(crate) async fn run(config: &Config, args: RunBenchArgs) -> anyhow::Result<O
         args.docker == DockerArg::Dind,
         "bench run measures docker:dind runs; pass --docker dind"
     );
-    let (buildkit, privilege) = args.sidecar.resolve(config);
     let image = args.image.unwrap_or_else(|| config.runs.run_image.clone());
-    let stack = open_runs(config, buildkit.clone()).await?;
+    let template = args.sidecar.dind_spec(config, image.clone());
+    let mut buildkit = config.runs.buildkit.clone();
+    if let Some(sidecar_image) = &template.sidecar.image {
+        buildkit.image = sidecar_image.clone();
+    }
+    if let Some(probe) = template.sidecar.probe {
+        buildkit.probe = probe;
+    }
+    // A scratch state and a BuildKit cache of its own: bench runs never mix with real ones,
+    // and what they leave is removed at the end.
+    let bench_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let state = tempfile::tempdir().context("failed to create a temporary state directory")?;
+    let mut scratch = config.clone();
+    scratch.state_dir = state.path().to_owned();
+    scratch.runs.buildkit.cache_key = format!("bench-{bench_id}");
+    let services = Services::open(&scratch, Access::Read).await?;
+    let runtime = services.docker()?;
     for needed in [&image, &buildkit.image] {
         anyhow::ensure!(
-            slipway_core::Images::image_exists(stack.runtime.as_ref(), needed).await?,
+            slipway_core::Images::image_exists(runtime.as_ref(), needed).await?,
             "image {needed} is not on the engine (pass --image / --buildkit-image)"
         );
     }
-    let raw = stack.runtime.bollard();
-    let bench_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let manager = services.runs()?;
+    let raw = runtime.bollard();
     let (mut ready, mut teardown, mut raw_ready, mut raw_teardown) = (
         Samples::default(),
         Samples::default(),
@@ -85,15 +101,12 @@ pub(crate) async fn run(config: &Config, args: RunBenchArgs) -> anyhow::Result<O
         Samples::default(),
     );
     for round_no in 0..args.iterations {
-        let spec = RunSpec::new(image.clone())
-            .with_docker(DockerMode::Dind)
-            .with_command(["sleep", "3600"])
-            .with_privilege(privilege.clone());
+        let spec = template.clone().with_command(["sleep", "3600"]);
         let started = Instant::now();
-        let record = stack.manager.create(spec).await.context("a run failed")?;
+        let record = manager.create(spec).await.context("a run failed")?;
         ready.push(started.elapsed());
         let started = Instant::now();
-        stack.manager.stop(&record.id).await?;
+        manager.stop(&record.id).await?;
         teardown.push(started.elapsed());
 
         let name = format!("slipway-bench-{bench_id}-{round_no}");
@@ -103,6 +116,13 @@ pub(crate) async fn run(config: &Config, args: RunBenchArgs) -> anyhow::Result<O
         raw_ready.push(up);
         raw_teardown.push(down);
     }
+    manager
+        .clean(&CleanOptions {
+            dry_run: false,
+            volumes_unused_for: Some(Duration::ZERO),
+        })
+        .await
+        .context("failed to remove the bench's BuildKit state volume")?;
     let p50 = |s: &Samples| round(s.percentile(50.0), 1);
     let report = Report {
         iterations: args.iterations,

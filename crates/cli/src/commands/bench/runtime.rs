@@ -24,8 +24,8 @@ use slipway_runtime::bollard::Docker;
 
 use super::stats::{Comparison, Samples};
 use crate::commands::Outcome;
-use crate::config::Config;
 use crate::output::{ms, print_json, Table};
+use slipway_app::Config;
 
 const OPS: [&str; 4] = ["create", "start", "exec", "remove"];
 const WARMUP: usize = 2;

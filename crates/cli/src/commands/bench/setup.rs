@@ -12,6 +12,7 @@ use serde::Serialize;
 use slipway_core::prelude::*;
 use slipway_core::{
     run_container, ContainerId, ImageRef, LabelFilter, RemoveOptions, RepoCache, RepoSlug,
+    RepoSource,
 };
 use slipway_provision::{GitRepoCache, ProvisionConfig, Provisioner, SetupRequest};
 use slipway_runtime::bollard::query_parameters::UploadToContainerOptions;
@@ -21,8 +22,8 @@ use slipway_testkit::synthetic::{filler_files, node_app, GitDaemon, SyntheticRep
 
 use super::stats::{round, Samples};
 use crate::commands::Outcome;
-use crate::config::Config;
 use crate::output::{ms, print_json, Table};
+use slipway_app::Config;
 
 const BENCH_LABEL: &str = "dev.slipway.bench";
 const MEMORY: u64 = 512 << 20;
@@ -92,10 +93,20 @@ impl Bench {
         )?)
     }
 
+    /// A repo cache in `dir` fetching the bench repository from `url` (the daemon serves it
+    /// at `<owner>/<repo>.git`, so the URL is the cache's template).
     fn cache(&self, dir: &Path, url: &str) -> anyhow::Result<Arc<GitRepoCache>> {
-        let cache = GitRepoCache::new(dir);
-        cache.set_remote(&self.repo, url)?;
-        Ok(Arc::new(cache))
+        let template = url.replace(
+            &format!("{}/{}.git", self.repo.owner(), self.repo.repo()),
+            "{owner}/{repo}.git",
+        );
+        Ok(Arc::new(
+            GitRepoCache::new(dir).with_url_template(&template)?,
+        ))
+    }
+
+    fn source(&self) -> RepoSource {
+        RepoSource::new(self.repo.clone())
     }
 
     async fn container(
@@ -103,7 +114,7 @@ impl Bench {
         provisioner: &Provisioner,
         image: ImageRef,
     ) -> anyhow::Result<ContainerId> {
-        let mut spec = provisioner.container_spec(&self.repo, image, MEMORY)?;
+        let mut spec = provisioner.container_spec(Some(&self.repo), image, MEMORY)?;
         spec.labels
             .insert(BENCH_LABEL.into(), self.bench_id.clone());
         Ok(run_container(self.runtime.as_ref(), &spec).await?)
@@ -190,7 +201,7 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
     let base_image = args
         .image
         .clone()
-        .unwrap_or_else(|| config.provision.base_image.clone());
+        .unwrap_or_else(|| config.provision.environments.base_image.clone());
     if !runtime.image_exists(&base_image).await? {
         anyhow::bail!(
             "image {base_image} is not on the engine; it needs node, npm and git (pass --image)"
@@ -308,8 +319,8 @@ async fn measure(
         Samples::default(),
         Samples::default(),
     );
-    let commit = cache.resolve(&bench.repo, &"main".parse()?).await?;
-    let tree = cache.archive(&bench.repo, &commit).await?;
+    let commit = cache.resolve(&bench.source(), &"main".parse()?).await?;
+    let tree = cache.archive(&bench.source(), &commit).await?;
     for round in 0..iterations {
         // 2. Warm repo cache, warm dependency volume, fresh container of the base image.
         warm_samples.push(
@@ -336,7 +347,7 @@ async fn measure(
     }
     for _ in 0..10 {
         let started = Instant::now();
-        cache.ensure(&bench.repo, None).await?;
+        cache.ensure(&bench.source(), None).await?;
         noop.push(started.elapsed());
     }
     Ok((full, warm_samples, network, branch, noop, raw_upload))

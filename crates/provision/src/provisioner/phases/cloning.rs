@@ -1,24 +1,36 @@
 //! Cloning: fetch the mirror, resolve the branch, and copy the tree (or only the delta from
 //! the main image's commit) into the app directory.
 
-use slipway_core::{labels, CommitId, Result};
+use slipway_core::{labels, CommitId, GitRef};
 
-use super::{marker_path, Checkout, SetupRun};
+use super::{marker_path, Checkout, Result, SetupRun};
+use crate::provisioner::setup_error::SetupError;
 use crate::provisioner::{scripts, COMMIT_LABEL};
 
 impl SetupRun<'_> {
     pub(super) async fn clone_phase(&self, log: &mut Vec<String>) -> Result<Checkout> {
-        let (cache, repo, config) = (
+        let (cache, source, config) = (
             &self.provisioner.cache,
-            &self.request.repo,
+            &self.source,
             &self.provisioner.config,
         );
+        let repo = &source.repo;
         let info = self
             .provisioner
             .runtime
             .inspect_container(self.container)
-            .await?;
-        let mirror = cache.ensure(repo, self.request.credentials.clone()).await?;
+            .await
+            .map_err(|source| SetupError::Inspect {
+                container: self.container.clone(),
+                source,
+            })?;
+        let mirror = cache
+            .ensure(source, self.request.credentials.clone())
+            .await
+            .map_err(|error| SetupError::Fetch {
+                source_repo: source.clone(),
+                source: error,
+            })?;
         log.push(if mirror.cloned {
             format!("cloned {repo} into the repo cache")
         } else {
@@ -26,9 +38,15 @@ impl SetupRun<'_> {
         });
         let branch = match &self.request.branch {
             Some(branch) => branch.clone(),
-            None => cache.default_branch(repo).await?,
+            None => cache
+                .default_branch(source)
+                .await
+                .map_err(|error| self.resolve_error("the default branch", error))?,
         };
-        let commit = cache.resolve(repo, &branch).await?;
+        let commit = cache
+            .resolve(source, &branch)
+            .await
+            .map_err(|error| self.resolve_error(branch.as_str(), error))?;
         log.push(format!("{branch} is at {commit}"));
 
         let marker = marker_path(&config.deps_mount);
@@ -50,20 +68,20 @@ impl SetupRun<'_> {
             })
             .flatten();
         let from_main_image = match &base {
-            Some(base) => self.apply_delta(base, &commit, log).await?,
+            Some(base) => self.apply_delta(base, &branch, &commit, log).await?,
             None => false,
         };
         if !from_main_image {
-            let tar = cache.archive(repo, &commit).await?;
+            let tar = cache
+                .archive(source, &commit)
+                .await
+                .map_err(|error| self.read_error("the tree", error))?;
             log.push(format!(
                 "copying the tree ({} KiB) into {}",
                 tar.len() / 1024,
                 config.app_dir
             ));
-            self.provisioner
-                .runtime
-                .upload_tar(self.container, &config.app_dir, tar)
-                .await?;
+            self.upload(&branch, tar).await?;
         }
         Ok(Checkout {
             branch,
@@ -75,18 +93,19 @@ impl SetupRun<'_> {
 
     /// Brings a main-image container from `base` to `commit` by copying only what changed.
     /// Returns false (after emptying the app directory) when the diff can't be had.
-    pub(super) async fn apply_delta(
+    async fn apply_delta(
         &self,
         base: &CommitId,
+        branch: &GitRef,
         commit: &CommitId,
         log: &mut Vec<String>,
     ) -> Result<bool> {
-        let (cache, repo, config) = (
+        let (cache, source, config) = (
             &self.provisioner.cache,
-            &self.request.repo,
+            &self.source,
             &self.provisioner.config,
         );
-        let diff = match cache.diff(repo, base, commit).await {
+        let diff = match cache.diff(source, base, commit).await {
             Ok(diff) => diff,
             Err(e) => {
                 log.push(format!(
@@ -103,11 +122,11 @@ impl SetupRun<'_> {
             }
         };
         if !diff.changed.is_empty() {
-            let tar = cache.archive_paths(repo, commit, &diff.changed).await?;
-            self.provisioner
-                .runtime
-                .upload_tar(self.container, &config.app_dir, tar)
-                .await?;
+            let tar = cache
+                .archive_paths(source, commit, &diff.changed)
+                .await
+                .map_err(|error| self.read_error("the changed files", error))?;
+            self.upload(branch, tar).await?;
         }
         if !diff.deleted.is_empty() {
             let mut args = vec![config.app_dir.as_str()];
@@ -122,5 +141,34 @@ impl SetupRun<'_> {
             diff.deleted.len()
         ));
         Ok(true)
+    }
+
+    async fn upload(&self, branch: &GitRef, tar: Vec<u8>) -> Result<()> {
+        self.provisioner
+            .runtime
+            .upload_tar(self.container, &self.provisioner.config.app_dir, tar)
+            .await
+            .map_err(|source| SetupError::Copy {
+                repo: self.source.repo.to_string(),
+                branch: branch.clone(),
+                container: self.container.clone(),
+                source,
+            })
+    }
+
+    fn resolve_error(&self, branch: &str, source: slipway_core::Error) -> SetupError {
+        SetupError::Resolve {
+            repo: self.source.repo.to_string(),
+            branch: branch.to_owned(),
+            source,
+        }
+    }
+
+    pub(super) fn read_error(&self, what: &'static str, source: slipway_core::Error) -> SetupError {
+        SetupError::Read {
+            repo: self.source.repo.to_string(),
+            what,
+            source,
+        }
     }
 }

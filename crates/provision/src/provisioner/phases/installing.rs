@@ -1,11 +1,12 @@
 //! Installing: the lockfile's install command into the shared dependency volume, skipped
 //! when the volume already holds that lockfile.
 
-use slipway_core::{Error, ExecRequest, Result};
+use slipway_core::ExecRequest;
 
-use super::{marker_path, Checkout, SetupRun, LOG_TAIL};
+use super::{marker_path, Checkout, Result, SetupRun, LOG_TAIL};
 use crate::provisioner::install::{command_for, lockfile_hash, LOCKFILES};
 use crate::provisioner::scripts;
+use crate::provisioner::setup_error::SetupError;
 
 impl SetupRun<'_> {
     /// Returns whether it installed, and the lockfile fingerprint (if there is a lockfile).
@@ -14,14 +15,14 @@ impl SetupRun<'_> {
         checkout: &Checkout,
         log: &mut Vec<String>,
     ) -> Result<(bool, Option<String>)> {
-        let (cache, repo, config) = (
-            &self.provisioner.cache,
-            &self.request.repo,
-            &self.provisioner.config,
-        );
+        let (cache, config) = (&self.provisioner.cache, &self.provisioner.config);
         let mut lockfile = None;
         for (name, _) in LOCKFILES {
-            if let Some(content) = cache.read_file(repo, &checkout.commit, name).await? {
+            let content = cache
+                .read_file(&self.source, &checkout.commit, name)
+                .await
+                .map_err(|error| self.read_error("the lockfile", error))?;
+            if let Some(content) = content {
                 lockfile = Some((name, lockfile_hash(&content)));
                 break;
             }
@@ -58,29 +59,26 @@ impl SetupRun<'_> {
             .provisioner
             .runtime
             .exec(self.container, &request)
-            .await?;
+            .await
+            .map_err(|source| SetupError::Helper {
+                what: "run the install command",
+                container: self.container.clone(),
+                source,
+            })?;
         let output = format!("{}{}", outcome.stdout_text(), outcome.stderr_text());
         log.extend(output.lines().map(str::to_owned));
         if outcome.timed_out {
-            return Err(Error::Timeout {
-                operation: format!("`{command}`"),
+            return Err(SetupError::InstallTimedOut {
+                command,
                 after: config.install_timeout,
             });
         }
         if !outcome.success() {
-            let tail: Vec<&str> = output
-                .lines()
-                .rev()
-                .take(LOG_TAIL)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            return Err(Error::backend(format!(
-                "`{command}` failed with exit {:?}:\n{}",
-                outcome.exit_code,
-                tail.join("\n")
-            )));
+            return Err(SetupError::Install {
+                command,
+                exit_code: outcome.exit_code,
+                output: last_lines(&output, LOG_TAIL),
+            });
         }
         if let Some(hash) = &hash {
             self.sh_ok(
@@ -92,4 +90,10 @@ impl SetupRun<'_> {
         }
         Ok((true, hash))
     }
+}
+
+/// The last `count` lines of `text`.
+fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..].join("\n")
 }

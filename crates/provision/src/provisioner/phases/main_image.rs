@@ -1,9 +1,10 @@
 //! The main image: after a setup of the default branch, the container committed as the
 //! repo's image, so the next environment starts from it and only applies a delta.
 
-use slipway_core::{CommitRequest, ImageRef, Result, Role};
+use slipway_core::{CommitRequest, ImageRef, Role};
 
-use super::{Checkout, SetupRun};
+use super::{Checkout, Result, SetupRun};
+use crate::provisioner::setup_error::SetupError;
 use crate::provisioner::{COMMIT_LABEL, LOCKFILE_LABEL};
 
 impl SetupRun<'_> {
@@ -15,18 +16,31 @@ impl SetupRun<'_> {
         if !self.request.build_main_image {
             return Ok(None);
         }
-        let repo = &self.request.repo;
-        if checkout.branch != self.provisioner.cache.default_branch(repo).await? {
+        let repo = &self.source.repo;
+        let default = self
+            .provisioner
+            .cache
+            .default_branch(&self.source)
+            .await
+            .map_err(|error| self.read_error("the default branch", error))?;
+        if checkout.branch != default {
             return Ok(None);
         }
-        let image = self.provisioner.main_image(repo)?;
+        let image = self
+            .provisioner
+            .main_image(repo)
+            .map_err(SetupError::Invalid)?;
         let mut labels = self.provisioner.labels(Role::Build, repo);
         labels.insert(COMMIT_LABEL.to_owned(), checkout.commit.to_string());
         labels.insert(LOCKFILE_LABEL.to_owned(), lock_hash.unwrap_or_default());
         self.provisioner
             .runtime
             .commit(self.container, &CommitRequest::new(image.clone(), labels))
-            .await?;
+            .await
+            .map_err(|source| SetupError::Commit {
+                image: image.clone(),
+                source,
+            })?;
         Ok(Some(image))
     }
 }

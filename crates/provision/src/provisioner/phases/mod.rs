@@ -8,9 +8,10 @@ mod starting;
 
 use std::time::{Duration, Instant};
 
-use slipway_core::{CommitId, ContainerId, Error, ExecOutcome, ExecRequest, GitRef, Result};
+use slipway_core::{CommitId, ContainerId, ExecOutcome, ExecRequest, GitRef, RepoSource};
 
 use super::request::{EventSink, Phase, SetupOutcome, SetupRequest};
+use super::setup_error::SetupError;
 use super::{event, send, Provisioner, MARKER_FILE};
 
 /// How many log lines of a failed dev server an error carries.
@@ -18,11 +19,14 @@ const LOG_TAIL: usize = 20;
 /// Short execs (mkdir, rm, marker) get this long.
 const SHORT_EXEC: Duration = Duration::from_secs(60);
 
+type Result<T, E = SetupError> = std::result::Result<T, E>;
+
 /// The state of one setup as it goes.
 pub(crate) struct SetupRun<'a> {
     provisioner: &'a Provisioner,
     container: &'a ContainerId,
     request: &'a SetupRequest,
+    source: RepoSource,
     events: Option<&'a EventSink>,
     phases: Vec<(Phase, Duration)>,
 }
@@ -50,6 +54,7 @@ impl<'a> SetupRun<'a> {
         Self {
             provisioner,
             container,
+            source: request.source(),
             request,
             events,
             phases: Vec::new(),
@@ -73,8 +78,10 @@ impl<'a> SetupRun<'a> {
         self.emit(phase, false, Some(took), log, None);
     }
 
+    /// Runs one of the helper scripts with `args` as its positional parameters.
     pub(super) async fn sh(
         &self,
+        what: &'static str,
         script: &str,
         args: &[&str],
         timeout: Duration,
@@ -92,19 +99,30 @@ impl<'a> SetupRun<'a> {
             .runtime
             .exec(self.container, &request)
             .await
+            .map_err(|source| SetupError::Helper {
+                what,
+                container: self.container.clone(),
+                source,
+            })
     }
 
-    pub(super) async fn sh_ok(&self, what: &str, script: &str, args: &[&str]) -> Result<String> {
-        let outcome = self.sh(script, args, SHORT_EXEC).await?;
+    /// [`SetupRun::sh`] that must exit 0; its stdout.
+    pub(super) async fn sh_ok(
+        &self,
+        what: &'static str,
+        script: &str,
+        args: &[&str],
+    ) -> Result<String> {
+        let outcome = self.sh(what, script, args, SHORT_EXEC).await?;
         if outcome.success() {
             return Ok(outcome.stdout_text());
         }
-        Err(Error::backend(format!(
-            "failed to {what} in container {}: exit {:?}: {}",
-            self.container,
-            outcome.exit_code,
-            outcome.stderr_text().trim()
-        )))
+        Err(SetupError::HelperFailed {
+            what,
+            container: self.container.clone(),
+            exit_code: outcome.exit_code,
+            stderr: outcome.stderr_text().trim().to_owned(),
+        })
     }
 
     pub(crate) async fn execute(&mut self) -> Result<SetupOutcome> {

@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use slipway_core::{Error, LogOptions, Result};
+use slipway_core::LogOptions;
 
-use super::{SetupRun, LOG_TAIL};
+use super::{Result, SetupRun, LOG_TAIL};
 use crate::provisioner::scripts;
+use crate::provisioner::setup_error::SetupError;
 
 impl SetupRun<'_> {
     pub(super) async fn start_phase(&self, log: &mut Vec<String>) -> Result<()> {
@@ -26,11 +27,12 @@ impl SetupRun<'_> {
             .await?;
         let pid = pid.trim().to_owned();
         let attempts = (config.ready_timeout.as_millis() / 50).max(1).to_string();
-        let port = config.port.to_string();
+        let port = config.port;
         let waited = self
             .sh(
+                "wait for the dev server",
                 scripts::WAIT_FOR_PORT,
-                &[&pid, &port, &attempts],
+                &[&pid, &port.to_string(), &attempts],
                 config.ready_timeout * 2 + Duration::from_secs(5),
             )
             .await?;
@@ -39,18 +41,21 @@ impl SetupRun<'_> {
                 log.push(format!("listening on port {port}"));
                 Ok(())
             }
-            Some(3) => Err(Error::backend(format!(
-                "the dev server `{command}` exited before listening on port {port}; its last output:\n{}",
-                self.last_logs().await
-            ))),
-            _ => Err(Error::Timeout {
-                operation: format!("waiting for `{command}` to listen on port {port} (last output: {})", self.last_logs().await),
+            Some(3) => Err(SetupError::DevServerExited {
+                command,
+                port,
+                output: self.last_logs().await,
+            }),
+            _ => Err(SetupError::DevServerTimedOut {
+                command,
+                port,
                 after: config.ready_timeout,
+                output: self.last_logs().await,
             }),
         }
     }
 
-    pub(super) async fn last_logs(&self) -> String {
+    async fn last_logs(&self) -> String {
         let options = LogOptions {
             tail: Some(LOG_TAIL),
             timestamps: false,

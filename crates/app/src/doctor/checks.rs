@@ -1,5 +1,6 @@
 //! The checks themselves. Containers they start carry slipway's labels plus a doctor label,
-//! and are removed before returning, whatever happened.
+//! and are removed before returning, whatever happened; nothing else is created (not even
+//! the state directory).
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use slipway_core::{
     run_container, CapabilityProfile, ContainerSpec, EngineInfo, ErrorKind, ExecRequest, ImageRef,
     InstanceId, PortRange, PrivilegeProfile, RemoveOptions, Role,
 };
+use slipway_pool::MemoryBudget;
 use slipway_runtime::DockerRuntime;
 
 use super::Check;
@@ -19,6 +21,7 @@ const MIN_API: (u32, u32) = (1, 41);
 const GIB: f64 = (1u64 << 30) as f64;
 
 pub(super) async fn run_all(config: &Config, image: &ImageRef, ports: PortRange) -> Vec<Check> {
+    let budget = config.pools.settings.budget;
     let mut checks = Vec::new();
     match config.engine.connect().await {
         Err(e) => {
@@ -48,7 +51,7 @@ pub(super) async fn run_all(config: &Config, image: &ImageRef, ports: PortRange)
             match runtime.info().await {
                 Ok(info) => {
                     checks.push(storage_driver(&info));
-                    checks.push(memory(&info));
+                    checks.push(memory(&info, budget));
                 }
                 Err(e) => checks.push(Check::fail(
                     "engine info",
@@ -169,15 +172,16 @@ fn storage_driver(info: &EngineInfo) -> Check {
     }
 }
 
-fn memory(info: &EngineInfo) -> Check {
+/// What the configured budget leaves for environments on this engine: the capacity table.
+fn memory(info: &EngineInfo, budget: MemoryBudget) -> Check {
     let total = info.total_memory_bytes as f64;
-    // The capacity table of the dev-environment host: 2 GiB for the host, the rest shared.
-    let usable = (total - 2.0 * GIB).max(0.0);
+    let usable = budget.resolve(info.total_memory_bytes) as f64;
     let fits = |per: f64| (usable / per).floor() as u64;
     let detail = format!(
-        "{:.1} GiB, {} CPUs; after 2 GiB headroom about {} x 512 MiB, {} x 1 GiB or {} x 2 GiB environments",
+        "{:.1} GiB, {} CPUs; the budget ({}) holds about {} x 512 MiB, {} x 1 GiB or {} x 2 GiB environments",
         total / GIB,
         info.cpus,
+        budget_text(budget),
         fits(0.5 * GIB),
         fits(GIB),
         fits(2.0 * GIB)
@@ -188,8 +192,17 @@ fn memory(info: &EngineInfo) -> Check {
         Check::fail(
             "memory",
             detail,
-            "give the engine at least 2.5 GiB of memory",
+            "give the engine more memory, or lower pool.memory_headroom_mb / raise pool.memory_budget_mb",
         )
+    }
+}
+
+fn budget_text(budget: MemoryBudget) -> String {
+    match budget {
+        MemoryBudget::EngineTotalMinus(headroom) => {
+            format!("engine memory minus {:.1} GiB", headroom as f64 / GIB)
+        }
+        MemoryBudget::Fixed(bytes) => format!("{:.1} GiB", bytes as f64 / GIB),
     }
 }
 
@@ -333,13 +346,13 @@ mod tests {
     }
 
     #[test]
-    fn memory_reports_the_capacity_table() {
+    fn memory_reports_the_capacity_table_of_the_configured_budget() {
         let info = EngineInfo {
             total_memory_bytes: 16 << 30,
             cpus: 8,
             ..EngineInfo::default()
         };
-        let check = memory(&info);
+        let check = memory(&info, MemoryBudget::default());
         assert!(
             check
                 .detail
@@ -347,5 +360,13 @@ mod tests {
             "{}",
             check.detail
         );
+        let fixed = memory(&info, MemoryBudget::Fixed(4 << 30));
+        assert!(
+            fixed.detail.contains("(4.0 GiB) holds about 8 x 512 MiB"),
+            "{}",
+            fixed.detail
+        );
+        let tight = memory(&info, MemoryBudget::Fixed(256 << 20));
+        assert_eq!(tight.status, super::super::Status::Fail);
     }
 }

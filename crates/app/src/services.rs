@@ -1,0 +1,281 @@
+//! [`Services`]: the one place that picks concrete types — one engine client, one store,
+//! the pool (owned, or only viewed), [`Environments`] and [`RunManager`] — and runs start-up
+//! recovery once, in the process that owns the state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use slipway_buildkit::{BuildkitSidecar, RunManager};
+use slipway_core::prelude::*;
+use slipway_core::{Error, Pool, PoolReport, Result, RunId};
+use slipway_pool::WarmPool;
+use slipway_provision::{Environments, GitRepoCache, Provisioner, RecoveryReport};
+use slipway_runtime::DockerRuntime;
+use slipway_store::SqliteStore;
+
+use crate::config::{Config, ProvisionSetup};
+use crate::pool_view::PoolView;
+use crate::state_lock::{Holder, LockWait, StateLock};
+
+/// How long a run's record may sit in `creating`/`stopping` before the owner's recovery
+/// treats it as abandoned: runs may be created by processes that don't own the state.
+const RUN_RECOVERY_GRACE: Duration = Duration::from_secs(120);
+
+/// What a process may do with the state it opens.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// Read records only: no engine connection, no pool, no lock.
+    Records,
+    /// Read records and talk to the engine (logs, exec, runs); pools are only viewed, nothing
+    /// is reconciled.
+    Read,
+    /// Own the state: take its lock as `wait` says, reconcile once, run the pools.
+    Own(Ownership),
+    /// Own the state when nobody else does, else [`Access::Read`] (a run can be created
+    /// either way; only an owner settles what a crash left).
+    OwnIfFree(Ownership),
+}
+
+/// How an owner owns.
+#[derive(Debug, Clone)]
+pub struct Ownership {
+    /// Who this process is, for whoever can't have the lock.
+    pub holder: Holder,
+    /// What to do when someone else owns the state.
+    pub wait: LockWait,
+    /// Keep the pools filled in the background (a server does; a one-shot command that
+    /// only claims does not).
+    pub refill: bool,
+}
+
+/// What the owner's start-up recovery settled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StartupReport {
+    /// Environments.
+    pub environments: RecoveryReport,
+    /// Runs whose resources were removed.
+    pub runs: Vec<RunId>,
+}
+
+/// The pool: run by this process, or only viewed.
+enum PoolHandle {
+    Owned(WarmPool),
+    Viewed(Arc<PoolView>),
+}
+
+/// The services one process works with.
+pub struct Services {
+    config: Config,
+    store: Arc<SqliteStore>,
+    engine: Option<Engine>,
+    lock: Option<StateLock>,
+    startup: StartupReport,
+}
+
+/// What exists once the engine is connected.
+struct Engine {
+    runtime: Arc<DockerRuntime>,
+    pool: PoolHandle,
+    environments: Environments,
+    runs: RunManager,
+}
+
+impl Services {
+    /// Opens the state in `config.state_dir` as `access` says. An owner reconciles before
+    /// this returns: pooled containers adopted or reaped, interrupted environments and runs
+    /// settled ([`Services::startup_report`]).
+    pub async fn open(config: &Config, access: Access) -> Result<Services> {
+        let store = Arc::new(SqliteStore::open_in_dir(&config.state_dir)?);
+        let (ownership, lock) = match &access {
+            Access::Records | Access::Read => (None, None),
+            Access::Own(ownership) => {
+                let lock = StateLock::acquire(
+                    &config.state_dir,
+                    &ownership.holder,
+                    ownership.wait,
+                    |holder| tracing::info!(%holder, "waiting for the owner of the state"),
+                )
+                .await?;
+                (Some(ownership), Some(lock))
+            }
+            Access::OwnIfFree(ownership) => {
+                match StateLock::try_acquire(&config.state_dir, &ownership.holder)? {
+                    Some(lock) => (Some(ownership), Some(lock)),
+                    None => (None, None),
+                }
+            }
+        };
+        let mut services = Services {
+            config: config.clone(),
+            store,
+            engine: None,
+            lock,
+            startup: StartupReport::default(),
+        };
+        if !matches!(access, Access::Records) {
+            services.engine = Some(services.connect(ownership).await?);
+        }
+        if services.owns() {
+            services.recover().await?;
+        }
+        Ok(services)
+    }
+
+    async fn connect(&self, ownership: Option<&Ownership>) -> Result<Engine> {
+        let runtime = Arc::new(self.config.engine.connect().await?);
+        let dyn_runtime: Arc<dyn Runtime> = runtime.clone();
+        let store: Arc<dyn Store> = self.store.clone();
+        let pools = &self.config.pools;
+        let pool = match ownership {
+            Some(ownership) => {
+                let mut builder = WarmPool::builder(dyn_runtime.clone(), store.clone())
+                    .with_settings(slipway_pool::PoolSettings {
+                        refill: ownership.refill,
+                        ..pools.settings.clone()
+                    });
+                for pool in &pools.pools {
+                    builder = builder.with_pool(pool.clone());
+                }
+                PoolHandle::Owned(builder.start().await?)
+            }
+            None => PoolHandle::Viewed(Arc::new(PoolView::new(
+                dyn_runtime.clone(),
+                store.clone(),
+                pools.settings.clone(),
+                pools.pools.clone(),
+                self.owner_hint(),
+            ))),
+        };
+        let provision = &self.config.provision;
+        let cache = GitRepoCache::new(ProvisionSetup::repo_cache_dir(&self.config.state_dir))
+            .with_url_template(&provision.url_template)?;
+        let provisioner = Provisioner::new(
+            dyn_runtime.clone(),
+            Arc::new(cache),
+            store.instance_id(),
+            provision.config.clone(),
+        )?;
+        let pool_trait: Arc<dyn Pool> = match &pool {
+            PoolHandle::Owned(pool) => Arc::new(pool.clone()),
+            PoolHandle::Viewed(view) => view.clone(),
+        };
+        let environments = Environments::new(
+            dyn_runtime.clone(),
+            pool_trait,
+            store.clone(),
+            Arc::new(provisioner),
+            provision.environments.clone(),
+        );
+        let sidecar = BuildkitSidecar::new(
+            dyn_runtime.clone(),
+            store.instance_id(),
+            self.config.runs.buildkit.clone(),
+        )?;
+        let runs = RunManager::new(
+            dyn_runtime.clone(),
+            dyn_runtime,
+            store.clone(),
+            Arc::new(sidecar),
+            store.instance_id(),
+        );
+        Ok(Engine {
+            runtime,
+            pool,
+            environments,
+            runs,
+        })
+    }
+
+    /// Start-up recovery: once, by the owner, after the pool adopted what it could.
+    async fn recover(&mut self) -> Result<()> {
+        let engine = self.engine_part()?;
+        let environments = engine.environments.recover().await?;
+        let runs = engine.runs.recover_idle_for(RUN_RECOVERY_GRACE).await?;
+        self.startup = StartupReport { environments, runs };
+        Ok(())
+    }
+
+    fn owner_hint(&self) -> String {
+        let dir = self.config.state_dir.display();
+        match StateLock::holder(&self.config.state_dir) {
+            Some(holder) => format!("the state in {dir} is owned by {holder}"),
+            None => format!("only the owner of the state in {dir} may"),
+        }
+    }
+
+    fn engine_part(&self) -> Result<&Engine> {
+        self.engine.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "services",
+                "opened for records only; open them with Access::Read or Access::Own",
+            )
+        })
+    }
+
+    /// The configuration the services were opened with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Whether this process owns the state (holds its lock).
+    pub fn owns(&self) -> bool {
+        self.lock.is_some()
+    }
+
+    /// What start-up recovery settled (empty unless this process owns the state).
+    pub fn startup_report(&self) -> &StartupReport {
+        &self.startup
+    }
+
+    /// The engine.
+    pub fn runtime(&self) -> Result<Arc<dyn Runtime>> {
+        Ok(self.engine_part()?.runtime.clone())
+    }
+
+    /// The engine as its concrete client (benchmarks compare it with raw bollard calls).
+    pub fn docker(&self) -> Result<Arc<DockerRuntime>> {
+        Ok(self.engine_part()?.runtime.clone())
+    }
+
+    /// Environments.
+    pub fn environments(&self) -> Result<&Environments> {
+        Ok(&self.engine_part()?.environments)
+    }
+
+    /// Runs with Docker inside.
+    pub fn runs(&self) -> Result<&RunManager> {
+        Ok(&self.engine_part()?.runs)
+    }
+
+    /// The pools (run by this process when it owns the state, else a read-only view).
+    pub fn pool(&self) -> Result<&dyn Pool> {
+        Ok(match &self.engine_part()?.pool {
+            PoolHandle::Owned(pool) => pool,
+            PoolHandle::Viewed(view) => view.as_ref(),
+        })
+    }
+
+    /// Every pool's state and the memory budget.
+    pub async fn pool_report(&self) -> Result<PoolReport> {
+        self.pool()?.status().await
+    }
+
+    /// Stops background work (the pools' refill and health watch), waiting at most
+    /// `timeout`; containers stay for the next owner to adopt. Then lets go of the state.
+    pub async fn shutdown(self, timeout: Duration) -> Result<()> {
+        if let Some(Engine {
+            pool: PoolHandle::Owned(pool),
+            ..
+        }) = &self.engine
+        {
+            pool.shutdown(timeout).await?;
+        }
+        drop(self.lock);
+        Ok(())
+    }
+}

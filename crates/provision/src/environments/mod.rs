@@ -1,0 +1,270 @@
+//! [`Environments`]: the life of a development environment — recorded, a container claimed
+//! from the pool, set up from a repository, used (exec, logs), destroyed — shaped so that a
+//! CLI verb and an API handler are each one call.
+
+mod recover;
+mod setup;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use futures_util::stream::BoxStream;
+use slipway_core::prelude::*;
+use slipway_core::{
+    ContainerId, EnvironmentRecord, EnvironmentStatus, Error, ExecOutcome, ExecRequest,
+    GitCredentials, ImageRef, LogLine, LogOptions, Pool, PoolConfig, RemoveOptions, RepoSlug,
+    Result, Timestamp, DEFAULT_POOL_MEMORY_BYTES,
+};
+
+use crate::provisioner::Provisioner;
+
+pub use recover::RecoveryReport;
+pub use setup::{EnvironmentEvent, EnvironmentEvents};
+
+/// What environments are made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentSettings {
+    /// The image for repos without a main image yet.
+    pub base_image: ImageRef,
+    /// Each environment's memory limit.
+    pub memory_bytes: u64,
+    /// Warm containers to keep per repo (of its main image, or of the base image).
+    pub warm_per_repo: usize,
+    /// Credentials for fetches whose request brings none.
+    pub credentials: Option<GitCredentials>,
+}
+
+impl Default for EnvironmentSettings {
+    /// `node:24-slim`, 512 MiB, no warm containers per repo, no credentials.
+    fn default() -> Self {
+        Self {
+            base_image: DEFAULT_BASE_IMAGE
+                .parse()
+                .expect("the default base image reference is valid"),
+            memory_bytes: DEFAULT_POOL_MEMORY_BYTES,
+            warm_per_repo: 0,
+            credentials: None,
+        }
+    }
+}
+
+/// The image environments start from until a repo has its main image.
+pub const DEFAULT_BASE_IMAGE: &str = "node:24-slim";
+
+/// A new environment: what [`Environments::create`] claims a container for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewEnvironment {
+    /// A human-readable name (default: the repo, dashed, or the id).
+    pub name: Option<String>,
+    /// The repository it will serve: picks the repo's main image and dependency volume.
+    pub repo: Option<RepoSlug>,
+}
+
+/// Creates, sets up, runs commands in and destroys environments.
+pub struct Environments {
+    runtime: Arc<dyn Runtime>,
+    pool: Arc<dyn Pool>,
+    store: Arc<dyn Store>,
+    provisioner: Arc<Provisioner>,
+    settings: EnvironmentSettings,
+    /// Environments with a setup under way in this process (one at a time each).
+    busy: Mutex<HashSet<String>>,
+}
+
+impl Environments {
+    /// Environments from `pool` containers, set up by `provisioner`, recorded in `store`.
+    pub fn new(
+        runtime: Arc<dyn Runtime>,
+        pool: Arc<dyn Pool>,
+        store: Arc<dyn Store>,
+        provisioner: Arc<Provisioner>,
+        settings: EnvironmentSettings,
+    ) -> Self {
+        Self {
+            runtime,
+            pool,
+            store,
+            provisioner,
+            settings,
+            busy: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &EnvironmentSettings {
+        &self.settings
+    }
+
+    /// The dev server's URL on this host, once it has a port.
+    pub fn url(record: &EnvironmentRecord) -> Option<String> {
+        record
+            .host_port
+            .map(|port| format!("http://127.0.0.1:{port}"))
+    }
+
+    /// Records a new environment, then claims its container: the record exists before the
+    /// claim (a crash between the two leaves a record for recovery, not a lost container),
+    /// and a failed claim removes it again. The image is checked before anything happens.
+    pub async fn create(&self, new: NewEnvironment) -> Result<EnvironmentRecord> {
+        let spec = match &new.repo {
+            Some(repo) => {
+                let image = self
+                    .provisioner
+                    .image_for(repo, &self.settings.base_image)
+                    .await?;
+                self.provisioner.ensure_dependency_volume(repo).await?;
+                self.provisioner
+                    .container_spec(Some(repo), image, self.settings.memory_bytes)?
+            }
+            None => {
+                let image = self.settings.base_image.clone();
+                if !self.runtime.image_exists(&image).await? {
+                    return Err(Error::not_found(format!(
+                        "image `{image}` (build or load it, or configure another base image)"
+                    )));
+                }
+                self.provisioner
+                    .container_spec(None, image, self.settings.memory_bytes)?
+            }
+        };
+        let warm = if new.repo.is_some() {
+            self.settings.warm_per_repo
+        } else {
+            0
+        };
+        let key = self
+            .pool
+            .ensure_pool(
+                PoolConfig::new(spec.clone())
+                    .with_target_size(warm)
+                    .with_min_size(warm.min(1)),
+            )
+            .await?;
+
+        let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let now = Timestamp::now();
+        let mut record = EnvironmentRecord {
+            name: new
+                .name
+                .clone()
+                .or_else(|| new.repo.as_ref().map(RepoSlug::dashed))
+                .unwrap_or_else(|| id.clone()),
+            id,
+            container_id: None,
+            image: spec.image.clone(),
+            pool_key: Some(key.to_string()),
+            repo: new.repo.clone(),
+            branch: None,
+            host_port: None,
+            memory_bytes: spec.resources.memory_bytes.unwrap_or_default(),
+            status: EnvironmentStatus::Creating,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.put_environment(&record).await?;
+        let lease = match self.pool.claim(&key, &record.id).await {
+            Ok(lease) => lease,
+            Err(error) => {
+                self.forget(&record.id).await;
+                return Err(error);
+            }
+        };
+        record.container_id = Some(lease.container_id.clone());
+        record.host_port = lease.host_port(self.provisioner.config().port);
+        record.memory_bytes = lease.memory_bytes;
+        record.status = EnvironmentStatus::Created;
+        record.updated_at = Timestamp::now();
+        if let Err(error) = self.store.put_environment(&record).await {
+            // Unrecorded, the container would be lost to `destroy`: give it back now.
+            if let Err(release) = self.pool.release(&lease).await {
+                tracing::warn!(container = %lease.container_id, error = %release, "failed to release an unrecorded claim");
+            }
+            self.forget(&record.id).await;
+            return Err(error);
+        }
+        Ok(record)
+    }
+
+    /// One environment.
+    pub async fn get(&self, id: &str) -> Result<EnvironmentRecord> {
+        self.store
+            .environment(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("environment `{id}`")))
+    }
+
+    /// Every environment, oldest first.
+    pub async fn list(&self) -> Result<Vec<EnvironmentRecord>> {
+        self.store.environments().await
+    }
+
+    /// The container of an environment.
+    pub async fn container(&self, id: &str) -> Result<ContainerId> {
+        self.get(id)
+            .await?
+            .container_id
+            .ok_or_else(|| Error::not_found(format!("the container of environment `{id}`")))
+    }
+
+    /// Runs a command in an environment, in the app directory unless the request says
+    /// otherwise; a timed-out command is killed with everything it started.
+    pub async fn exec(&self, id: &str, mut request: ExecRequest) -> Result<ExecOutcome> {
+        let container = self.container(id).await?;
+        if request.working_dir.is_none() {
+            request.working_dir = Some(self.provisioner.config().app_dir.clone());
+        }
+        self.runtime.exec(&container, &request).await
+    }
+
+    /// An environment's output: the dev server's, as its container logs it.
+    pub async fn logs(
+        &self,
+        id: &str,
+        options: &LogOptions,
+    ) -> Result<BoxStream<'static, Result<LogLine>>> {
+        let container = self.container(id).await?;
+        Ok(self.runtime.logs(&container, options))
+    }
+
+    /// Removes the environment's container and gives back its port and memory; the
+    /// dependency volume and main image stay for the repo's next environment.
+    pub async fn destroy(&self, id: &str) -> Result<()> {
+        let record = self.get(id).await?;
+        if let Some(container) = &record.container_id {
+            self.remove_container(container).await?;
+        }
+        self.store.delete_environment(id).await?;
+        Ok(())
+    }
+
+    /// Gives a claimed container back to the pool (which removes it), or removes an
+    /// unclaimed one; a container already gone is fine.
+    async fn remove_container(&self, container: &ContainerId) -> Result<()> {
+        let claim = self
+            .store
+            .claims()
+            .await?
+            .into_iter()
+            .find(|lease| &lease.container_id == container);
+        match claim {
+            Some(lease) => self.pool.release(&lease).await,
+            None => match self
+                .runtime
+                .remove_container(container, RemoveOptions::force())
+                .await
+            {
+                Ok(()) | Err(Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Deletes a record that never got (or lost) its container; failures are only logged,
+    /// the caller is already returning an error of its own.
+    async fn forget(&self, id: &str) {
+        if let Err(e) = self.store.delete_environment(id).await {
+            tracing::warn!(environment = %id, error = %e, "failed to delete an environment record");
+        }
+    }
+}
