@@ -288,7 +288,9 @@ impl Containers for FakeRuntime {
 #[async_trait]
 impl Exec for FakeRuntime {
     async fn exec(&self, id: &ContainerId, request: &ExecRequest) -> Result<ExecOutcome> {
-        let state = self.enter("exec", id.as_str())?;
+        drop(self.enter("exec", id.as_str())?);
+        self.gate("exec").await;
+        let state = self.lock();
         let c = state
             .find(id.as_str())
             .ok_or_else(|| no_such_container(id))?;

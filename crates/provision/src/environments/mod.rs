@@ -268,3 +268,6 @@ impl Environments {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

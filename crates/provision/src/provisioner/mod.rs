@@ -238,3 +238,6 @@ pub(crate) fn event(
         at: Timestamp::now(),
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

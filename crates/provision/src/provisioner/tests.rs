@@ -1,0 +1,253 @@
+//! The provisioner's decisions, without Docker: an in-memory engine whose shell answers the
+//! setup scripts, and an in-memory repo cache.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use slipway_core::prelude::*;
+use slipway_core::{
+    labels, run_container, CommitId, ContainerId, ContainerSpec, ExecOutcome, ExecRequest,
+    InstanceId,
+};
+use slipway_testkit::{FakeRepoCache, FakeRuntime};
+
+use super::*;
+
+const REPO: &str = "me/app";
+const LOCK: &str = "{\"lockfileVersion\":3}";
+
+/// What the fake container's shell did and holds.
+#[derive(Default)]
+pub(crate) struct Shell {
+    /// Files the scripts wrote (the dependency volume's marker).
+    pub(crate) files: BTreeMap<String, String>,
+    /// Commands that are not slipway's own scripts (the install command).
+    pub(crate) commands: Vec<String>,
+    /// Paths the delta removed.
+    pub(crate) removed: Vec<String>,
+}
+
+/// An engine with `image` whose exec answers the setup scripts like a container would.
+pub(crate) fn engine(image: &str) -> (FakeRuntime, Arc<Mutex<Shell>>) {
+    let shell = Arc::new(Mutex::new(Shell::default()));
+    let seen = Arc::clone(&shell);
+    let fake = FakeRuntime::new()
+        .with_image(image)
+        .with_exec_handler(move |_, request: &ExecRequest| answer(&seen, &request.cmd));
+    (fake, shell)
+}
+
+fn answer(shell: &Mutex<Shell>, cmd: &[String]) -> ExecOutcome {
+    let mut shell = shell.lock().unwrap();
+    let ok = |stdout: &str| ExecOutcome {
+        exit_code: Some(0),
+        stdout: stdout.as_bytes().to_vec(),
+        ..ExecOutcome::default()
+    };
+    let (script, args) = (cmd[2].as_str(), &cmd[3.min(cmd.len())..]);
+    let arg = |n: usize| args.get(n + 1).cloned().unwrap_or_default();
+    if script == scripts::PREPARE {
+        ok(&shell.files.get(&arg(1)).cloned().unwrap_or_default())
+    } else if script == scripts::WRITE_MARKER {
+        shell.files.insert(arg(0), arg(1));
+        ok("")
+    } else if script == scripts::START {
+        ok("42\n")
+    } else if script == scripts::REMOVE_FILES {
+        shell.removed.extend(args.iter().skip(2).cloned());
+        ok("")
+    } else if script == scripts::WAIT_FOR_PORT || script == scripts::CLEAN_APP {
+        ok("")
+    } else {
+        shell.commands.push(script.to_owned());
+        ok("installed\n")
+    }
+}
+
+fn provisioner(fake: &FakeRuntime, cache: &FakeRepoCache) -> Provisioner {
+    Provisioner::new(
+        Arc::new(fake.clone()),
+        Arc::new(cache.clone()),
+        InstanceId::new("inst"),
+        ProvisionConfig::default(),
+    )
+    .unwrap()
+}
+
+/// A running container of `image`, labelled like a main-image container when `main_commit`.
+async fn container(fake: &FakeRuntime, image: &str, main_commit: Option<&CommitId>) -> ContainerId {
+    let mut spec = ContainerSpec::new(image.parse().unwrap());
+    if let Some(commit) = main_commit {
+        spec.labels.insert(labels::REPO.into(), REPO.into());
+        spec.labels.insert(COMMIT_LABEL.into(), commit.to_string());
+    }
+    run_container(fake, &spec).await.unwrap()
+}
+
+fn request(branch: &str) -> SetupRequest {
+    SetupRequest::new(REPO.parse().unwrap()).with_branch(branch.parse().unwrap())
+}
+
+#[tokio::test]
+async fn install_runs_once_then_is_skipped_while_the_lockfile_matches() {
+    let (fake, shell) = engine("node:1");
+    let cache = FakeRepoCache::new();
+    cache.commit(
+        REPO,
+        "main",
+        &[("package-lock.json", LOCK), ("server.js", "1")],
+    );
+    let provisioner = provisioner(&fake, &cache);
+    let id = container(&fake, "node:1", None).await;
+
+    let first = provisioner
+        .setup(&id, &request("main"), None)
+        .await
+        .unwrap();
+    assert!(first.installed);
+    assert_eq!(shell.lock().unwrap().commands, ["npm ci"]);
+    let marker = shell
+        .lock()
+        .unwrap()
+        .files
+        .get("/app/node_modules/.slipway-lockfile")
+        .cloned();
+    assert_eq!(marker, Some(lockfile_hash(LOCK.as_bytes())));
+
+    let second = provisioner
+        .setup(&id, &request("main"), None)
+        .await
+        .unwrap();
+    assert!(!second.installed, "the volume already holds this lockfile");
+    assert_eq!(
+        shell.lock().unwrap().commands,
+        ["npm ci"],
+        "no second install"
+    );
+
+    cache.commit(REPO, "main", &[("package-lock.json", "{\"changed\":1}")]);
+    let third = provisioner
+        .setup(&id, &request("main"), None)
+        .await
+        .unwrap();
+    assert!(third.installed, "a new lockfile installs again");
+    assert_eq!(shell.lock().unwrap().commands, ["npm ci", "npm ci"]);
+}
+
+#[tokio::test]
+async fn a_main_image_container_gets_only_the_delta() {
+    let (fake, shell) = engine("slipway/me-app:main");
+    let cache = FakeRepoCache::new();
+    let base = cache.commit(
+        REPO,
+        "main",
+        &[("a.txt", "a"), ("old.txt", "o"), ("same.txt", "s")],
+    );
+    cache.commit(
+        REPO,
+        "feature",
+        &[("a.txt", "changed"), ("same.txt", "s"), ("new.txt", "n")],
+    );
+    let provisioner = provisioner(&fake, &cache);
+    let id = container(&fake, "slipway/me-app:main", Some(&base)).await;
+
+    let outcome = provisioner
+        .setup(&id, &request("feature"), None)
+        .await
+        .unwrap();
+    assert!(outcome.from_main_image);
+    let calls = cache.calls();
+    assert!(calls.contains(&"diff me/app".to_owned()), "{calls:?}");
+    assert!(
+        calls.contains(&"archive_paths me/app".to_owned()),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.contains(&"archive me/app".to_owned()),
+        "no whole tree: {calls:?}"
+    );
+    assert_eq!(shell.lock().unwrap().removed, ["old.txt"]);
+
+    // A container without the repo's labels gets the whole tree.
+    let plain = container(&fake, "slipway/me-app:main", None).await;
+    let whole = provisioner
+        .setup(&plain, &request("feature"), None)
+        .await
+        .unwrap();
+    assert!(!whole.from_main_image);
+    assert!(cache.calls().contains(&"archive me/app".to_owned()));
+}
+
+#[tokio::test]
+async fn the_main_image_is_committed_only_from_the_default_branch() {
+    let (fake, _shell) = engine("node:1");
+    let cache = FakeRepoCache::new();
+    cache.commit(REPO, "main", &[("server.js", "1")]);
+    cache.commit(REPO, "feature", &[("server.js", "2")]);
+    let provisioner = provisioner(&fake, &cache);
+    let id = container(&fake, "node:1", None).await;
+
+    let mut feature = request("feature");
+    feature.build_main_image = true;
+    let outcome = provisioner.setup(&id, &feature, None).await.unwrap();
+    assert_eq!(outcome.main_image, None);
+    assert_eq!(fake.call_count("commit"), 0);
+
+    let mut main = request("main");
+    main.build_main_image = true;
+    let outcome = provisioner.setup(&id, &main, None).await.unwrap();
+    assert_eq!(
+        outcome
+            .main_image
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("slipway/me-app:main")
+    );
+    assert_eq!(fake.call_count("commit"), 1);
+    let image = fake
+        .inspect_image(&"slipway/me-app:main".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(image.labels[COMMIT_LABEL], outcome.commit.to_string());
+    assert_eq!(image.labels[labels::REPO], REPO);
+}
+
+#[tokio::test]
+async fn a_failed_install_is_a_setup_error_with_its_output_and_an_error_event() {
+    let fake = FakeRuntime::new()
+        .with_image("node:1")
+        .with_exec_handler(|_, request| {
+            let failing = request.cmd.get(2).is_some_and(|script| script == "npm ci");
+            ExecOutcome {
+                exit_code: Some(if failing { 1 } else { 0 }),
+                stderr: if failing {
+                    b"npm ERR! broken\n".to_vec()
+                } else {
+                    Vec::new()
+                },
+                ..ExecOutcome::default()
+            }
+        });
+    let cache = FakeRepoCache::new();
+    cache.commit(REPO, "main", &[("package-lock.json", LOCK)]);
+    let provisioner = provisioner(&fake, &cache);
+    let id = container(&fake, "node:1", None).await;
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let error = provisioner
+        .setup(&id, &request("main"), Some(&sender))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, SetupError::Install { command, .. } if command == "npm ci"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("npm ERR! broken"), "{error}");
+    let mut last = None;
+    while let Ok(event) = events.try_recv() {
+        last = Some(event);
+    }
+    let last = last.unwrap();
+    assert_eq!(last.phase, Phase::Error);
+    assert!(last.message.unwrap().contains("npm ERR! broken"));
+}
