@@ -6,9 +6,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use slipway_core::prelude::*;
-use slipway_testkit::engine::{NODE_IMAGE, TEST_LABEL};
-use slipway_testkit::require_engine;
+use slipway_testkit::engine::{BUSYBOX_IMAGE, NODE_IMAGE, TEST_LABEL};
 use slipway_testkit::synthetic::{node_app, SyntheticRepo};
+use slipway_testkit::{free_port_range, require_engine, Need, TestEngine};
 
 fn slipway(state: &Path, config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_slipway"))
@@ -39,11 +39,17 @@ fn http_get(url: &str) -> String {
     response
 }
 
-#[tokio::test]
-async fn env_up_serves_the_repo_and_the_other_verbs_manage_it() {
-    let Some(engine) = require_engine!() else {
-        return;
-    };
+/// A state directory, a synthetic repo serving `hello from the cli`, and a config file
+/// with host ports of the test's own and the test's label on what environments create.
+struct Fixture {
+    state: tempfile::TempDir,
+    config: std::path::PathBuf,
+    slug: String,
+    repo: SyntheticRepo,
+    ports: slipway_core::PortRange,
+}
+
+fn fixture(engine: &TestEngine) -> Fixture {
     let state = tempfile::tempdir().unwrap();
     let slug = format!("fixture/cli-{}", engine.scope());
     let repo = SyntheticRepo::create(&state.path().join("remote.git")).unwrap();
@@ -56,21 +62,50 @@ async fn env_up_serves_the_repo_and_the_other_verbs_manage_it() {
     )
     .unwrap();
     let config = state.path().join("slipway.toml");
+    let ports = free_port_range(100);
     std::fs::write(
         &config,
         format!(
-            "[pool]\nport_range = \"43200-43299\"\nmemory_budget_mb = 4096\n\n\
+            "[pool]\nport_range = \"{ports}\"\nmemory_budget_mb = 4096\n\n\
+             [[pools]]\nimage = \"{BUSYBOX_IMAGE}\"\nmemory_mb = 16\ntarget = 0\nmin = 0\n\
+             labels = {{ \"{TEST_LABEL}\" = \"{}\" }}\n\n\
              [provision]\nbase_image = \"{NODE_IMAGE}\"\nready_timeout_secs = 60\n\
              labels = {{ \"{TEST_LABEL}\" = \"{}\" }}\n",
+            engine.scope(),
             engine.scope()
         ),
     )
     .unwrap();
-    let run = |args: &[&str]| slipway(state.path(), &config, args);
+    Fixture {
+        state,
+        config,
+        slug,
+        repo,
+        ports,
+    }
+}
 
-    let up = run(&["env", "up", &slug, "--remote", &repo.file_url()]);
+#[tokio::test]
+async fn env_up_serves_the_repo_and_the_other_verbs_manage_it() {
+    let Some(engine) = require_engine!(Need::NodeImage) else {
+        return;
+    };
+    let fixture = fixture(&engine);
+    let (state, config, slug, repo) = (
+        &fixture.state,
+        &fixture.config,
+        &fixture.slug,
+        &fixture.repo,
+    );
+    let run = |args: &[&str]| slipway(state.path(), config, args);
+
+    let up = run(&["env", "up", slug, "--remote", &repo.file_url()]);
     let url = stdout(&up).trim().to_owned();
-    assert!(url.starts_with("http://127.0.0.1:432"), "{url}");
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && fixture.ports.contains(port),
+        "{url}"
+    );
     let progress = String::from_utf8_lossy(&up.stderr);
     assert!(progress.contains("Cloning"), "{progress}");
     assert!(http_get(&url).ends_with("hello from the cli\n"));
@@ -142,6 +177,69 @@ async fn env_up_serves_the_repo_and_the_other_verbs_manage_it() {
     let again = run(&["env", "rm", &id]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains(&id));
+}
+
+#[tokio::test]
+async fn env_up_succeeds_while_other_processes_look_at_the_same_state() {
+    let Some(engine) = require_engine!(Need::NodeImage) else {
+        return;
+    };
+    let fixture = fixture(&engine);
+    let mut up = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .arg("--config")
+        .arg(&fixture.config)
+        .args([
+            "env",
+            "up",
+            &fixture.slug,
+            "--remote",
+            &fixture.repo.file_url(),
+        ])
+        .env("SLIPWAY_STATE_DIR", fixture.state.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Another shell looks at the same state the whole time, with another pool's image: it
+    // must never touch env up's container or its leases.
+    let mut looks = 0;
+    while up.try_wait().unwrap().is_none() {
+        let run = |args: &[&str]| slipway(fixture.state.path(), &fixture.config, args);
+        stdout(&run(&[
+            "pool",
+            "status",
+            "--image",
+            BUSYBOX_IMAGE,
+            "--json",
+        ]));
+        stdout(&run(&["env", "ls", "--json"]));
+        looks += 1;
+    }
+    let up = up.wait_with_output().unwrap();
+    let url = stdout(&up).trim().to_owned();
+    assert!(looks > 0, "the other process never looked");
+    assert!(http_get(&url).ends_with("hello from the cli\n"), "{url}");
+
+    let store = slipway_store::SqliteStore::open_in_dir(fixture.state.path()).unwrap();
+    let leases = store.port_leases().await.unwrap();
+    let ports: std::collections::BTreeSet<u16> = leases.iter().map(|l| l.port).collect();
+    assert_eq!(
+        ports.len(),
+        leases.len(),
+        "no port leased twice: {leases:?}"
+    );
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&slipway(
+        fixture.state.path(),
+        &fixture.config,
+        &["env", "ls", "--json"],
+    )))
+    .unwrap();
+    let id = listed[0]["id"].as_str().unwrap();
+    stdout(&slipway(
+        fixture.state.path(),
+        &fixture.config,
+        &["env", "rm", id],
+    ));
 }
 
 #[test]
