@@ -223,3 +223,16 @@ fn an_unreachable_engine_error_comes_with_a_hint() {
     );
     assert!(stderr.contains("hint: is the engine running?"), "{stderr}");
 }
+
+#[test]
+fn bench_ls_times_env_ls_on_a_state_of_twenty_environments() {
+    let output = slipway(&["bench", "ls", "--iterations", "3", "--json"]);
+    let report = json(&output);
+    assert!(output.status.success(), "{report:#}");
+    assert_eq!(report["environments"], 20);
+    assert!(
+        report["env_ls_p50_ms"].as_f64().unwrap() > 0.0,
+        "{report:#}"
+    );
+    assert!(report["env_ls_p99_ms"].as_f64().unwrap() >= report["env_ls_p50_ms"].as_f64().unwrap());
+}

@@ -1,6 +1,7 @@
 //! `slipway bench …`: measurements users run on their own hosts, always against the raw
 //! engine in the same run, reported as ratios.
 
+mod ls;
 mod pool;
 mod run;
 mod runtime;
@@ -23,6 +24,8 @@ pub(crate) enum BenchCommand {
     Setup(setup::SetupBenchArgs),
     /// A docker:dind run made ready and torn down vs the same objects through raw bollard.
     Run(run::RunBenchArgs),
+    /// `slipway env ls` on a state with N environments vs `docker ps`.
+    Ls(ls::LsBenchArgs),
 }
 
 pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<Outcome> {
@@ -31,5 +34,6 @@ pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Resul
         BenchCommand::Pool(args) => pool::run(config, args).await,
         BenchCommand::Setup(args) => setup::run(config, args).await,
         BenchCommand::Run(args) => run::run(config, args).await,
+        BenchCommand::Ls(args) => ls::run(config, args).await,
     }
 }
