@@ -9,6 +9,30 @@
 //!   removes resources of runs that are not live.
 //! - [`HealthProbe`]: BuildKit's gRPC `ListWorkers` (at least one worker), or a TCP connect
 //!   for stand-in images.
+//! - A failed creation is a [`RunError`]: the step that failed, the run it recorded, and the
+//!   error underneath with its kind kept.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use slipway_buildkit::{BuildkitConfig, BuildkitSidecar, RunManager, RunSpec};
+//! use slipway_core::{prelude::*, DockerMode};
+//! use slipway_runtime::{DockerRuntime, Endpoint};
+//! use slipway_store::SqliteStore;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = Arc::new(DockerRuntime::builder(Endpoint::local()).bootstrap().await?);
+//! let store = Arc::new(SqliteStore::open_in_dir(std::path::Path::new(".slipway"))?);
+//! let sidecar = BuildkitSidecar::new(runtime.clone(), store.instance_id(), BuildkitConfig::default())?;
+//! let runs = RunManager::new(runtime.clone(), runtime, store.clone(), Arc::new(sidecar), store.instance_id());
+//! let run = runs
+//!     .create(RunSpec::new("docker:28-dind".parse()?).with_docker(DockerMode::Dind).with_command(["docker", "info"]))
+//!     .await?;
+//! println!("run {} exited with {}", run.id, runs.wait(&run.id).await?);
+//! runs.stop(&run.id).await?;
+//! # Ok(()) }
+//! ```
 
 mod health;
 mod run;

@@ -177,7 +177,7 @@ pub trait TtyInput: Send {
 
 /// A running interactive command.
 pub struct TtySession {
-    /// The exec instance, for [`Runtime::resize_tty`](crate::Runtime::resize_tty).
+    /// The exec instance, for [`Exec::resize_tty`](crate::Exec::resize_tty).
     pub exec: ExecId,
     /// What the terminal prints.
     pub output: BoxStream<'static, Result<Vec<u8>>>,

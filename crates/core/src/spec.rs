@@ -1,4 +1,4 @@
-//! What a container should be: the input to [`Runtime::create_container`](crate::Runtime::create_container).
+//! What a container should be: the input to [`Containers::create_container`](crate::Containers::create_container).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};

@@ -13,7 +13,8 @@
 //! # Example
 //!
 //! ```no_run
-//! use slipway_core::{run_container, ContainerSpec, ExecRequest, RemoveOptions, Runtime};
+//! use slipway_core::prelude::*;
+//! use slipway_core::{run_container, ContainerSpec, ExecRequest, RemoveOptions};
 //! use slipway_runtime::{DockerRuntime, Endpoint};
 //!
 //! # async fn demo() -> slipway_core::Result<()> {

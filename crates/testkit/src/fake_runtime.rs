@@ -23,7 +23,8 @@ pub(crate) type EventSender = futures_channel::mpsc::UnboundedSender<Result<Cont
 /// every call, and can be told to fail the Nth call or the next calls of one operation.
 ///
 /// ```
-/// use slipway_core::{mock::FakeRuntime, ErrorKind};
+/// use slipway_core::ErrorKind;
+/// use slipway_testkit::FakeRuntime;
 ///
 /// let fake = FakeRuntime::new().with_image("busybox:1");
 /// fake.fail_nth_call(2, ErrorKind::Unavailable); // the second call from now fails
