@@ -40,6 +40,11 @@ pub enum GitError {
         #[source]
         source: std::io::Error,
     },
+    #[error("stopped fetching {repo}: {reason}")]
+    Stopped {
+        repo: String,
+        reason: crate::repo_cache::StopReason,
+    },
     #[error("failed to prepare the mirror directory {path}")]
     Directory {
         path: String,
@@ -56,6 +61,17 @@ impl GitError {
     /// Maps onto core's kinds: refused credentials → `Invalid`, a repository or object that
     /// does not exist → `NotFound`, an unreachable remote → `Unavailable`; the rest `Backend`.
     pub fn into_core(self) -> Error {
+        if let GitError::Stopped { repo, reason } = &self {
+            return match reason {
+                crate::repo_cache::StopReason::TooSlow(after) => Error::Timeout {
+                    operation: format!("fetching {repo}"),
+                    after: *after,
+                },
+                crate::repo_cache::StopReason::TooBig(_) => {
+                    Error::CapacityExceeded(self.to_string())
+                }
+            };
+        }
         let Some(source) = git_source(&self) else {
             return Error::backend(self);
         };
@@ -69,6 +85,9 @@ impl GitError {
             }
             _ => return Error::backend(self),
         };
+        if message.contains("refusing to send credentials") {
+            return Error::invalid("git credentials", format!("{repo}: {}", source.message()));
+        }
         if source.code() == git2::ErrorCode::Auth
             || message.contains("authentication")
             || message.contains("401")

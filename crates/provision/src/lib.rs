@@ -34,6 +34,7 @@
 
 mod environments;
 mod error;
+mod private_dir;
 mod provisioner;
 mod repo_cache;
 
@@ -47,4 +48,7 @@ pub use provisioner::{
     SetupError, SetupEvent, SetupOutcome, SetupRequest, COMMIT_LABEL, LOCKFILES, LOCKFILE_LABEL,
     MARKER_FILE,
 };
-pub use repo_cache::{validate_remote_url, GitRepoCache, DEFAULT_URL_TEMPLATE};
+pub use repo_cache::{
+    validate_remote_url, GitRepoCache, StopReason, DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_FETCH_BYTES,
+    DEFAULT_URL_TEMPLATE,
+};

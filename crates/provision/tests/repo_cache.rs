@@ -2,12 +2,13 @@
 //! for credentials.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use slipway_core::{ErrorKind, GitCredentials, RepoCache, RepoSlug, RepoSource};
 use slipway_provision::GitRepoCache;
+use slipway_testkit::git_http::{GitHttpOptions, GitHttpServer};
 use slipway_testkit::synthetic::{GitDaemon, RepoFile, SyntheticRepo};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn slug() -> RepoSlug {
     "octo/app".parse().unwrap()
@@ -305,78 +306,209 @@ async fn a_missing_branch_is_not_found_naming_it() {
     );
 }
 
-/// An HTTP git remote that asks for Basic credentials on every request and records the
-/// Authorization headers it gets; it never accepts them.
-async fn refusing_remote() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://127.0.0.1:{}/octo/app.git",
-        listener.local_addr().unwrap().port()
-    );
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let recorder = Arc::clone(&seen);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let recorder = Arc::clone(&recorder);
-            tokio::spawn(async move {
-                let mut request = vec![0u8; 8192];
-                let n = stream.read(&mut request).await.unwrap_or(0);
-                let text = String::from_utf8_lossy(&request[..n]).into_owned();
-                if let Some(auth) = text
-                    .lines()
-                    .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
-                {
-                    recorder.lock().unwrap().push(auth.to_owned());
-                }
-                let response = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-                let _ = stream.write_all(response.as_bytes()).await;
-            });
+const TOKEN: &str = "tok-very-secret-123";
+
+fn token() -> GitCredentials {
+    GitCredentials {
+        username: "x-access-token".into(),
+        secret: TOKEN.into(),
+    }
+}
+
+/// Every file under `dir`, with its content.
+fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            } else {
+                found.push((entry.path(), std::fs::read(entry.path()).unwrap()));
+            }
         }
-    });
-    (url, seen)
+    }
+    found
+}
+
+/// A TLS git remote of the fixture that demands the token.
+async fn https_remote(dir: &Path) -> GitHttpServer {
+    GitHttpServer::serve(
+        dir,
+        GitHttpOptions {
+            credentials: Some(("x-access-token".into(), TOKEN.into())),
+            tls: true,
+            ..GitHttpOptions::default()
+        },
+    )
+    .await
 }
 
 #[tokio::test]
-async fn credentials_go_through_the_callback_only_and_a_refused_token_is_a_clear_error() {
+async fn the_token_reaches_the_configured_host_over_https_and_is_stored_nowhere() {
     let dir = tempfile::tempdir().unwrap();
-    let (url, seen) = refusing_remote().await;
-    let cache = cache_at(dir.path(), &url);
-    let token = "tok-very-secret-123";
-    let credentials = GitCredentials {
-        username: "x-access-token".into(),
-        secret: token.into(),
-    };
-    let err = cache
-        .ensure(&source(), Some(credentials))
-        .await
-        .unwrap_err();
+    let repo = fixture(dir.path());
+    let server = https_remote(dir.path()).await;
+    let cache = cache_at(dir.path(), &server.url("octo/app.git"))
+        .with_trusted_certificate(server.certificate_pem().unwrap())
+        .unwrap();
+    let info = cache.ensure(&source(), Some(token())).await.unwrap();
+    assert!(info.cloned);
+    assert_eq!(
+        cache
+            .resolve(&source(), &"main".parse().unwrap())
+            .await
+            .unwrap(),
+        repo.head("main").unwrap()
+    );
+    // It travelled as HTTP Basic, as exactly this user and token, to this server only.
+    let sent = server.basic_credentials();
+    assert!(!sent.is_empty());
+    assert!(
+        sent.iter().all(|c| c == &format!("x-access-token:{TOKEN}")),
+        "{sent:?}"
+    );
+    // Nothing of it stays on disk: every file of the mirror is free of it.
+    let files = files_under(&dir.path().join("cache"));
+    assert!(files.len() > 10, "a real mirror: {} files", files.len());
+    for (path, content) in files {
+        assert!(
+            !String::from_utf8_lossy(&content).contains(TOKEN),
+            "{path:?}"
+        );
+    }
+    let origin = git2::Repository::open_bare(cache.mirror_path(&source()))
+        .unwrap()
+        .find_remote("origin")
+        .unwrap()
+        .url()
+        .unwrap()
+        .to_owned();
+    assert_eq!(origin, server.url("octo/app.git"));
+}
+
+#[tokio::test]
+async fn a_refused_token_is_a_clear_error_after_one_try() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let server = GitHttpServer::serve(
+        dir.path(),
+        GitHttpOptions {
+            credentials: Some(("x-access-token".into(), "the-right-one".into())),
+            tls: true,
+            ..GitHttpOptions::default()
+        },
+    )
+    .await;
+    let cache = cache_at(dir.path(), &server.url("octo/app.git"))
+        .with_trusted_certificate(server.certificate_pem().unwrap())
+        .unwrap();
+    let err = cache.ensure(&source(), Some(token())).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
     assert!(
         err.to_string()
             .contains("refused the credentials for octo/app"),
         "{err}"
     );
-    assert!(!err.to_string().contains(token));
+    assert!(!err.to_string().contains(TOKEN));
+    assert_eq!(
+        server.basic_credentials(),
+        [format!("x-access-token:{TOKEN}")],
+        "sent once, no retry loop"
+    );
+    assert!(
+        files_under(&dir.path().join("cache")).is_empty(),
+        "no broken mirror"
+    );
+}
 
-    // The token travelled as HTTP Basic auth, once (no retry loop).
-    let headers = seen.lock().unwrap().clone();
-    assert_eq!(headers.len(), 1, "{headers:?}");
-    // Nothing of it stays on disk: the failed clone left no mirror.
-    let mut stack = vec![dir.path().join("cache")];
-    while let Some(path) = stack.pop() {
-        for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
-            if entry.path().is_dir() {
-                stack.push(entry.path());
-            } else {
-                let bytes = std::fs::read(entry.path()).unwrap();
-                assert!(
-                    !String::from_utf8_lossy(&bytes).contains(token),
-                    "{:?}",
-                    entry.path()
-                );
-            }
+#[tokio::test]
+async fn the_token_is_never_sent_over_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let server = GitHttpServer::serve(
+        dir.path(),
+        GitHttpOptions {
+            credentials: Some(("x-access-token".into(), TOKEN.into())),
+            ..GitHttpOptions::default()
+        },
+    )
+    .await;
+    let cache = cache_at(dir.path(), &server.url("octo/app.git"));
+    let err = cache.ensure(&source(), Some(token())).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(err.to_string().contains("only https carries them"), "{err}");
+    assert!(
+        server.authorizations().is_empty(),
+        "{:?}",
+        server.authorizations()
+    );
+}
+
+#[tokio::test]
+async fn the_token_does_not_follow_a_redirect_to_another_host() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let elsewhere = https_remote(dir.path()).await;
+    let redirecting = GitHttpServer::serve(
+        dir.path(),
+        GitHttpOptions {
+            tls: true,
+            redirect_to: Some(elsewhere.url("").trim_end_matches('/').to_owned()),
+            ..GitHttpOptions::default()
+        },
+    )
+    .await;
+    let cache = cache_at(dir.path(), &redirecting.url("octo/app.git"))
+        .with_trusted_certificate(redirecting.certificate_pem().unwrap())
+        .unwrap();
+    cache.ensure(&source(), Some(token())).await.unwrap_err();
+    assert!(
+        elsewhere.authorizations().is_empty(),
+        "the token followed the redirect"
+    );
+    assert!(redirecting.authorizations().is_empty());
+}
+
+#[tokio::test]
+async fn a_stalled_remote_times_out_and_does_not_hold_the_mirror() {
+    let dir = tempfile::tempdir().unwrap();
+    // Accepts connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
         }
-    }
+    });
+    let cache = Arc::new(
+        cache_at(dir.path(), &format!("http://127.0.0.1:{port}/octo/app.git"))
+            .with_fetch_limits(Duration::from_secs(1), 1 << 30),
+    );
+    let first = cache.ensure(&source(), None).await.unwrap_err();
+    assert_eq!(first.kind(), ErrorKind::Timeout, "{first}");
+    // The mirror's slot was given back: the next request gets its own answer.
+    let second = tokio::time::timeout(Duration::from_secs(30), cache.ensure(&source(), None))
+        .await
+        .expect("the slot is not held forever")
+        .unwrap_err();
+    assert_eq!(second.kind(), ErrorKind::Timeout, "{second}");
+}
+
+#[tokio::test]
+async fn a_fetch_past_the_size_cap_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SyntheticRepo::create(&dir.path().join("octo/app.git")).unwrap();
+    let big: String = (0..200_000).map(|i| format!("{i:x}")).collect();
+    repo.commit("main", None, &[RepoFile::new("big.txt", big)], &[], "big")
+        .unwrap();
+    let daemon = GitDaemon::serve(dir.path()).await.unwrap();
+    let cache = cache_at(dir.path(), &daemon.url("octo/app.git"))
+        .with_fetch_limits(Duration::from_secs(60), 16 << 10);
+    let err = cache.ensure(&source(), None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CapacityExceeded, "{err}");
+    assert!(err.to_string().contains("the cap"), "{err}");
 }
 
 #[test]

@@ -108,6 +108,10 @@ mod tests {
         assert!(a.session.is_some());
         assert_eq!(a.t.as_deref(), Some("slipway/test:1"));
         assert!(a.rm);
-        let _ = b;
+        assert!(b.session.is_some());
+        assert_ne!(
+            a.session, b.session,
+            "every build gets a session of its own"
+        );
     }
 }

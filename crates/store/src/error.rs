@@ -16,6 +16,12 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("failed to make {path} private to its owner")]
+    Permissions {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("failed to apply schema migration {version}")]
     Migrate {
         version: u32,

@@ -29,14 +29,20 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `<state_dir>/slipway.db` and migrates it.
+    /// Opens (creating if needed) `<state_dir>/slipway.db` and migrates it. A state
+    /// directory this creates is readable by its owner only (0700), as is the database (0600).
     pub fn open_in_dir(state_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(state_dir).map_err(|e| {
-            slipway_core::Error::invalid(
-                "state directory",
-                format!("cannot create {}: {e}", state_dir.display()),
-            )
-        })?;
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(state_dir)
+            .map_err(|e| {
+                slipway_core::Error::invalid(
+                    "state directory",
+                    format!("cannot create {}: {e}", state_dir.display()),
+                )
+            })?;
         Self::open(&state_dir.join(DATABASE_FILE))
     }
 
@@ -51,6 +57,10 @@ impl SqliteStore {
             source,
         };
         let mut conn = Connection::open(path).map_err(open_error)?;
+        restrict_to_owner(path).map_err(|source| StoreError::Permissions {
+            path: path.to_owned(),
+            source,
+        })?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -102,6 +112,17 @@ impl Store for SqliteStore {
     fn instance_id(&self) -> InstanceId {
         self.instance.clone()
     }
+}
+
+/// Makes the database file readable and writable by its owner only (SQLite gives its WAL
+/// and shared-memory files the database's mode).
+fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 /// Serialises a record for its `record` column.
@@ -211,6 +232,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[tokio::test]
+    async fn a_new_state_directory_and_its_database_are_the_owner_s_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("nested/state");
+        let store = SqliteStore::open_in_dir(&state).unwrap();
+        store.append_audit(&AuditEvent::new("x")).await.unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(&state.join(DATABASE_FILE)), 0o600);
+        assert_eq!(mode(&state.join(format!("{DATABASE_FILE}-wal"))) & 0o077, 0);
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 //! | [`FakeRepoCache`] | repositories in memory, behind the `RepoCache` trait |
 //! | [`engine`] | tests against a real engine: one skip-or-fail rule, unique names, label-scoped cleanup |
 //! | [`synthetic`] | synthetic git repositories (a hermetic node app, filler files) and a `git daemon` |
+//! | [`git_http`] | a smart-HTTP git remote (Basic auth, TLS, redirects) recording where credentials went |
 
 mod fake_repo_cache;
 mod fake_runtime;
@@ -15,6 +16,7 @@ mod iter_stream;
 mod memory_store;
 
 pub mod engine;
+pub mod git_http;
 pub mod synthetic;
 
 pub use engine::{free_port_range, Need, TestEngine};

@@ -161,6 +161,15 @@ impl SyntheticRepo {
         })
     }
 
+    /// The commit `branch` points at.
+    pub fn head(&self, branch: &str) -> Result<CommitId> {
+        let oid = self
+            .repo
+            .refname_to_id(&format!("refs/heads/{branch}"))
+            .map_err(git_error("read a branch"))?;
+        CommitId::try_from(oid.to_string())
+    }
+
     /// The repository's `file://` URL.
     pub fn file_url(&self) -> String {
         format!("file://{}", self.path.display())

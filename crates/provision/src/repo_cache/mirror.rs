@@ -2,53 +2,173 @@
 
 use std::cell::Cell;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use git2::{AutotagOption, Direction, FetchOptions, FetchPrune, RemoteCallbacks, Repository};
+use git2::{
+    AutotagOption, Direction, FetchOptions, FetchPrune, RemoteCallbacks, RemoteRedirect, Repository,
+};
 use slipway_core::{GitCredentials, RemoteUrl, RepoSlug};
 
 use crate::error::GitError;
 
 const REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
 
-/// Callbacks that answer a credential request once; a second request means the remote
-/// refused them, and asking again would loop.
-fn callbacks(credentials: Option<&GitCredentials>) -> RemoteCallbacks<'_> {
+/// How far one fetch may go: where credentials may be sent, which certificate is trusted
+/// besides the system's, how much may be received and until when.
+pub(crate) struct FetchLimits {
+    /// DER of a certificate accepted for the remote even though no system CA signed it.
+    pub(crate) pinned_certificate: Option<Vec<u8>>,
+    /// Bytes a fetch may receive.
+    pub(crate) max_bytes: u64,
+    /// How long a fetch may take.
+    pub(crate) timeout: Duration,
+    /// When the fetch is abandoned (started + timeout).
+    pub(crate) deadline: Instant,
+}
+
+/// Why a fetch was stopped by its own callbacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// It received more than this many bytes.
+    TooBig(u64),
+    /// It ran longer than this.
+    TooSlow(Duration),
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::TooBig(cap) => {
+                write!(f, "it received more than {} MiB, the cap", cap >> 20)
+            }
+            StopReason::TooSlow(limit) => write!(f, "it ran longer than {limit:?}"),
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Stopped(Cell<Option<StopReason>>);
+
+impl Stopped {
+    pub(crate) fn reason(&self) -> Option<StopReason> {
+        self.0.take()
+    }
+}
+
+/// The callbacks of one fetch from `url`:
+/// - credentials only to `url`'s own host, and only over https; once (a second request
+///   means the remote refused them, and asking again would loop);
+/// - the pinned certificate accepted, anything else checked by the system as usual;
+/// - the transfer stopped past the size cap or the deadline.
+fn callbacks<'a>(
+    url: &'a RemoteUrl,
+    credentials: Option<&'a GitCredentials>,
+    limits: &'a FetchLimits,
+    stopped: &'a Stopped,
+) -> RemoteCallbacks<'a> {
     let mut callbacks = RemoteCallbacks::new();
     let asked = Cell::new(false);
-    callbacks.credentials(move |_url, _username, _allowed| match credentials {
-        Some(creds) if !asked.replace(true) => {
-            git2::Cred::userpass_plaintext(&creds.username, &creds.secret)
+    callbacks.credentials(move |asked_for, _username, _allowed| {
+        let refuse = |message: String| {
+            Err(git2::Error::new(
+                git2::ErrorCode::Auth,
+                git2::ErrorClass::Callback,
+                message,
+            ))
+        };
+        let Some(creds) = credentials else {
+            return refuse("the remote asks for credentials and none were given".into());
+        };
+        if !url.carries_credentials_safely() {
+            return refuse(format!(
+                "refusing to send credentials to {url}: only https carries them"
+            ));
         }
-        Some(_) => Err(git2::Error::new(
-            git2::ErrorCode::Auth,
-            git2::ErrorClass::Http,
-            "authentication failed",
-        )),
-        None => Err(git2::Error::new(
-            git2::ErrorCode::Auth,
-            git2::ErrorClass::Http,
-            "the remote asks for credentials and none were given",
-        )),
+        let host = authority_of(asked_for);
+        if host != url.authority() {
+            return refuse(format!(
+                "refusing to send credentials to {host}: they belong to {}",
+                url.authority()
+            ));
+        }
+        if asked.replace(true) {
+            return refuse("authentication failed".into());
+        }
+        git2::Cred::userpass_plaintext(&creds.username, &creds.secret)
+    });
+    if let Some(pinned) = &limits.pinned_certificate {
+        callbacks.certificate_check(move |certificate, _host| {
+            let matches = certificate
+                .as_x509()
+                .is_some_and(|x509| x509.data() == pinned.as_slice());
+            Ok(if matches {
+                git2::CertificateCheckStatus::CertificateOk
+            } else {
+                git2::CertificateCheckStatus::CertificatePassthrough
+            })
+        });
+    }
+    callbacks.transfer_progress(move |progress| {
+        let reason = if progress.received_bytes() as u64 > limits.max_bytes {
+            Some(StopReason::TooBig(limits.max_bytes))
+        } else if Instant::now() > limits.deadline {
+            Some(StopReason::TooSlow(limits.timeout))
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => {
+                stopped.0.set(Some(reason));
+                false
+            }
+            None => true,
+        }
     });
     callbacks
 }
 
-fn fetch_options(credentials: Option<&GitCredentials>) -> FetchOptions<'_> {
+/// `host[:port]` of a URL as libgit2 hands it to the credential callback.
+fn authority_of(url: &str) -> &str {
+    url.split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+}
+
+fn fetch_options<'a>(
+    url: &'a RemoteUrl,
+    credentials: Option<&'a GitCredentials>,
+    limits: &'a FetchLimits,
+    stopped: &'a Stopped,
+) -> FetchOptions<'a> {
     let mut options = FetchOptions::new();
     options
-        .remote_callbacks(callbacks(credentials))
+        .remote_callbacks(callbacks(url, credentials, limits, stopped))
         .prune(FetchPrune::On)
-        .download_tags(AutotagOption::All);
+        .download_tags(AutotagOption::All)
+        // Credentials never follow a redirect to wherever the remote says.
+        .follow_redirects(RemoteRedirect::None);
     options
 }
 
 /// Points the mirror's HEAD at the remote's default branch.
 fn follow_default_branch(
     repo: &Repository,
+    url: &RemoteUrl,
     credentials: Option<&GitCredentials>,
+    limits: &FetchLimits,
 ) -> Result<(), git2::Error> {
+    let stopped = Stopped::default();
     let mut remote = repo.find_remote("origin")?;
-    let connection = remote.connect_auth(Direction::Fetch, Some(callbacks(credentials)), None)?;
+    let connection = remote.connect_auth(
+        Direction::Fetch,
+        Some(callbacks(url, credentials, limits, &stopped)),
+        None,
+    )?;
     let branch = connection.default_branch()?;
     if let Ok(branch) = branch.as_str() {
         repo.set_head(branch)?;
@@ -63,41 +183,61 @@ pub(crate) fn sync(
     path: &Path,
     url: &RemoteUrl,
     credentials: Option<&GitCredentials>,
+    limits: &FetchLimits,
 ) -> Result<bool, GitError> {
-    if path.exists() {
-        let repo = Repository::open_bare(path).map_err(|source| GitError::Open {
-            repo: slug.to_string(),
-            source,
-        })?;
-        let current = repo
-            .find_remote("origin")
-            .ok()
-            .and_then(|r| r.url().ok().map(str::to_owned));
-        if current.as_deref() != Some(url.as_str()) {
-            repo.remote_set_url("origin", url.as_str())
-                .map_err(|source| GitError::Open {
-                    repo: slug.to_string(),
-                    source,
-                })?;
-        }
-        let url = url.to_string();
-        let fail = |source| GitError::Fetch {
-            repo: slug.to_string(),
-            url: url.clone(),
-            source,
-        };
-        let mut origin = repo.find_remote("origin").map_err(fail)?;
-        origin
-            .fetch(&REFSPECS, Some(&mut fetch_options(credentials)), None)
-            .map_err(fail)?;
-        // The default branch rarely moves; a failure to learn it must not fail the fetch.
-        if let Err(e) = follow_default_branch(&repo, credentials) {
-            tracing::debug!(repo = %slug, error = %e, "could not read the remote's default branch");
-        }
-        return Ok(false);
+    if !path.exists() {
+        clone(slug, path, url, credentials, limits)?;
+        return Ok(true);
     }
-    clone(slug, path, url.as_str(), credentials)?;
-    Ok(true)
+    let open_error = |source| GitError::Open {
+        repo: slug.to_string(),
+        source,
+    };
+    let repo = Repository::open_bare(path).map_err(open_error)?;
+    let current = repo
+        .find_remote("origin")
+        .ok()
+        .and_then(|r| r.url().ok().map(str::to_owned));
+    if current.as_deref() != Some(url.as_str()) {
+        repo.remote_set_url("origin", url.as_str())
+            .map_err(open_error)?;
+    }
+    let mut origin = repo
+        .find_remote("origin")
+        .map_err(|source| fetch_error(slug, url, source, None))?;
+    let stopped = Stopped::default();
+    origin
+        .fetch(
+            &REFSPECS,
+            Some(&mut fetch_options(url, credentials, limits, &stopped)),
+            None,
+        )
+        .map_err(|source| fetch_error(slug, url, source, stopped.reason()))?;
+    // The default branch rarely moves; a failure to learn it must not fail the fetch.
+    if let Err(e) = follow_default_branch(&repo, url, credentials, limits) {
+        tracing::debug!(repo = %slug, error = %e, "could not read the remote's default branch");
+    }
+    Ok(false)
+}
+
+/// A fetch's failure: stopped by its own limits, or git's error.
+fn fetch_error(
+    slug: &RepoSlug,
+    url: &RemoteUrl,
+    source: git2::Error,
+    stopped: Option<StopReason>,
+) -> GitError {
+    match stopped {
+        Some(reason) => GitError::Stopped {
+            repo: slug.to_string(),
+            reason,
+        },
+        None => GitError::Fetch {
+            repo: slug.to_string(),
+            url: url.to_string(),
+            source,
+        },
+    }
 }
 
 /// Clones into a temporary sibling directory and renames it into place, so a failed clone
@@ -105,15 +245,16 @@ pub(crate) fn sync(
 fn clone(
     slug: &RepoSlug,
     path: &Path,
-    url: &str,
+    url: &RemoteUrl,
     credentials: Option<&GitCredentials>,
+    limits: &FetchLimits,
 ) -> Result<(), GitError> {
     let parent = path.parent().unwrap_or(Path::new("."));
     let dir_error = |source| GitError::Directory {
         path: parent.display().to_string(),
         source,
     };
-    std::fs::create_dir_all(parent).map_err(dir_error)?;
+    crate::private_dir::create(parent).map_err(dir_error)?;
     let staging = parent.join(format!(
         ".{}.clone-{}",
         slug.repo(),
@@ -122,18 +263,29 @@ fn clone(
     let result = (|| {
         let fail = |source| GitError::Clone {
             repo: slug.to_string(),
-            url: url.to_owned(),
+            url: url.to_string(),
             source,
         };
         let repo = Repository::init_bare(&staging).map_err(fail)?;
         let mut origin = repo
-            .remote_with_fetch("origin", url, REFSPECS[0])
+            .remote_with_fetch("origin", url.as_str(), REFSPECS[0])
             .map_err(fail)?;
         repo.remote_add_fetch("origin", REFSPECS[1]).map_err(fail)?;
+        let stopped = Stopped::default();
         origin
-            .fetch(&REFSPECS, Some(&mut fetch_options(credentials)), None)
-            .map_err(fail)?;
-        if let Err(e) = follow_default_branch(&repo, credentials) {
+            .fetch(
+                &REFSPECS,
+                Some(&mut fetch_options(url, credentials, limits, &stopped)),
+                None,
+            )
+            .map_err(|source| match stopped.reason() {
+                Some(reason) => GitError::Stopped {
+                    repo: slug.to_string(),
+                    reason,
+                },
+                None => fail(source),
+            })?;
+        if let Err(e) = follow_default_branch(&repo, url, credentials, limits) {
             tracing::debug!(repo = %slug, error = %e, "could not read the remote's default branch");
         }
         std::fs::rename(&staging, path).map_err(|source| GitError::Directory {

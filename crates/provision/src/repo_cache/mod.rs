@@ -5,9 +5,12 @@ mod mirror;
 mod remote_url;
 mod tree;
 
+pub use mirror::StopReason;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -32,7 +35,15 @@ pub struct GitRepoCache {
     root: PathBuf,
     url_template: String,
     fetches: Mutex<HashMap<PathBuf, FetchSlot>>,
+    pinned_certificate: Option<Vec<u8>>,
+    fetch_timeout: Duration,
+    max_fetch_bytes: u64,
 }
+
+/// How long one clone or fetch may take unless configured.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// How much one clone or fetch may receive unless configured.
+pub const DEFAULT_MAX_FETCH_BYTES: u64 = 4 << 30;
 
 /// The last fetch of one repository (when it finished, what it gave); held while fetching so
 /// that concurrent requests wait for, and share, one fetch.
@@ -45,7 +56,25 @@ impl GitRepoCache {
             root: root.into(),
             url_template: DEFAULT_URL_TEMPLATE.to_owned(),
             fetches: Mutex::new(HashMap::new()),
+            pinned_certificate: None,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            max_fetch_bytes: DEFAULT_MAX_FETCH_BYTES,
         }
+    }
+
+    /// Trusts this certificate (PEM) for https remotes besides the system's CAs — a
+    /// self-hosted git server with a certificate of its own.
+    pub fn with_trusted_certificate(mut self, pem: &str) -> Result<Self> {
+        self.pinned_certificate = Some(pem_to_der(pem)?);
+        Ok(self)
+    }
+
+    /// Stops a clone or fetch that takes longer than `timeout` or receives more than
+    /// `max_bytes` (a stalled or hostile remote must not hold a mirror forever).
+    pub fn with_fetch_limits(mut self, timeout: Duration, max_bytes: u64) -> Self {
+        self.fetch_timeout = timeout;
+        self.max_fetch_bytes = max_bytes;
+        self
     }
 
     /// Sets the template remote URLs are made from; `{owner}` and `{repo}` are replaced.
@@ -132,16 +161,30 @@ impl RepoCache for GitRepoCache {
             }
         }
         let repo_owned = source.repo.clone();
-        let info = Self::blocking(move || {
-            let cloned = mirror::sync(&repo_owned, &path, &url, credentials.as_ref())?;
+        let limits = mirror::FetchLimits {
+            pinned_certificate: self.pinned_certificate.clone(),
+            max_bytes: self.max_fetch_bytes,
+            timeout: self.fetch_timeout,
+            deadline: std::time::Instant::now() + self.fetch_timeout,
+        };
+        let timeout = self.fetch_timeout;
+        let work = Self::blocking(move || {
+            let cloned = mirror::sync(&repo_owned, &path, &url, credentials.as_ref(), &limits)?;
             Ok(MirrorInfo {
                 repo: repo_owned,
                 path: path.display().to_string(),
                 cloned,
                 fetched_at: Timestamp::now(),
             })
-        })
-        .await?;
+        });
+        // A remote that stalls sends nothing the fetch's own callbacks could stop on: give up
+        // waiting (and the mirror's slot) a little after the deadline.
+        let info = tokio::time::timeout(timeout + timeout.min(Duration::from_secs(5)), work)
+            .await
+            .map_err(|_| Error::Timeout {
+                operation: format!("fetching {}", source.repo),
+                after: timeout,
+            })??;
         *last = Some((Instant::now(), info.clone()));
         Ok(info)
     }
@@ -211,4 +254,20 @@ impl RepoCache for GitRepoCache {
         );
         Self::blocking(move || tree::diff(&path, &repo, &from, &to)).await
     }
+}
+
+/// The DER bytes of a PEM certificate.
+fn pem_to_der(pem: &str) -> Result<Vec<u8>> {
+    use base64::Engine as _;
+    let body: String = pem
+        .lines()
+        .skip_while(|line| !line.starts_with("-----BEGIN CERTIFICATE-----"))
+        .skip(1)
+        .take_while(|line| !line.starts_with("-----END CERTIFICATE-----"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .ok()
+        .filter(|der| !der.is_empty())
+        .ok_or_else(|| Error::invalid("certificate", "expected one PEM CERTIFICATE block"))
 }
