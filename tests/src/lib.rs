@@ -1,75 +1,76 @@
-//! Helpers for slipway's end-to-end scenarios: whole flows across crates, against a real
-//! engine, a real SQLite file and real HTTP. The scenarios live in `tests/`.
+//! Helpers for slipway's end-to-end scenarios: whole flows through the application layer
+//! (`slipway-app`), against a real engine, a real SQLite file, real git repositories and
+//! real HTTP. The scenarios live in `tests/`.
 
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
 
-use slipway_core::labels::Scope;
-use slipway_core::{InstanceId, Labels, Role};
-use slipway_store::SqliteStore;
-use slipway_testkit::TestEngine;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use slipway_app::{Access, Config, Holder, LockWait, Overrides, Ownership, Services};
+use slipway_testkit::engine::{NODE_IMAGE, TEST_LABEL};
+use slipway_testkit::{free_port_range, TestEngine};
 
-/// A test engine plus a fresh state directory, as a slipway binary would compose them.
+/// A test engine, a state directory and a config file for it (the node test image as the
+/// base image, host ports of the test's own, the test's label on everything environments
+/// make), as a user of the `slipway` binary would set them up.
 pub struct Stack {
     /// The engine, scoped to this test.
     pub engine: TestEngine,
-    /// The store in [`Stack::state_dir`].
-    pub store: SqliteStore,
-    state_dir: tempfile::TempDir,
+    /// The configuration, loaded like the binaries load it.
+    pub config: Config,
+    dir: tempfile::TempDir,
 }
 
 impl Stack {
-    /// Connects to the test engine (or `None` to skip; see `slipway_runtime::testing`) and
-    /// opens a store in a new state directory.
-    pub async fn start() -> Option<Stack> {
-        let engine = TestEngine::connect().await?;
-        let state_dir = tempfile::tempdir().expect("a temporary state directory");
-        let store = SqliteStore::open_in_dir(state_dir.path()).expect("the store opens");
+    /// Connects to the test engine (or `None` to skip; see `slipway_testkit::engine`) and
+    /// writes the config file, with `extra` appended to it.
+    pub async fn start(extra: &str) -> Option<Stack> {
+        let engine = TestEngine::connect_with(&[slipway_testkit::Need::NodeImage]).await?;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = dir.path().join("slipway.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[pool]\nport_range = \"{}\"\nmemory_budget_mb = 4096\n\n\
+                 [provision]\nbase_image = \"{NODE_IMAGE}\"\nready_timeout_secs = 60\n\
+                 labels = {{ \"{TEST_LABEL}\" = \"{}\" }}\n{extra}",
+                free_port_range(50),
+                engine.scope()
+            ),
+        )
+        .expect("the config file is written");
+        let overrides = Overrides {
+            config: Some(file),
+            state_dir: Some(dir.path().join("state")),
+            ..Overrides::default()
+        };
+        let config =
+            Config::load(&overrides, &|key| std::env::var(key).ok()).expect("the config is valid");
         Some(Stack {
             engine,
-            store,
-            state_dir,
+            config,
+            dir,
         })
     }
 
+    /// Where the stack keeps files of its own (repositories to serve).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The state directory.
-    pub fn state_dir(&self) -> &std::path::Path {
-        self.state_dir.path()
+    pub fn state_dir(&self) -> PathBuf {
+        self.config.state_dir.clone()
     }
 
-    /// slipway's labels for `role` under this state's instance id, plus the test scope.
-    pub fn labels(&self, role: Role) -> Labels {
-        let instance: InstanceId = slipway_core::Store::instance_id(&self.store);
-        let mut labels = Scope::new(role, &instance).labels();
-        labels.extend(self.engine.scope_labels());
-        labels
-    }
-}
-
-/// GETs `path` from `127.0.0.1:port` over HTTP/1.0 until it answers or `within` passes;
-/// returns the status line and the body.
-pub async fn http_get(port: u16, path: &str, within: Duration) -> (String, String) {
-    let deadline = Instant::now() + within;
-    loop {
-        let attempt = async {
-            let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-            stream
-                .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-                .await?;
-            let mut response = String::new();
-            stream.read_to_string(&mut response).await?;
-            Ok::<_, std::io::Error>(response)
-        };
-        match attempt.await {
-            Ok(response) if response.starts_with("HTTP/1.") => {
-                let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-                let status = head.lines().next().unwrap_or_default().to_owned();
-                return (status, body.to_owned());
-            }
-            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
-            other => panic!("GET 127.0.0.1:{port}{path} never answered: {other:?}"),
-        }
+    /// The services, owning the state as a one-shot command does.
+    pub async fn owner(&self) -> Services {
+        let access = Access::Own(Ownership {
+            holder: Holder::current("slipway-e2e", false),
+            wait: LockWait::Never,
+            refill: false,
+        });
+        Services::open(&self.config, access)
+            .await
+            .expect("the services open")
     }
 }
 

@@ -177,7 +177,8 @@ impl Services {
             store.clone(),
             Arc::new(sidecar),
             store.instance_id(),
-        );
+        )
+        .with_labels(self.config.runs.labels.clone());
         Ok(Engine {
             runtime,
             pool,

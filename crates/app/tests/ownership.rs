@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use slipway_app::{Access, Config, Holder, LockWait, Overrides, Ownership, Services};
+use slipway_core::labels::Scope;
 use slipway_core::prelude::*;
-use slipway_core::ErrorKind;
+use slipway_core::{ErrorKind, Role};
 use slipway_testkit::engine::{BUSYBOX_IMAGE, TEST_LABEL};
 use slipway_testkit::{free_port_range, require_engine};
 
@@ -112,4 +113,83 @@ async fn one_owner_at_a_time_readers_change_nothing_and_the_next_owner_adopts() 
     next.pool().unwrap().drain().await.unwrap();
     next.shutdown(Duration::from_secs(10)).await.unwrap();
     assert_eq!(engine.cleanup().await, 0, "drain removed everything");
+}
+
+#[tokio::test]
+async fn nothing_of_another_instance_is_touched() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), engine.scope());
+    let key = config.pools.pools[0].key();
+    let other = slipway_core::InstanceId::new(format!("other-{}", engine.scope()));
+    let scoped = |scope: slipway_core::labels::Scope| {
+        let mut labels = scope.labels();
+        labels.extend(engine.scope_labels());
+        labels
+    };
+    let runtime = engine.runtime();
+    // Another state's pooled container of the very pool this one configures, its run (main
+    // container, sidecar, network) and its volumes.
+    let run = slipway_core::labels::RUN_ID;
+    let objects = [
+        scoped(Scope::new(Role::Pool, &other).with(slipway_core::labels::POOL_KEY, key.as_str())),
+        scoped(Scope::new(Role::Run, &other).with(run, "theirs")),
+        scoped(Scope::new(Role::Buildkit, &other).with(run, "theirs")),
+    ];
+    let mut containers = Vec::new();
+    for labels in objects {
+        let spec = engine.sleeper("foreign").with_labels(labels);
+        containers.push(slipway_core::run_container(runtime, &spec).await.unwrap());
+    }
+    let network = runtime
+        .create_network(&slipway_core::NetworkSpec {
+            name: engine.unique_name("foreign-net"),
+            labels: scoped(Scope::new(Role::Run, &other).with(run, "theirs")),
+            internal: false,
+        })
+        .await
+        .unwrap();
+    let volume = engine.unique_name("foreign-vol");
+    runtime
+        .ensure_volume(&slipway_core::VolumeSpec {
+            name: volume.clone(),
+            labels: scoped(
+                Scope::new(Role::Buildkit, &other)
+                    .with(slipway_buildkit::CACHE_KEY_LABEL, "theirs"),
+            ),
+        })
+        .await
+        .unwrap();
+
+    // This state's owner starts (adoption, recovery), fills and drains its pool, and cleans
+    // everything it may.
+    let owner = Services::open(&config, self::owner("owner", LockWait::Never))
+        .await
+        .unwrap();
+    owner.pool().unwrap().fill(&key).await.unwrap();
+    owner.pool().unwrap().drain().await.unwrap();
+    owner
+        .runs()
+        .unwrap()
+        .clean(&slipway_buildkit::CleanOptions {
+            dry_run: false,
+            volumes_unused_for: Some(Duration::ZERO),
+        })
+        .await
+        .unwrap();
+    owner.environments().unwrap().recover().await.unwrap();
+    owner.shutdown(Duration::from_secs(10)).await.unwrap();
+
+    for id in &containers {
+        let info = runtime.inspect_container(id).await.unwrap();
+        assert!(info.state.is_running(), "{id} was stopped");
+    }
+    runtime.inspect_network(&network).await.unwrap();
+    let volumes = runtime.list_volumes(&engine.filter()).await.unwrap();
+    assert!(
+        volumes.iter().any(|v| v.name == volume.as_str()),
+        "{volumes:?}"
+    );
 }

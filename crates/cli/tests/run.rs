@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use slipway_core::prelude::*;
 use slipway_core::LabelFilter;
-use slipway_testkit::engine::BUSYBOX_IMAGE;
+use slipway_testkit::engine::{TestEngine, BUSYBOX_IMAGE, TEST_LABEL};
 use slipway_testkit::require_engine;
 
 fn slipway(state: &Path, args: &[&str]) -> Output {
@@ -18,14 +18,16 @@ fn slipway(state: &Path, args: &[&str]) -> Output {
         .expect("the slipway binary runs")
 }
 
-/// A state directory whose config gives its runs their own BuildKit state volume.
-fn state_dir(cache_key: &str) -> tempfile::TempDir {
+/// A state directory whose config gives its runs their own BuildKit state volume and the
+/// test's label (so the test engine removes what a failed test leaves).
+fn state_dir(engine: &TestEngine, cache_key: &str) -> tempfile::TempDir {
     let state = tempfile::tempdir().unwrap();
     std::fs::write(
         state.path().join("none.toml"),
         format!(
-            "[buildkit]\ncache_key = \"{cache_key}-{}\"\n",
-            std::process::id()
+            "[buildkit]\ncache_key = \"{cache_key}-{}\"\nlabels = {{ \"{TEST_LABEL}\" = \"{}\" }}\n",
+            engine.scope(),
+            engine.scope()
         ),
     )
     .unwrap();
@@ -47,7 +49,7 @@ async fn a_dind_run_through_the_cli_from_start_to_stop() {
         return;
     };
     let standin = engine.buildkit_standin().await;
-    let state = state_dir("cli-test");
+    let state = state_dir(&engine, "cli-test");
     let run = |args: &[&str]| slipway(state.path(), args);
 
     let created = stdout(&run(&[
@@ -123,23 +125,30 @@ async fn a_dind_run_through_the_cli_from_start_to_stop() {
     );
     assert!(stdout(&run(&["audit", "--verify"])).contains("intact"));
 
-    // Remove the stand-in's state volume this test's runs used.
+    // The state volume was used a moment ago: a day's grace keeps it, none removes it.
+    let volume = format!("slipway-buildkit-state-cli-test-{}", engine.scope());
+    let kept = stdout(&run(&["clean", "--volumes", "--volume-days", "1"]));
+    assert!(!kept.contains(&volume), "{kept}");
+    assert!(engine
+        .runtime()
+        .list_volumes(&engine.filter())
+        .await
+        .unwrap()
+        .iter()
+        .any(|v| v.name == volume));
     let removed = stdout(&run(&["clean", "--volumes", "--volume-days", "0"]));
     assert!(
-        removed.contains(&format!(
-            "removed volume slipway-buildkit-state-cli-test-{}",
-            std::process::id()
-        )),
+        removed.contains(&format!("removed volume {volume}")),
         "{removed}"
     );
 }
 
 #[tokio::test]
 async fn an_attached_run_streams_its_output_and_exits_with_its_code() {
-    let Some(_engine) = require_engine!() else {
+    let Some(engine) = require_engine!() else {
         return;
     };
-    let state = state_dir("cli-attach");
+    let state = state_dir(&engine, "cli-attach");
     let output = slipway(
         state.path(),
         &[
@@ -163,7 +172,7 @@ async fn an_attached_run_streams_its_output_and_exits_with_its_code() {
 
 #[test]
 fn bad_run_input_is_refused_with_a_clear_error() {
-    let state = state_dir("cli-bad");
+    let state = tempfile::tempdir().unwrap();
     let mode = slipway(state.path(), &["run", "--docker", "bogus"]);
     assert_eq!(mode.status.code(), Some(2));
     let probe = slipway(state.path(), &["run", "--buildkit-probe", "http"]);
@@ -173,10 +182,10 @@ fn bad_run_input_is_refused_with_a_clear_error() {
 
 #[tokio::test]
 async fn stopping_an_unknown_run_names_it() {
-    let Some(_engine) = require_engine!() else {
+    let Some(engine) = require_engine!() else {
         return;
     };
-    let state = state_dir("cli-stop");
+    let state = state_dir(&engine, "cli-stop");
     let output = slipway(state.path(), &["stop", "nosuchrun"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("run nosuchrun"));
@@ -188,7 +197,7 @@ async fn bench_run_reports_ready_and_teardown_against_raw_bollard() {
         return;
     };
     let standin = engine.buildkit_standin().await;
-    let state = state_dir("cli-bench");
+    let state = state_dir(&engine, "cli-bench");
     let output = slipway(
         state.path(),
         &[
@@ -245,4 +254,98 @@ async fn bench_run_reports_ready_and_teardown_against_raw_bollard() {
         serde_json::json!([]),
         "bench runs are not the user's runs"
     );
+}
+
+#[tokio::test]
+async fn run_verbs_settle_crashed_runs_first_but_leave_a_fresh_creation_alone() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let state = state_dir(&engine, "cli-recover");
+    let run = |args: &[&str]| slipway(state.path(), args);
+    let crashed = stdout(&run(&[
+        "run",
+        "--image",
+        BUSYBOX_IMAGE,
+        "--",
+        "sleep",
+        "3600",
+    ]))
+    .trim()
+    .to_owned();
+    // Its main container disappears, as if the host rebooted under it.
+    let runs: serde_json::Value = serde_json::from_str(&stdout(&run(&["runs", "--json"]))).unwrap();
+    let main = runs[0]["main_container_id"].as_str().unwrap().to_owned();
+    engine
+        .runtime()
+        .remove_container(
+            &slipway_core::ContainerId::new(main),
+            slipway_core::RemoveOptions::force(),
+        )
+        .await
+        .unwrap();
+    // Two creations a crash interrupted: one just now (maybe still under way), one long ago.
+    let store = slipway_store::SqliteStore::open_in_dir(state.path()).unwrap();
+    let mut fresh = serde_json::from_value::<slipway_core::RunRecord>(runs[0].clone()).unwrap();
+    fresh.id = slipway_core::RunId::new("fresh0000000");
+    fresh.state = slipway_core::RunState::Creating;
+    fresh.main_container_id = None;
+    fresh.updated_at = slipway_core::Timestamp::now();
+    let mut stale = fresh.clone();
+    stale.id = slipway_core::RunId::new("stale0000000");
+    stale.updated_at =
+        slipway_core::Timestamp::from_unix_millis(fresh.updated_at.unix_millis() - 10 * 60_000);
+    store.put_run(&fresh).await.unwrap();
+    store.put_run(&stale).await.unwrap();
+
+    // Listing only reads.
+    let listed: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&["runs", "--json"]))).unwrap();
+    let state_of = |runs: &serde_json::Value, id: &str| {
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["state"]
+            .clone()
+    };
+    assert_eq!(state_of(&listed, &crashed), "running");
+
+    // The next run verb settles the crashed and the stale one first, not the fresh one.
+    let next = run(&["run", "--image", BUSYBOX_IMAGE, "--", "true"]);
+    let said = String::from_utf8_lossy(&next.stderr).into_owned();
+    assert!(said.contains(&format!("recovered run {crashed}")), "{said}");
+    assert!(said.contains("recovered run stale0000000"), "{said}");
+    assert!(!said.contains("fresh0000000"), "{said}");
+    let after: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&["runs", "--json"]))).unwrap();
+    assert_eq!(state_of(&after, &crashed), "failed");
+    assert_eq!(state_of(&after, "stale0000000"), "failed");
+    assert_eq!(state_of(&after, "fresh0000000"), "creating");
+}
+
+#[tokio::test]
+async fn audit_verify_exits_1_when_an_entry_was_changed() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let state = state_dir(&engine, "cli-audit");
+    let run = |args: &[&str]| slipway(state.path(), args);
+    let id = stdout(&run(&["run", "--image", BUSYBOX_IMAGE, "--", "true"]))
+        .trim()
+        .to_owned();
+    stdout(&run(&["stop", &id]));
+    assert!(run(&["audit", "--verify"]).status.success());
+    let db = rusqlite::Connection::open(state.path().join(slipway_store::DATABASE_FILE)).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE audit_log SET event = replace(event, 'run_created', 'run_forged') WHERE seq = 1",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+    let verify = run(&["audit", "--verify"]);
+    assert_eq!(verify.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("BROKEN"));
 }

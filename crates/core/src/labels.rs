@@ -27,6 +27,15 @@ pub const REPO: &str = "dev.slipway.repo";
 /// The current label schema version.
 pub const SCHEMA_VERSION: &str = "1";
 
+/// Whether `key` is one of the labels slipway sets itself and relies on to know what is its
+/// own; configured extra labels may not set them.
+pub fn is_reserved(key: &str) -> bool {
+    [
+        MANAGED, ROLE, INSTANCE, SCHEMA, POOL_KEY, RUN_ID, REPO, CREATOR,
+    ]
+    .contains(&key)
+}
+
 /// What a slipway-managed object is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -222,6 +231,12 @@ mod tests {
         let mut unmanaged = labels.clone();
         unmanaged.remove(MANAGED);
         assert!(!run.owns(&unmanaged));
+    }
+
+    #[test]
+    fn slipway_s_own_labels_are_reserved_and_others_are_not() {
+        assert!(is_reserved(INSTANCE) && is_reserved(MANAGED) && is_reserved(CREATOR));
+        assert!(!is_reserved("dev.slipway.test") && !is_reserved("team"));
     }
 
     #[test]

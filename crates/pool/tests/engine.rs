@@ -5,14 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slipway_core::prelude::*;
-use slipway_core::{
-    ContainerSpec, ErrorKind, Pool, PoolKey, PoolStatus, PortBinding, PortRange, Role,
-};
+use slipway_core::{ContainerSpec, ErrorKind, Pool, PoolKey, PoolStatus, PortBinding, Role};
 use slipway_pool::{MemoryBudget, PoolConfig, PoolSettings, WarmPool};
 use slipway_store::SqliteStore;
 use slipway_testkit::engine::TestEngine;
-use slipway_testkit::require_engine;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use slipway_testkit::http::get;
+use slipway_testkit::{free_port_range, require_engine};
 
 const MEMORY: u64 = 16 << 20;
 
@@ -22,11 +20,6 @@ fn web_spec(engine: &TestEngine) -> ContainerSpec {
         .with_cmd(["httpd", "-f", "-p", "3000", "-h", "/www"])
         .with_port(PortBinding::loopback(3000, None))
         .with_memory_limit(MEMORY)
-}
-
-/// A port range of its own per test, so tests running together do not compete for ports.
-fn range(first: u16) -> PortRange {
-    PortRange::new(first, first + 199).unwrap()
 }
 
 async fn start(
@@ -45,10 +38,11 @@ async fn start(
     (pool, key)
 }
 
-fn settings(first_port: u16, containers: u64) -> PoolSettings {
+/// A budget of `containers` and a free block of host ports of the test's own.
+fn settings(containers: u64) -> PoolSettings {
     PoolSettings {
         budget: MemoryBudget::Fixed(containers * MEMORY),
-        port_range: range(first_port),
+        port_range: free_port_range(200),
         ..PoolSettings::default()
     }
 }
@@ -68,42 +62,33 @@ async fn until(pool: &WarmPool, what: &str, done: impl Fn(&PoolStatus) -> bool) 
     panic!("never reached: {what}; status {:?}", status(pool).await);
 }
 
-async fn get(port: u16) -> String {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_warm_claim_hands_out_a_serving_container_in_milliseconds() {
+async fn a_claim_from_a_filled_pool_is_warm_serves_and_is_replaced() {
     let Some(engine) = require_engine!() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_in_dir(dir.path()).unwrap();
+    let settings = settings(10);
+    let range = settings.port_range;
     let (pool, key) = start(
         &engine,
         &store,
         PoolConfig::new(web_spec(&engine)).with_target_size(2),
-        settings(42000, 10),
+        settings,
     )
     .await;
     pool.fill(&key).await.unwrap();
 
-    let started = Instant::now();
+    // How fast a warm claim is, `slipway bench pool` measures; here: it is warm, not made.
     let lease = pool.claim(&key, "test-holder").await.unwrap();
-    let took = started.elapsed();
     assert!(lease.warm);
-    assert!(
-        took < Duration::from_millis(100),
-        "a warm claim took {took:?}"
+    assert_eq!(
+        (status(&pool).await.hits, status(&pool).await.misses),
+        (1, 0)
     );
     let port = lease.host_port(3000).unwrap();
-    assert!(range(42000).contains(port));
+    assert!(range.contains(port), "{port} outside {range}");
     assert!(get(port).await.ends_with("slipway test page\n"));
 
     until(&pool, "refilled", |s| s.ready == 2).await;
@@ -136,7 +121,7 @@ async fn a_container_killed_behind_the_pools_back_is_replaced() {
         &engine,
         &store,
         PoolConfig::new(web_spec(&engine)).with_target_size(2),
-        settings(42200, 10),
+        settings(10),
     )
     .await;
     pool.fill(&key).await.unwrap();
@@ -185,7 +170,8 @@ async fn a_restarted_pool_adopts_what_the_first_one_left() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_in_dir(dir.path()).unwrap();
     let config = PoolConfig::new(web_spec(&engine)).with_target_size(2);
-    let (first, key) = start(&engine, &store, config.clone(), settings(42400, 10)).await;
+    let settings = settings(10);
+    let (first, key) = start(&engine, &store, config.clone(), settings.clone()).await;
     first.fill(&key).await.unwrap();
     let claimed = first.claim(&key, "test-holder").await.unwrap();
     first.fill(&key).await.unwrap();
@@ -203,7 +189,7 @@ async fn a_restarted_pool_adopts_what_the_first_one_left() {
 
     // The same state directory opened again, as after a restart of the process.
     let reopened = SqliteStore::open_in_dir(dir.path()).unwrap();
-    let (second, _) = start(&engine, &reopened, config, settings(42400, 10)).await;
+    let (second, _) = start(&engine, &reopened, config, settings).await;
     let s = status(&second).await;
     assert_eq!((s.ready, s.claimed), (2, 1));
     let lease = second.claim(&key, "test-holder").await.unwrap();
@@ -224,16 +210,18 @@ async fn a_port_held_by_another_process_is_skipped() {
     };
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_in_dir(dir.path()).unwrap();
-    let holder =
-        std::net::TcpListener::bind("127.0.0.1:42600").expect("port 42600 is free for this test");
+    let settings = settings(10);
+    let first = settings.port_range.first;
+    let holder = std::net::TcpListener::bind(("127.0.0.1", first))
+        .expect("the first port of a free block is free");
     let config = PoolConfig::new(web_spec(&engine)).with_target_size(1);
-    let (pool, key) = start(&engine, &store, config, settings(42600, 10)).await;
-    // One creation: its first lease (42600) can't be bound, so it takes the next port.
+    let (pool, key) = start(&engine, &store, config, settings).await;
+    // One creation: its first lease can't be bound, so it takes the next port.
     pool.fill(&key).await.unwrap();
     let lease = pool.claim(&key, "test-holder").await.unwrap();
     assert!(lease.warm);
-    assert_eq!(lease.host_port(3000), Some(42601));
-    assert!(get(42601).await.ends_with("slipway test page\n"));
+    assert_eq!(lease.host_port(3000), Some(first + 1));
+    assert!(get(first + 1).await.ends_with("slipway test page\n"));
     drop(holder);
     pool.release(&lease).await.unwrap();
     pool.drain().await.unwrap();
@@ -249,7 +237,7 @@ async fn two_hundred_concurrent_claims_against_a_budget_of_fifty() {
     let store = SqliteStore::open_in_dir(dir.path()).unwrap();
     let mut spec = web_spec(&engine);
     spec.cmd = Some(vec!["tail".into(), "-f".into(), "/dev/null".into()]);
-    let (pool, key) = start(&engine, &store, PoolConfig::new(spec), settings(42800, 50)).await;
+    let (pool, key) = start(&engine, &store, PoolConfig::new(spec), settings(50)).await;
     pool.fill(&key).await.unwrap();
 
     let claims: Vec<_> = (0..200)

@@ -16,9 +16,9 @@ use slipway_provision::{
 };
 use slipway_store::SqliteStore;
 use slipway_testkit::engine::{TestEngine, TEST_LABEL};
+use slipway_testkit::http::get;
 use slipway_testkit::synthetic::{node_app, RepoFile, SyntheticRepo};
 use slipway_testkit::{free_port_range, Need};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "tok-must-never-leak-4711";
 
@@ -158,19 +158,6 @@ fn log_of(events: &[SetupEvent], phase: Phase) -> String {
         .flat_map(|e| e.log.clone())
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-async fn get(port: u16) -> String {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or(response)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

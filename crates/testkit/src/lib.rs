@@ -7,6 +7,7 @@
 //! | [`FakeRepoCache`] | repositories in memory, behind the `RepoCache` trait |
 //! | [`engine`] | tests against a real engine: one skip-or-fail rule, unique names, label-scoped cleanup |
 //! | [`synthetic`] | synthetic git repositories (a hermetic node app, filler files) and a `git daemon` |
+//! | [`http`] | HTTP GETs to loopback servers that wait until they answer |
 //! | [`git_http`] | a smart-HTTP git remote (Basic auth, TLS, redirects) recording where credentials went |
 
 mod fake_repo_cache;
@@ -17,6 +18,7 @@ mod memory_store;
 
 pub mod engine;
 pub mod git_http;
+pub mod http;
 pub mod synthetic;
 
 pub use engine::{free_port_range, Need, TestEngine};

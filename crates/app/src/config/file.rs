@@ -88,6 +88,8 @@ pub(crate) struct FileBuildkit {
     pub(crate) health_timeout_secs: Option<u64>,
     pub(crate) cache_key: Option<String>,
     pub(crate) run_image: Option<String>,
+    #[serde(default)]
+    pub(crate) labels: BTreeMap<String, String>,
 }
 
 /// Reads and parses the file; a missing file, bad TOML or an unknown key is `Invalid`.

@@ -159,7 +159,7 @@ fn pool_config(file: FilePool) -> Result<PoolConfig> {
                 .unwrap_or_else(|| IDLE_COMMAND.map(String::from).to_vec()),
         )
         .with_init(true)
-        .with_labels(file.labels.into_iter().collect());
+        .with_labels(extra_labels("[[pools]]", file.labels)?);
     for port in ports {
         spec = spec.with_port(PortBinding::loopback(port, None));
     }
@@ -222,7 +222,7 @@ impl ProvisionSetup {
                 ready_timeout: file
                     .ready_timeout_secs
                     .map_or(config_defaults.ready_timeout, Duration::from_secs),
-                labels: file.labels.into_iter().collect(),
+                labels: extra_labels("provision", file.labels)?,
                 ..config_defaults
             },
             environments: EnvironmentSettings {
@@ -301,6 +301,8 @@ pub struct RunsConfig {
     pub privilege: PrivilegeChoice,
     /// The main container's image when a run names none.
     pub run_image: ImageRef,
+    /// Extra labels on every container, network and volume of runs.
+    pub labels: slipway_core::Labels,
 }
 
 impl RunsConfig {
@@ -327,6 +329,7 @@ impl RunsConfig {
         let run_image = file
             .run_image
             .unwrap_or_else(|| DEFAULT_RUN_IMAGE.to_owned());
+        let labels = extra_labels("buildkit", file.labels)?;
         let buildkit = BuildkitConfig {
             image,
             probe,
@@ -335,6 +338,7 @@ impl RunsConfig {
                 .map_or(defaults.health_timeout, Duration::from_secs),
             cache_key: file.cache_key.unwrap_or(defaults.cache_key.clone()),
             privilege: privilege.profile(),
+            labels: labels.clone(),
             ..defaults
         };
         buildkit
@@ -346,7 +350,25 @@ impl RunsConfig {
             run_image: run_image.parse().map_err(|e: Error| {
                 e.context(format!("invalid buildkit.run_image `{run_image}`"))
             })?,
+            labels,
         })
+    }
+}
+
+/// Extra labels from `section` of the file, refusing the ones slipway sets itself.
+fn extra_labels(
+    section: &str,
+    labels: std::collections::BTreeMap<String, String>,
+) -> Result<slipway_core::Labels> {
+    match labels
+        .keys()
+        .find(|key| slipway_core::labels::is_reserved(key))
+    {
+        Some(key) => Err(Error::invalid(
+            format!("{section}.labels"),
+            format!("`{key}` is one of slipway's own labels"),
+        )),
+        None => Ok(labels.into_iter().collect()),
     }
 }
 

@@ -195,6 +195,14 @@ fn unknown_keys_bad_values_and_huge_sizes_are_clear_errors() {
         ),
         ("[buildkit]\nprivilege = \"root\"\n", "buildkit.privilege"),
         ("[buildkit]\ncache_key = \"../x\"\n", "buildkit.cache_key"),
+        (
+            "[buildkit]\nlabels = { \"dev.slipway.instance\" = \"other\" }\n",
+            "slipway's own labels",
+        ),
+        (
+            "[provision]\nlabels = { \"dev.slipway.managed\" = \"false\" }\n",
+            "provision.labels",
+        ),
     ];
     for (text, says) in cases {
         let (_dir, path) = file(text);

@@ -22,6 +22,15 @@ struct Harness {
 }
 
 async fn harness_over(fake: FakeRuntime, store: MemoryStore) -> Harness {
+    harness_with(fake, store, false, 0).await
+}
+
+async fn harness_with(
+    fake: FakeRuntime,
+    store: MemoryStore,
+    refill: bool,
+    warm_per_repo: usize,
+) -> Harness {
     let cache = FakeRepoCache::new();
     cache.commit(REPO, "main", &[("server.js", "1")]);
     let provisioner = Provisioner::new(
@@ -33,7 +42,7 @@ async fn harness_over(fake: FakeRuntime, store: MemoryStore) -> Harness {
     .unwrap();
     let pool = WarmPool::builder(Arc::new(fake.clone()), Arc::new(store.clone()))
         .with_settings(PoolSettings {
-            refill: false,
+            refill,
             ..PoolSettings::default()
         })
         .start()
@@ -46,6 +55,7 @@ async fn harness_over(fake: FakeRuntime, store: MemoryStore) -> Harness {
         Arc::new(provisioner),
         EnvironmentSettings {
             base_image: "node:1".parse().unwrap(),
+            warm_per_repo,
             ..EnvironmentSettings::default()
         },
     );
@@ -221,4 +231,40 @@ async fn recovery_settles_a_crash_between_claim_and_record_and_interrupted_setup
         .contains(busy.container_id.as_ref().unwrap()));
     next.environments.destroy(&busy.id).await.unwrap();
     assert!(h.store.port_leases().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn warm_per_repo_keeps_containers_of_the_repo_s_image_ready() {
+    let (fake, _shell) = engine("node:1");
+    let h = harness_with(fake, MemoryStore::new("inst"), true, 2).await;
+    let record = h
+        .environments
+        .create(NewEnvironment {
+            name: None,
+            repo: Some(REPO.parse().unwrap()),
+        })
+        .await
+        .unwrap();
+    let key = slipway_core::PoolKey::from_hash(record.pool_key.clone().unwrap());
+    h.pool.fill(&key).await.unwrap();
+    let report = h.pool.status().await.unwrap();
+    let repo_pool = report.pools.iter().find(|p| p.key == key).unwrap();
+    assert_eq!(
+        (repo_pool.target, repo_pool.ready, repo_pool.claimed),
+        (2, 2, 1)
+    );
+    // The next environment of the repo is served warm.
+    let next = h
+        .environments
+        .create(NewEnvironment {
+            name: None,
+            repo: Some(REPO.parse().unwrap()),
+        })
+        .await
+        .unwrap();
+    let report = h.pool.status().await.unwrap();
+    let repo_pool = report.pools.iter().find(|p| p.key == key).unwrap();
+    assert_eq!(repo_pool.hits, 1, "{repo_pool:?}");
+    assert_ne!(next.container_id, record.container_id);
+    h.pool.shutdown(Duration::from_secs(5)).await.unwrap();
 }

@@ -251,3 +251,63 @@ async fn a_failed_install_is_a_setup_error_with_its_output_and_an_error_event() 
     assert_eq!(last.phase, Phase::Error);
     assert!(last.message.unwrap().contains("npm ERR! broken"));
 }
+
+#[tokio::test]
+async fn a_dev_server_that_never_listens_fails_after_the_ready_timeout() {
+    let waited = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&waited);
+    let fake = FakeRuntime::new()
+        .with_image("node:1")
+        .with_exec_handler(move |_, request| {
+            let script = request.cmd.get(2).cloned().unwrap_or_default();
+            let never_listens = script == scripts::WAIT_FOR_PORT;
+            if never_listens {
+                // pid, port, attempts (50 ms apart)
+                seen.lock().unwrap().push((
+                    request.cmd[5].clone(),
+                    request.cmd[6].clone(),
+                    request.timeout,
+                ));
+            }
+            ExecOutcome {
+                exit_code: Some(if never_listens { 4 } else { 0 }),
+                ..ExecOutcome::default()
+            }
+        });
+    let cache = FakeRepoCache::new();
+    cache.commit(REPO, "main", &[("server.js", "1")]);
+    let config = ProvisionConfig {
+        ready_timeout: std::time::Duration::from_secs(7),
+        ..ProvisionConfig::default()
+    };
+    let provisioner = Provisioner::new(
+        Arc::new(fake.clone()),
+        Arc::new(cache),
+        InstanceId::new("inst"),
+        config,
+    )
+    .unwrap();
+    let id = container(&fake, "node:1", None).await;
+    let error = provisioner
+        .setup(&id, &request("main"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), slipway_core::ErrorKind::Timeout, "{error}");
+    assert!(
+        matches!(&error, SetupError::DevServerTimedOut { after, port: 3000, .. } if after.as_secs() == 7),
+        "{error}"
+    );
+    let waited = waited.lock().unwrap().clone();
+    let [(port, attempts, timeout)] = waited.as_slice() else {
+        panic!("{waited:?}")
+    };
+    assert_eq!(
+        (port.as_str(), attempts.as_str()),
+        ("3000", "140"),
+        "7 s of 50 ms probes"
+    );
+    assert!(
+        timeout.unwrap() > std::time::Duration::from_secs(7),
+        "the exec outlives the wait"
+    );
+}

@@ -93,8 +93,9 @@ async fn a_command_that_outlives_its_timeout_is_killed_with_its_children() {
     assert!(outcome.timed_out);
     assert_eq!(outcome.exit_code, None);
     assert_eq!(outcome.stdout_text(), "started\n", "partial output is kept");
+    // The commands would run for five minutes: returning long before means it was stopped.
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(60),
         "{:?}",
         started.elapsed()
     );

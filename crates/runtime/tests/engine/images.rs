@@ -6,7 +6,7 @@ use slipway_core::{
     RemoveOptions, Role,
 };
 use slipway_testkit::engine::TestEngine;
-use slipway_testkit::require_engine;
+use slipway_testkit::{require_engine, Need};
 
 use crate::support::sh;
 
@@ -133,17 +133,10 @@ async fn a_failing_build_reports_the_step() {
 
 #[tokio::test]
 async fn tag_and_push_reach_a_real_registry() {
-    let Some(engine) = require_engine!() else {
+    let Some(engine) = require_engine!(Need::Registry) else {
         return;
     };
-    let Ok(registry) = std::env::var("SLIPWAY_TEST_REGISTRY") else {
-        assert!(
-            std::env::var("SLIPWAY_REQUIRE_DOCKER").is_err(),
-            "SLIPWAY_TEST_REGISTRY is not set"
-        );
-        eprintln!("skipping: SLIPWAY_TEST_REGISTRY is not set");
-        return;
-    };
+    let registry = slipway_testkit::engine::test_registry().expect("Need::Registry checked it");
     let runtime = engine.runtime();
     let target: ImageRef = format!("{registry}/slipway-test/push-{}:v1", engine.scope())
         .parse()
