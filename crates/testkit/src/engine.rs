@@ -70,6 +70,15 @@ pub struct TestEngine {
     scope: String,
     instance: InstanceId,
     counter: AtomicU32,
+    /// Objects without the test's label (made to look foreign) to remove as well.
+    unlabelled: std::sync::Mutex<Unlabelled>,
+}
+
+/// Objects a test made without its label, removed with the rest.
+#[derive(Debug, Clone, Default)]
+struct Unlabelled {
+    volumes: Vec<String>,
+    images: Vec<String>,
 }
 
 fn required() -> bool {
@@ -165,7 +174,24 @@ impl TestEngine {
             instance: InstanceId::new(format!("test-{scope}")),
             scope,
             counter: AtomicU32::new(0),
+            unlabelled: std::sync::Mutex::default(),
         })
+    }
+
+    /// Removes volume `name` with the test's objects, also after a panic (for volumes made
+    /// without slipway's labels on purpose).
+    pub fn remove_later_volume(&self, name: &str) {
+        self.unlabelled().volumes.push(name.to_owned());
+    }
+
+    /// Removes image reference `image` with the test's objects, also after a panic (tags a
+    /// test gives an unlabelled image).
+    pub fn remove_later_image(&self, image: &str) {
+        self.unlabelled().images.push(image.to_owned());
+    }
+
+    fn unlabelled(&self) -> std::sync::MutexGuard<'_, Unlabelled> {
+        self.unlabelled.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The runtime under test.
@@ -270,7 +296,8 @@ impl TestEngine {
     /// Removes every container, network, volume and image carrying this test's scope label;
     /// returns how many objects were removed.
     pub async fn cleanup(&self) -> usize {
-        cleanup_scope(self.runtime.as_ref(), &self.filter()).await
+        let unlabelled = self.unlabelled().clone();
+        cleanup_scope(self.runtime.as_ref(), &self.filter(), &unlabelled).await
     }
 }
 
@@ -316,8 +343,18 @@ pub fn dockerfile_context(dockerfile: &str) -> Vec<u8> {
     context.into_inner().expect("writing to memory")
 }
 
-async fn cleanup_scope(runtime: &DockerRuntime, filter: &LabelFilter) -> usize {
+async fn cleanup_scope(
+    runtime: &DockerRuntime,
+    filter: &LabelFilter,
+    unlabelled: &Unlabelled,
+) -> usize {
     let mut removed = 0;
+    for image in &unlabelled.images {
+        removed += usize::from(runtime.remove_image(image, false).await.is_ok());
+    }
+    for volume in &unlabelled.volumes {
+        removed += usize::from(runtime.remove_volume(volume).await.is_ok());
+    }
     for container in runtime.list_containers(filter).await.unwrap_or_default() {
         if runtime
             .remove_container(&container.id, RemoveOptions::force())
@@ -354,6 +391,7 @@ impl Drop for TestEngine {
         // Best effort, on a fresh connection and runtime: the test's runtime may be shutting down.
         let endpoint = self.endpoint.clone();
         let filter = self.filter();
+        let unlabelled = self.unlabelled().clone();
         let worker = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -367,7 +405,7 @@ impl Drop for TestEngine {
                     .bootstrap()
                     .await;
                 if let Ok(runtime) = connected {
-                    cleanup_scope(&runtime, &filter).await;
+                    cleanup_scope(&runtime, &filter, &unlabelled).await;
                 }
             });
         });

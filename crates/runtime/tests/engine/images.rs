@@ -141,6 +141,7 @@ async fn tag_and_push_reach_a_real_registry() {
     let target: ImageRef = format!("{registry}/slipway-test/push-{}:v1", engine.scope())
         .parse()
         .unwrap();
+    engine.remove_later_image(target.as_str());
     runtime
         .tag_image(engine.busybox().as_str(), &target)
         .await
@@ -190,6 +191,7 @@ async fn pushing_to_an_unreachable_registry_fails_clearly() {
     )
     .parse()
     .unwrap();
+    engine.remove_later_image(target.as_str());
     runtime
         .tag_image(engine.busybox().as_str(), &target)
         .await

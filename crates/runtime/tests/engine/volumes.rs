@@ -67,6 +67,7 @@ async fn a_foreign_volume_with_the_same_name_is_refused_and_left_alone() {
     };
     let runtime = engine.runtime();
     let name = engine.unique_name("foreign");
+    engine.remove_later_volume(name.as_str());
     let raw = runtime.bollard();
     raw.create_volume(VolumeCreateRequest {
         name: Some(name.to_string()),
@@ -91,12 +92,11 @@ async fn a_foreign_volume_with_the_same_name_is_refused_and_left_alone() {
         still.labels.get("owner").map(String::as_str),
         Some("someone-else")
     );
-    raw.remove_volume(
-        name.as_str(),
-        None::<slipway_runtime::bollard::query_parameters::RemoveVolumeOptions>,
-    )
-    .await
-    .unwrap();
+    assert_eq!(
+        engine.cleanup().await,
+        1,
+        "the foreign volume is removed with the test"
+    );
 }
 
 #[tokio::test]
