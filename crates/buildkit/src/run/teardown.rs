@@ -1,5 +1,9 @@
-//! Stopping a run: its recorded objects and whatever else carries its run label.
+//! Stopping a run: its recorded objects and whatever else carries its run label — and
+//! nothing else. A recorded id is inspected before it is removed: an object whose labels are
+//! not this run's (a record that held a name, which the engine resolves to anything called
+//! that, or an id prefix) is left alone.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use slipway_core::labels;
@@ -9,6 +13,14 @@ use slipway_core::{
 };
 
 use super::{audit_kind, RunManager};
+
+/// What a run's teardown found to remove, by the engine's full ids.
+#[derive(Default)]
+struct Owned {
+    mains: BTreeSet<ContainerId>,
+    sidecars: BTreeSet<ContainerId>,
+    networks: BTreeSet<NetworkId>,
+}
 
 impl RunManager {
     /// Stops a run: the main container, then the sidecar, then the network. Stopping a
@@ -35,31 +47,22 @@ impl RunManager {
         Ok(record)
     }
 
-    /// Removes everything of `record`: the recorded ids (or intended names), then whatever
-    /// else carries its run label. Gone objects are not errors; the first real error is kept.
+    /// Removes everything of `record` that is this run's: the recorded objects whose labels
+    /// say so, and whatever else carries its run label. Gone objects are not errors; the
+    /// first real error is kept.
     pub(super) async fn remove_resources(&self, record: &RunRecord) -> Result<()> {
+        let owned = self.owned_objects(record).await?;
         let mut first_error = None;
         let mut keep = |result: Result<()>| {
             if let Err(e) = result {
                 first_error.get_or_insert(e);
             }
         };
-        let by_label = self.labelled_containers(&record.id).await?;
-        let mut mains: Vec<ContainerId> = record.main_container_id.iter().cloned().collect();
-        let mut sidecars: Vec<ContainerId> = record.sidecar_id.iter().cloned().collect();
-        for container in by_label {
-            let role = container.labels.get(labels::ROLE).map(String::as_str);
-            if role == Some(Role::Buildkit.as_str()) {
-                sidecars.push(container.id);
-            } else {
-                mains.push(container.id);
-            }
+        for main in &owned.mains {
+            keep(self.remove_container(main).await.map(drop));
         }
-        for main in mains {
-            keep(self.remove_container(&main).await.map(|_| ()));
-        }
-        for sidecar in sidecars {
-            match self.remove_container(&sidecar).await {
+        for sidecar in &owned.sidecars {
+            match self.remove_container(sidecar).await {
                 Ok(true) => {
                     self.audit(
                         AuditEvent::new(audit_kind::BUILDKIT_SIDECAR_STOPPED)
@@ -72,19 +75,59 @@ impl RunManager {
                 Err(e) => keep(Err(e)),
             }
         }
-        let mut networks: Vec<NetworkId> = record.network_id.iter().cloned().collect();
+        for network in &owned.networks {
+            keep(self.remove_network(network).await);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// The run's objects by full engine id: every container and network carrying its labels,
+    /// plus the recorded ones that (inspected) turn out to be its own.
+    async fn owned_objects(&self, record: &RunRecord) -> Result<Owned> {
         let filter = self.run_filter(&record.id);
-        networks.extend(
+        let mut owned = Owned::default();
+        let containers = self.runtime.list_containers(&filter).await?;
+        let recorded = [&record.main_container_id, &record.sidecar_id];
+        for id in recorded.into_iter().flatten() {
+            if containers.iter().any(|c| &c.id == id) {
+                continue;
+            }
+            match self.runtime.inspect_container(id).await {
+                Ok(info) if filter.matches(&info.labels) => {
+                    let role = info.labels.get(labels::ROLE).cloned();
+                    owned_container(&mut owned, info.id, role.as_deref());
+                }
+                Ok(info) => {
+                    tracing::warn!(run = %record.id, recorded = %id, found = %info.id, "a recorded container is not this run's; leaving it alone");
+                }
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for container in containers {
+            let role = container.labels.get(labels::ROLE).cloned();
+            owned_container(&mut owned, container.id, role.as_deref());
+        }
+        owned.networks.extend(
             self.network
                 .list_networks(&filter)
                 .await?
                 .into_iter()
                 .map(|n| n.id),
         );
-        for network in networks {
-            keep(self.remove_network(&network).await);
+        if let Some(id) = &record.network_id {
+            match self.network.inspect_network(id).await {
+                Ok(info) if filter.matches(&info.labels) => {
+                    owned.networks.insert(info.id);
+                }
+                Ok(info) => {
+                    tracing::warn!(run = %record.id, recorded = %id, found = %info.id, "a recorded network is not this run's; leaving it alone");
+                }
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
-        first_error.map_or(Ok(()), Err)
+        Ok(owned)
     }
 
     /// Every object of `run` (main container, sidecar, network), whatever its role.
@@ -92,13 +135,6 @@ impl RunManager {
         LabelFilter::managed()
             .with(labels::INSTANCE, self.instance.to_string())
             .with(labels::RUN_ID, run.to_string())
-    }
-
-    async fn labelled_containers(
-        &self,
-        run: &RunId,
-    ) -> Result<Vec<slipway_core::ContainerSummary>> {
-        self.runtime.list_containers(&self.run_filter(run)).await
     }
 
     /// Removes a container; `false` when it was already gone.
@@ -129,3 +165,14 @@ impl RunManager {
         }
     }
 }
+
+fn owned_container(owned: &mut Owned, id: ContainerId, role: Option<&str>) {
+    if role == Some(Role::Buildkit.as_str()) {
+        owned.sidecars.insert(id);
+    } else {
+        owned.mains.insert(id);
+    }
+}
+
+#[cfg(test)]
+mod tests;
