@@ -8,7 +8,7 @@ use std::time::Duration;
 use slipway_buildkit::{BuildkitSidecar, RunManager};
 use slipway_core::prelude::*;
 use slipway_core::{Error, Pool, PoolReport, Result, RunId};
-use slipway_pool::WarmPool;
+use slipway_pool::{Reconciled, WarmPool};
 use slipway_provision::{Environments, GitRepoCache, Provisioner, RecoveryReport};
 use slipway_runtime::DockerRuntime;
 use slipway_store::SqliteStore;
@@ -51,6 +51,8 @@ pub struct Ownership {
 /// What the owner's start-up recovery settled.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StartupReport {
+    /// Pooled containers adopted, reaped or left to their live creators.
+    pub pool: Reconciled,
     /// Environments.
     pub environments: RecoveryReport,
     /// Runs whose resources were removed.
@@ -192,7 +194,15 @@ impl Services {
         let engine = self.engine_part()?;
         let environments = engine.environments.recover().await?;
         let runs = engine.runs.recover_idle_for(RUN_RECOVERY_GRACE).await?;
-        self.startup = StartupReport { environments, runs };
+        let pool = match &engine.pool {
+            PoolHandle::Owned(pool) => pool.reconciled(),
+            PoolHandle::Viewed(_) => Reconciled::default(),
+        };
+        self.startup = StartupReport {
+            pool,
+            environments,
+            runs,
+        };
         Ok(())
     }
 

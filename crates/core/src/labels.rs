@@ -174,11 +174,6 @@ impl LabelFilter {
         self
     }
 
-    /// The conditions, as `key` → required value (`None`: any value).
-    pub fn conditions(&self) -> &[(String, Option<String>)] {
-        &self.conditions
-    }
-
     /// The conditions in the engine's filter syntax: `key=value` or `key`.
     pub fn to_engine_filters(&self) -> Vec<String> {
         self.conditions
@@ -230,7 +225,9 @@ mod tests {
             .owns(&labels));
         let mut unmanaged = labels.clone();
         unmanaged.remove(MANAGED);
-        assert!(!run.owns(&unmanaged));
+        assert!(!run.owns(&unmanaged) && !is_managed(&unmanaged));
+        unmanaged.insert(MANAGED.into(), "false".into());
+        assert!(!is_managed(&unmanaged));
     }
 
     #[test]

@@ -15,8 +15,24 @@ use crate::inner::Inner;
 use crate::members::{holder, HOLDER_PREFIX};
 use crate::state::Member;
 
+/// What a starting pool found of an earlier run and did with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Reconciled {
+    /// Running members of configured pools taken on as ready.
+    pub adopted: usize,
+    /// Unclaimed containers removed (stopped, creator gone, or past the grace period).
+    pub removed: usize,
+    /// Unclaimed containers left alone: a live process may still be using them.
+    pub left: usize,
+    /// Claims forgotten because their container is gone.
+    pub forgotten_claims: usize,
+    /// Port leases released because their pooled container is gone.
+    pub released_ports: usize,
+}
+
 impl Inner {
-    pub(crate) async fn adopt(&self) -> Result<()> {
+    pub(crate) async fn adopt(&self) -> Result<Reconciled> {
+        let mut report = Reconciled::default();
         let existing = self.runtime.list_containers(&self.scope().filter()).await?;
         let existing_ids: HashSet<ContainerId> = existing.iter().map(|c| c.id.clone()).collect();
 
@@ -29,14 +45,17 @@ impl Inner {
             } else {
                 tracing::info!(container = %lease.container_id, "forgetting the claim of a container that is gone");
                 self.store.remove_claim(&lease.container_id).await?;
-                let ports: Vec<u16> = lease.ports.iter().map(|p| p.host_port).collect();
-                self.release_ports(&holder(&lease.container_name), &ports)
-                    .await;
+                report.forgotten_claims += 1;
+                let holder = holder(&lease.container_name);
+                for port in lease.ports.iter().map(|p| p.host_port) {
+                    if self.ports.release(port, &holder).await? {
+                        report.released_ports += 1;
+                    }
+                }
             }
         }
 
         let mut kept_names = HashSet::new();
-        let (mut adopted, mut removed, mut left) = (0, 0, 0);
         for container in existing {
             let name = container.names.first().cloned().unwrap_or_default();
             if self.lock().claimed.contains_key(&container.id) {
@@ -47,18 +66,17 @@ impl Inner {
                 .labels
                 .get(labels::POOL_KEY)
                 .map(|k| PoolKey::from_hash(k.clone()));
-            if container.state.is_running() {
-                if let Some(key) = key {
-                    if self.try_adopt(&key, &container.id, &name).await? {
-                        kept_names.insert(name);
-                        adopted += 1;
-                        continue;
-                    }
+            // Whether it still runs is asked of the engine again: the listing may be stale.
+            if let Some(key) = key {
+                if self.try_adopt(&key, &container.id, &name).await? {
+                    kept_names.insert(name);
+                    report.adopted += 1;
+                    continue;
                 }
             }
             if !self.may_reap(&container) {
                 kept_names.insert(name);
-                left += 1;
+                report.left += 1;
                 continue;
             }
             match self
@@ -66,7 +84,7 @@ impl Inner {
                 .remove_container(&container.id, RemoveOptions::force())
                 .await
             {
-                Ok(()) | Err(Error::NotFound { .. }) => removed += 1,
+                Ok(()) | Err(Error::NotFound { .. }) => report.removed += 1,
                 Err(e) => return Err(e),
             }
         }
@@ -76,19 +94,17 @@ impl Inner {
             let Some(name) = lease.holder.strip_prefix(HOLDER_PREFIX) else {
                 continue;
             };
-            if !kept_names.contains(name) {
-                self.ports.release(lease.port, &lease.holder).await?;
+            if !kept_names.contains(name) && self.ports.release(lease.port, &lease.holder).await? {
+                report.released_ports += 1;
             }
         }
-        if adopted + removed + left > 0 {
+        if report != Reconciled::default() {
             tracing::info!(
-                adopted,
-                removed,
-                left,
+                ?report,
                 "reconciled pooled containers left by an earlier run"
             );
         }
-        Ok(())
+        Ok(report)
     }
 
     /// Whether an unclaimed container that this pool can't adopt may be removed: it is not

@@ -71,7 +71,7 @@ impl WarmPoolBuilder {
             changed,
             cancel: CancellationToken::new(),
         });
-        inner.adopt().await?;
+        let reconciled = inner.adopt().await?;
         let mut tasks = vec![tokio::spawn(crate::health::watch(Arc::clone(&inner)))];
         if inner.settings.refill {
             tasks.push(tokio::spawn(crate::refill::run(Arc::clone(&inner))));
@@ -80,6 +80,7 @@ impl WarmPoolBuilder {
         let stop = Arc::new(StopOnDrop(inner.cancel.clone()));
         Ok(WarmPool {
             inner,
+            reconciled,
             tasks: Arc::new(Mutex::new(tasks)),
             _stop_on_drop: stop,
         })

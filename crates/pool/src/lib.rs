@@ -68,6 +68,7 @@ mod refill;
 mod state;
 mod warm_pool;
 
+pub use adopt::Reconciled;
 pub use budget::MemoryBudget;
 pub use builder::WarmPoolBuilder;
 pub use config::PoolSettings;

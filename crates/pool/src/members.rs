@@ -82,7 +82,7 @@ impl Inner {
                         let released = if leased_port == port {
                             self.ports.mark_foreign(port, &holder).await
                         } else {
-                            self.ports.release(leased_port, &holder).await
+                            self.ports.release(leased_port, &holder).await.map(drop)
                         };
                         if let Err(e) = released {
                             tracing::warn!(port = leased_port, error = %e, "failed to release a port lease");

@@ -60,11 +60,12 @@ impl PortAllocator {
             .unwrap_or_else(|e| e.into_inner())
             .insert(port, Instant::now() + FOREIGN_PORT_TTL);
         tracing::info!(port, "host port is held outside slipway; passing over it");
-        self.release(port, holder).await
+        self.release(port, holder).await.map(drop)
     }
 
-    /// Gives `holder`'s lease of `port` back; a lease someone else holds now stays.
-    pub async fn release(&self, port: u16, holder: &str) -> Result<()> {
-        self.store.release_port(port, holder).await.map(drop)
+    /// Gives `holder`'s lease of `port` back and says whether it held one; a lease someone
+    /// else holds now stays.
+    pub async fn release(&self, port: u16, holder: &str) -> Result<bool> {
+        self.store.release_port(port, holder).await
     }
 }

@@ -9,6 +9,7 @@ use slipway_core::{Error, ErrorKind, Lease, Pool, PoolConfig, PoolKey, PoolRepor
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::adopt::Reconciled;
 use crate::builder::WarmPoolBuilder;
 use crate::config::PoolSettings;
 use crate::inner::Inner;
@@ -19,6 +20,7 @@ use crate::state::{KeyState, Member};
 #[derive(Clone)]
 pub struct WarmPool {
     pub(crate) inner: Arc<Inner>,
+    pub(crate) reconciled: Reconciled,
     pub(crate) tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
     /// Stops the background tasks when the last handle goes (they hold `inner`, not this).
     pub(crate) _stop_on_drop: Arc<StopOnDrop>,
@@ -41,6 +43,11 @@ impl WarmPool {
             pools: Vec::new(),
             settings: PoolSettings::default(),
         }
+    }
+
+    /// What this pool found of an earlier run when it started, and what it did with it.
+    pub fn reconciled(&self) -> Reconciled {
+        self.reconciled
     }
 
     /// The keys of the configured pools, in order.

@@ -10,7 +10,7 @@ use slipway_core::{
     labels, ContainerId, ContainerSpec, ErrorKind, LabelFilter, Pool, PoolKey, PoolStatus,
     PortBinding, PortRange, Role,
 };
-use slipway_pool::{MemoryBudget, PoolConfig, PoolSettings, WarmPool};
+use slipway_pool::{MemoryBudget, PoolConfig, PoolSettings, Reconciled, WarmPool};
 use slipway_testkit::{FakeRuntime, MemoryStore};
 
 const MEMORY: u64 = 64 << 20;
@@ -450,6 +450,17 @@ async fn a_new_pool_over_the_same_store_adopts_ready_keeps_claimed_and_removes_s
         (2, 1),
         "two live ready adopted, the claim kept"
     );
+    assert_eq!(
+        second.pool.reconciled(),
+        Reconciled {
+            adopted: 2,
+            removed: 2,
+            left: 0,
+            forgotten_claims: 0,
+            released_ports: 1,
+        },
+        "the stray and the dead member removed, the dead one's port given back"
+    );
     let ids = fake.container_ids();
     assert!(
         ids.contains(&claimed.container_id),
@@ -463,6 +474,43 @@ async fn a_new_pool_over_the_same_store_adopts_ready_keeps_claimed_and_removes_s
     assert!(again.warm && again.container_id != claimed.container_id);
     second.pool.release(&claimed).await.unwrap();
     assert!(!fake.container_ids().contains(&claimed.container_id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_whose_container_is_gone_is_forgotten_and_its_port_given_back() {
+    let first = harness(PoolConfig::new(spec()), 100).await;
+    first.pool.fill(&first.key).await.unwrap();
+    let claimed = first.pool.claim(&first.key, "test-holder").await.unwrap();
+    let port = claimed.host_port(3000).unwrap();
+    first.pool.shutdown(Duration::from_secs(5)).await.unwrap();
+    first.fake.remove_behind_the_back(&claimed.container_id);
+
+    let second = harness_with(
+        first.fake.clone(),
+        first.store.clone(),
+        PoolConfig::new(spec()),
+        PoolSettings {
+            refill: false,
+            ..settings(100)
+        },
+    )
+    .await;
+    let reconciled = second.pool.reconciled();
+    assert_eq!(
+        (reconciled.forgotten_claims, reconciled.released_ports),
+        (1, 1)
+    );
+    assert!(second.store.claims().await.unwrap().is_empty());
+    assert!(
+        !second
+            .store
+            .port_leases()
+            .await
+            .unwrap()
+            .iter()
+            .any(|lease| lease.port == port),
+        "the gone claim's port is free again"
+    );
 }
 
 /// A running, unclaimed member of a pool that this process does not configure, created by
@@ -511,6 +559,11 @@ async fn an_unconfigured_pool_s_container_is_reaped_only_when_its_creator_is_gon
     assert!(
         !ids.contains(&unknown),
         "a container without a creator is reaped"
+    );
+    let reconciled = pool.pool.reconciled();
+    assert_eq!(
+        (reconciled.adopted, reconciled.removed, reconciled.left),
+        (0, 2, 1)
     );
     pool.pool.shutdown(Duration::from_secs(5)).await.unwrap();
 
@@ -624,4 +677,70 @@ async fn unknown_keys_and_bad_configs_are_refused() {
         .err()
         .unwrap();
     assert!(twice.to_string().contains("same spec"), "{twice}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_takes_over_a_creation_under_way_and_refill_replaces_it_meanwhile() {
+    let fake = FakeRuntime::new().with_image("busybox:1");
+    fake.hold("create_container");
+    let config = PoolConfig::new(spec())
+        .with_target_size(1)
+        .with_max_creating(2);
+    let h = harness_with(
+        fake.clone(),
+        MemoryStore::new("inst"),
+        config,
+        settings(100),
+    )
+    .await;
+    while h.fake.held("create_container") < 1 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let claim = tokio::spawn({
+        let (pool, key) = (h.pool.clone(), h.key.clone());
+        async move { pool.claim(&key, "test-holder").await }
+    });
+    // The claim waits for the creation already under way (promised to it), and refill starts
+    // one more so the pool still reaches its target: two creations, no cold third.
+    while h.fake.held("create_container") < 2 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(h.fake.held("create_container"), 2);
+    h.fake.release_held("create_container", 1);
+    let lease = claim.await.unwrap().unwrap();
+    assert!(!lease.warm, "made for it, not taken from ready");
+    h.fake.unhold("create_container");
+    until(&h.pool, "refilled", |s| s.ready == 1).await;
+    assert_eq!(h.fake.call_count("create_container"), 2);
+    let s = status(&h.pool).await;
+    assert_eq!((s.hits, s.misses, s.claimed), (0, 1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn claim_latency_is_reported_in_milliseconds() {
+    let fake = FakeRuntime::new().with_image("busybox:1");
+    let config = PoolConfig::new(spec()).with_target_size(0).with_min_size(0);
+    let h = harness_with(
+        fake.clone(),
+        MemoryStore::new("inst"),
+        config,
+        settings(100),
+    )
+    .await;
+    fake.hold("create_container");
+    let claim = tokio::spawn({
+        let (pool, key) = (h.pool.clone(), h.key.clone());
+        async move { pool.claim(&key, "test-holder").await }
+    });
+    while fake.held("create_container") < 1 {
+        tokio::task::yield_now().await;
+    }
+    // A cold claim that takes exactly 250 ms of (paused) time.
+    tokio::time::advance(Duration::from_millis(250)).await;
+    fake.unhold("create_container");
+    claim.await.unwrap().unwrap();
+    let s = status(&h.pool).await;
+    assert_eq!(s.claim_p50_ms, Some(250.0), "{s:?}");
+    assert_eq!(s.claim_p99_ms, Some(250.0));
 }

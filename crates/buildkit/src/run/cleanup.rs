@@ -83,8 +83,7 @@ impl RunManager {
             if !clean_exit {
                 run.error = Some(match previous {
                     RunState::Running => "the main container is gone or exited".to_owned(),
-                    state => format!("interrupted while {state:?}; resources removed by recovery")
-                        .to_lowercase(),
+                    state => format!("interrupted while {state}; resources removed by recovery"),
                 });
             }
             run.updated_at = Timestamp::now();

@@ -1,7 +1,7 @@
-//! Stopping a run: its recorded objects and whatever else carries its run label — and
-//! nothing else. A recorded id is inspected before it is removed: an object whose labels are
-//! not this run's (a record that held a name, which the engine resolves to anything called
-//! that, or an id prefix) is left alone.
+//! Stopping a run: whatever carries its labels (managed, this instance, its run id), by the
+//! full ids the engine lists — and nothing else. A record that held a name or an id prefix,
+//! which the engine resolves to anything called that, can't make teardown touch a foreign
+//! object.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -81,32 +81,19 @@ impl RunManager {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// The run's objects by full engine id: every container and network carrying its labels,
-    /// plus the recorded ones that (inspected) turn out to be its own.
+    /// The run's objects by full engine id: every container and network carrying its labels.
+    /// Recorded ids are not authority: one that held a name or an id prefix could name
+    /// anything, so what the labels don't confirm is left alone.
     async fn owned_objects(&self, record: &RunRecord) -> Result<Owned> {
         let filter = self.run_filter(&record.id);
         let mut owned = Owned::default();
-        let containers = self.runtime.list_containers(&filter).await?;
-        let recorded = [&record.main_container_id, &record.sidecar_id];
-        for id in recorded.into_iter().flatten() {
-            if containers.iter().any(|c| &c.id == id) {
-                continue;
-            }
-            match self.runtime.inspect_container(id).await {
-                Ok(info) if filter.matches(&info.labels) => {
-                    let role = info.labels.get(labels::ROLE).cloned();
-                    owned_container(&mut owned, info.id, role.as_deref());
-                }
-                Ok(info) => {
-                    tracing::warn!(run = %record.id, recorded = %id, found = %info.id, "a recorded container is not this run's; leaving it alone");
-                }
-                Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        for container in containers {
+        for container in self.runtime.list_containers(&filter).await? {
             let role = container.labels.get(labels::ROLE).cloned();
-            owned_container(&mut owned, container.id, role.as_deref());
+            if role.as_deref() == Some(Role::Buildkit.as_str()) {
+                owned.sidecars.insert(container.id);
+            } else {
+                owned.mains.insert(container.id);
+            }
         }
         owned.networks.extend(
             self.network
@@ -115,18 +102,6 @@ impl RunManager {
                 .into_iter()
                 .map(|n| n.id),
         );
-        if let Some(id) = &record.network_id {
-            match self.network.inspect_network(id).await {
-                Ok(info) if filter.matches(&info.labels) => {
-                    owned.networks.insert(info.id);
-                }
-                Ok(info) => {
-                    tracing::warn!(run = %record.id, recorded = %id, found = %info.id, "a recorded network is not this run's; leaving it alone");
-                }
-                Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
         Ok(owned)
     }
 
@@ -163,14 +138,6 @@ impl RunManager {
                 Err(e) => return Err(e),
             }
         }
-    }
-}
-
-fn owned_container(owned: &mut Owned, id: ContainerId, role: Option<&str>) {
-    if role == Some(Role::Buildkit.as_str()) {
-        owned.sidecars.insert(id);
-    } else {
-        owned.mains.insert(id);
     }
 }
 

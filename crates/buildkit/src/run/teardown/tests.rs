@@ -119,6 +119,23 @@ async fn stop_removes_the_run_s_containers_and_network_and_audits_the_sidecar() 
             audit_kind::RUN_STOPPED
         ]
     );
+    let entries = store.audit_entries(&AuditFilter::default()).await.unwrap();
+    assert_eq!(
+        entries[0].event.resources.get("container_id"),
+        Some(&sidecar.to_string()),
+        "the sidecar is told apart from the main container by its role"
+    );
+    let removed: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter(|call| call.op == "remove_container")
+        .map(|call| call.target)
+        .collect();
+    assert_eq!(
+        removed.last(),
+        Some(&sidecar.to_string()),
+        "the sidecar goes after the main containers"
+    );
     // Stopping it again changes nothing.
     let again = manager(&fake, &store).stop(&RunId::new(RUN)).await.unwrap();
     assert_eq!(again.state, RunState::Stopped);
@@ -185,4 +202,38 @@ async fn the_first_failure_is_kept_and_everything_else_still_removed() {
     let retried = manager(&fake, &store).stop(&RunId::new(RUN)).await.unwrap();
     assert_eq!(retried.state, RunState::Stopped);
     assert!(fake.container_ids().is_empty());
+}
+
+async fn run_with_a_network(fake: &FakeRuntime, store: &MemoryStore) {
+    let net = network(fake, "net", run_labels(Role::Run, "inst", RUN)).await;
+    store.put_run(&record(None, None, Some(net))).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_network_with_endpoints_still_attached_is_retried_twenty_times() {
+    let fake = FakeRuntime::new().with_image("busybox:1");
+    let store = MemoryStore::new("inst");
+    run_with_a_network(&fake, &store).await;
+    fake.fail_op("remove_network", ErrorKind::Conflict, 20);
+
+    let stopped = manager(&fake, &store).stop(&RunId::new(RUN)).await.unwrap();
+    assert_eq!(stopped.state, RunState::Stopped);
+    assert!(fake.network_names().is_empty());
+    assert_eq!(fake.call_count("remove_network"), 21);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_network_that_stays_busy_fails_the_stop_after_twenty_retries() {
+    let fake = FakeRuntime::new().with_image("busybox:1");
+    let store = MemoryStore::new("inst");
+    run_with_a_network(&fake, &store).await;
+    fake.fail_op("remove_network", ErrorKind::Conflict, 21);
+
+    let error = manager(&fake, &store)
+        .stop(&RunId::new(RUN))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Conflict);
+    assert_eq!(fake.call_count("remove_network"), 21);
+    assert_eq!(fake.network_names().len(), 1, "left for a retry");
 }
