@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_core::stream::BoxStream;
 
 use crate::ids::ExecId;
-use crate::Result;
+use crate::{validate_env_key, Error, Result};
 
 /// The default cap on captured output, per stream.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 8 * 1024 * 1024;
@@ -49,6 +49,17 @@ impl ExecRequest {
         }
     }
 
+    /// Checks what the engine would otherwise reject late or misread: an empty command,
+    /// environment names `sh` can't reach, and NUL anywhere (it would cut a C string short).
+    pub fn validate(&self) -> Result<()> {
+        validate_command(
+            &self.cmd,
+            &self.env,
+            self.working_dir.as_deref(),
+            self.user.as_deref(),
+        )
+    }
+
     /// Runs `script` with `/bin/sh -c`.
     pub fn shell(script: impl Into<String>) -> Self {
         Self::new(["/bin/sh".to_owned(), "-c".to_owned(), script.into()])
@@ -83,6 +94,36 @@ impl ExecRequest {
         self.stdin = Some(input.into());
         self
     }
+}
+
+fn validate_command(
+    cmd: &[String],
+    env: &BTreeMap<String, String>,
+    working_dir: Option<&str>,
+    user: Option<&str>,
+) -> Result<()> {
+    if cmd.is_empty() {
+        return Err(Error::invalid(
+            "command",
+            "is empty; give the program and its arguments",
+        ));
+    }
+    let refuse_nul = |what: &str, text: &str| {
+        if text.contains('\0') {
+            Err(Error::invalid(what, "contains a NUL byte"))
+        } else {
+            Ok(())
+        }
+    };
+    for arg in cmd {
+        refuse_nul("command", arg)?;
+    }
+    for (key, value) in env {
+        validate_env_key(key)?;
+        refuse_nul("environment value", value)?;
+    }
+    refuse_nul("working directory", working_dir.unwrap_or_default())?;
+    refuse_nul("user", user.unwrap_or_default())
 }
 
 /// How a command ended.
@@ -166,6 +207,18 @@ impl TtyRequest {
     }
 }
 
+impl TtyRequest {
+    /// The checks of [`ExecRequest::validate`].
+    pub fn validate(&self) -> Result<()> {
+        validate_command(
+            &self.cmd,
+            &self.env,
+            self.working_dir.as_deref(),
+            self.user.as_deref(),
+        )
+    }
+}
+
 /// The writing half of a terminal.
 #[async_trait::async_trait]
 pub trait TtyInput: Send {
@@ -190,5 +243,33 @@ impl fmt::Debug for TtySession {
         f.debug_struct("TtySession")
             .field("exec", &self.exec)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn nul_bytes_and_empty_commands_are_refused() {
+        assert!(ExecRequest::new(["echo", "hi"])
+            .with_env("A", "b")
+            .validate()
+            .is_ok());
+        let refused = [
+            ExecRequest::new(Vec::<String>::new()),
+            ExecRequest::new(["echo", "a\0b"]),
+            ExecRequest::new(["true"]).with_env("KEY", "a\0b"),
+            ExecRequest::new(["true"]).with_env("1KEY", "v"),
+            ExecRequest::new(["true"]).with_working_dir("/tmp\0/x"),
+        ];
+        for request in refused {
+            let error = request.validate().unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Invalid, "{request:?}");
+        }
+        let mut tty = TtyRequest::new(["sh"]);
+        tty.env.insert("K".into(), "\0".into());
+        assert_eq!(tty.validate().unwrap_err().kind(), ErrorKind::Invalid);
     }
 }

@@ -6,9 +6,7 @@ use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
 use futures_util::StreamExt;
-use slipway_core::{
-    validate_env_key, ContainerId, Error, ExecId, Result, TtyInput, TtyRequest, TtySession, TtySize,
-};
+use slipway_core::{ContainerId, Error, ExecId, Result, TtyInput, TtyRequest, TtySession, TtySize};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::error::{IntoCore, RuntimeError};
@@ -50,15 +48,7 @@ impl DockerRuntime {
         id: &ContainerId,
         request: &TtyRequest,
     ) -> Result<TtySession> {
-        if request.cmd.is_empty() {
-            return Err(Error::invalid(
-                "command",
-                "is empty; give the program to run, e.g. /bin/sh",
-            ));
-        }
-        for key in request.env.keys() {
-            validate_env_key(key)?;
-        }
+        request.validate()?;
         let tty_error = |source| RuntimeError::ExecTty {
             id: id.to_string(),
             source,

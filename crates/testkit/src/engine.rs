@@ -20,8 +20,8 @@ use std::time::Duration;
 use slipway_core::labels::Scope;
 use slipway_core::prelude::*;
 use slipway_core::{
-    BuildRequest, ContainerName, ContainerSpec, ImageRef, InstanceId, LabelFilter, Labels,
-    PruneFilter, RemoveOptions, Role,
+    BuildRequest, ContainerId, ContainerName, ContainerSpec, ImageRef, InstanceId, LabelFilter,
+    Labels, PruneFilter, RemoveOptions, Role,
 };
 use slipway_runtime::{DockerRuntime, Endpoint};
 
@@ -192,6 +192,29 @@ impl TestEngine {
 
     fn unlabelled(&self) -> std::sync::MutexGuard<'_, Unlabelled> {
         self.unlabelled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The command lines of the live processes in container `id`, as the engine sees them
+    /// from the host (`docker top`), zombies left out: independent of anything the
+    /// container's own `/proc` or tools could hide.
+    pub async fn processes(&self, id: &ContainerId) -> Vec<String> {
+        let top = self
+            .runtime
+            .bollard()
+            .top_processes(
+                id.as_str(),
+                None::<slipway_runtime::bollard::query_parameters::TopOptions>,
+            )
+            .await
+            .expect("docker top answers");
+        let titles = top.titles.unwrap_or_default();
+        let command = titles.iter().position(|t| t == "CMD" || t == "COMMAND");
+        top.processes
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|row| command.and_then(|i| row.get(i).cloned()))
+            .filter(|cmd| !cmd.contains("<defunct>"))
+            .collect()
     }
 
     /// The runtime under test.

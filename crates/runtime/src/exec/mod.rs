@@ -1,117 +1,89 @@
 //! Commands run to completion inside a container, with a timeout that really kills.
 //!
-//! The engine has no API to kill an exec. Every exec gets a unique marker in its
-//! environment, which every process it starts inherits; on timeout a second exec stops, then
-//! kills, every process whose environment carries the marker, and checks none is left.
+//! Every command runs through a tiny shim that first prints which process it is, then
+//! replaces itself with the command. When the timeout passes, or the caller drops the
+//! future, the command and everything it started is killed and that is confirmed
+//! ([`kill`]'s docs say how). The command runs on a task of its own, so a dropped caller
+//! can't leave it running.
+
+mod capture;
+mod kill;
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use futures_util::{Stream, StreamExt};
 use slipway_core::prelude::*;
 use slipway_core::{
-    validate_env_key, ContainerId, Error, ExecId, ExecOutcome, ExecRequest, Result, TtyRequest,
-    TtySession, TtySize,
+    ContainerId, Error, ExecId, ExecOutcome, ExecRequest, Result, TtyRequest, TtySession, TtySize,
 };
 use tokio::io::AsyncWriteExt;
+use tokio::sync::oneshot;
 
 use crate::error::{IntoCore, RuntimeError};
 use crate::DockerRuntime;
-
-/// The environment variable carrying an exec's marker.
-const MARKER_VAR: &str = "SLIPWAY_EXEC_ID";
-
-/// Stops every marked process (so none can fork), kills them, then confirms none is left.
-/// Zombies have an empty environ and no longer match. Needs `sh`, `tr`, `grep` and `kill`.
-const KILL_MARKED: &str = r#"m="SLIPWAY_EXEC_ID=$1"
-marked() { for d in /proc/[0-9]*; do tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qxF "$m" && echo "${d#/proc/}"; done; }
-for sig in STOP KILL; do for p in $(marked); do kill -s "$sig" "$p" 2>/dev/null; done; done
-tries=0
-while [ -n "$(marked)" ]; do
-  tries=$((tries + 1)); [ "$tries" -gt 100 ] && exit 1
-  for p in $(marked); do kill -s KILL "$p" 2>/dev/null; done
-done"#;
+use capture::{drain, until_root, Captured};
 
 /// How long to wait for the engine to record an exit code after the output stream ends.
 const EXIT_CODE_GRACE: Duration = Duration::from_secs(2);
 
-fn unique_marker() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{nanos:x}-{:x}-{:x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
+/// How long a timed-out command may take to say which process it is.
+const ROOT_GRACE: Duration = Duration::from_secs(5);
 
-/// Output captured so far, kept outside the collecting future so a timeout does not lose it.
-#[derive(Default)]
-struct Captured {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    truncated: bool,
-}
-
-impl Captured {
-    fn push(&mut self, chunk: LogOutput, limit: usize) {
-        let (target, bytes) = match chunk {
-            LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                (&mut self.stdout, message)
-            }
-            LogOutput::StdErr { message } => (&mut self.stderr, message),
-            LogOutput::StdIn { .. } => return,
-        };
-        let room = limit.saturating_sub(target.len());
-        if bytes.len() > room {
-            self.truncated = true;
-        }
-        target.extend_from_slice(&bytes[..bytes.len().min(room)]);
-    }
-}
-
-async fn drain<S>(
-    mut output: S,
-    captured: &mut Captured,
-    limit: usize,
-) -> Result<(), bollard::errors::Error>
-where
-    S: Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
-{
-    while let Some(chunk) = output.next().await {
-        captured.push(chunk?, limit);
-    }
-    Ok(())
+/// How a command's collection ended.
+enum Ending {
+    Finished(Result<(), bollard::errors::Error>),
+    TimedOut,
+    Abandoned,
 }
 
 #[async_trait]
 impl Exec for DockerRuntime {
     async fn exec(&self, id: &ContainerId, request: &ExecRequest) -> Result<ExecOutcome> {
-        if request.cmd.is_empty() {
-            return Err(Error::invalid(
-                "command",
-                "is empty; give the program and its arguments",
-            ));
-        }
-        for key in request.env.keys() {
-            validate_env_key(key)?;
-        }
-        let marker = unique_marker();
-        let mut env: Vec<String> = request
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        env.push(format!("{MARKER_VAR}={marker}"));
+        request.validate()?;
+        // Dropping this future drops `_abandon`, which the task takes as "kill it now".
+        let (_abandon, abandoned) = oneshot::channel::<Infallible>();
+        let runtime = self.clone();
+        let (id, request) = (id.clone(), request.clone());
+        let task = tokio::spawn(async move { runtime.run_command(&id, &request, abandoned).await });
+        task.await.map_err(|e| {
+            Error::backend(format!("the task running a command ended abnormally: {e}"))
+        })?
+    }
+
+    async fn exec_tty(&self, id: &ContainerId, request: &TtyRequest) -> Result<TtySession> {
+        self.open_tty(id, request).await
+    }
+
+    async fn resize_tty(&self, exec: &ExecId, size: TtySize) -> Result<()> {
+        self.resize(exec, size).await
+    }
+}
+
+impl DockerRuntime {
+    async fn run_command(
+        &self,
+        id: &ContainerId,
+        request: &ExecRequest,
+        abandoned: oneshot::Receiver<Infallible>,
+    ) -> Result<ExecOutcome> {
         let exec_error = |source| RuntimeError::Exec {
             id: id.to_string(),
             source,
         };
+        let mut cmd = vec![
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            kill::SHIM.to_owned(),
+            "slipway-exec".to_owned(),
+        ];
+        cmd.extend(request.cmd.iter().cloned());
+        let env = request
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let created = self
             .docker
             .create_exec(
@@ -121,7 +93,7 @@ impl Exec for DockerRuntime {
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
                     env: Some(env),
-                    cmd: Some(request.cmd.clone()),
+                    cmd: Some(cmd),
                     user: request.user.clone(),
                     working_dir: request.working_dir.clone(),
                     ..CreateExecOptions::default()
@@ -135,64 +107,90 @@ impl Exec for DockerRuntime {
             .start_exec(&created.id, Some(StartExecOptions::default()))
             .await
             .or_core(self, exec_error)?;
-        let StartExecResults::Attached { output, mut input } = attached else {
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = attached
+        else {
             return Err(Error::backend(format!(
                 "failed to run a command in container {id}: the engine detached it"
             )));
         };
-        if let Some(stdin) = &request.stdin {
-            // A command that exits without reading its input is not an error.
-            if input.write_all(stdin).await.is_ok() {
-                let _ = input.shutdown().await;
-            }
-        }
-        drop(input);
 
-        let mut captured = Captured::default();
-        let finished = match request.timeout {
-            None => Some(drain(output, &mut captured, request.output_limit).await),
-            Some(limit) => {
-                tokio::time::timeout(limit, drain(output, &mut captured, request.output_limit))
-                    .await
-                    .ok()
+        let limit = request.output_limit;
+        let mut captured = Captured::shimmed();
+        // Stdin is written while output is drained, so a command that never reads it (or
+        // fills its output pipe first) can't stall the exec past its deadline.
+        let feed = async {
+            if let Some(stdin) = &request.stdin {
+                // A command that exits without reading its input is not an error.
+                if input.write_all(stdin).await.is_ok() {
+                    let _ = input.shutdown().await;
+                }
+            }
+            drop(input);
+        };
+        let deadline = async {
+            match request.timeout {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
             }
         };
-        let outcome = |exit_code, timed_out, captured: Captured| ExecOutcome {
-            exit_code,
-            stdout: captured.stdout,
-            stderr: captured.stderr,
-            truncated: captured.truncated,
-            timed_out,
-            duration: started.elapsed(),
-        };
-        match finished {
-            Some(result) => {
-                result.or_core(self, exec_error)?;
-                let exit_code = self
-                    .exit_code(&created.id)
-                    .await
-                    .or_core(self, exec_error)?;
-                Ok(outcome(exit_code, false, captured))
+        let ending = {
+            let collect = drain(&mut output, &mut captured, limit);
+            tokio::pin!(feed, deadline, collect, abandoned);
+            let mut fed = false;
+            loop {
+                tokio::select! {
+                    result = &mut collect => break Ending::Finished(result),
+                    () = &mut feed, if !fed => fed = true,
+                    () = &mut deadline => break Ending::TimedOut,
+                    _ = &mut abandoned => break Ending::Abandoned,
+                }
             }
-            None => {
-                self.kill_marked(id, &marker).await?;
-                tracing::debug!(container = %id, cmd = ?request.cmd, "killed a command at its timeout");
+        };
+        let outcome = |exit_code, timed_out, mut captured: Captured| {
+            captured.finish(limit);
+            ExecOutcome {
+                exit_code,
+                stdout: captured.stdout,
+                stderr: captured.stderr,
+                truncated: captured.truncated,
+                timed_out,
+                duration: started.elapsed(),
+            }
+        };
+        if let Ending::Finished(result) = ending {
+            result.or_core(self, exec_error)?;
+            let exit_code = self
+                .exit_code(&created.id)
+                .await
+                .or_core(self, exec_error)?;
+            return Ok(outcome(exit_code, false, captured));
+        }
+        // A command killed within its first moments may not have said who it is yet.
+        let _ =
+            tokio::time::timeout(ROOT_GRACE, until_root(&mut output, &mut captured, limit)).await;
+        let killed = self.kill_tree(id, captured.root).await;
+        match ending {
+            Ending::Abandoned => {
+                if let Err(e) = &killed {
+                    tracing::warn!(container = %id, error = %e, "failed to kill an abandoned command");
+                }
+                Err(Error::backend("the command was abandoned by its caller"))
+            }
+            _ => {
+                killed?;
+                tracing::debug!(container = %id, "killed a command at its timeout");
                 Ok(outcome(None, true, captured))
             }
         }
     }
 
-    async fn exec_tty(&self, id: &ContainerId, request: &TtyRequest) -> Result<TtySession> {
-        self.open_tty(id, request).await
-    }
-
-    async fn resize_tty(&self, exec: &ExecId, size: TtySize) -> Result<()> {
-        self.resize(exec, size).await
-    }
-}
-
-impl DockerRuntime {
-    async fn exit_code(&self, exec_id: &str) -> Result<Option<i64>, bollard::errors::Error> {
+    pub(crate) async fn exit_code(
+        &self,
+        exec_id: &str,
+    ) -> Result<Option<i64>, bollard::errors::Error> {
         let deadline = Instant::now() + EXIT_CODE_GRACE;
         loop {
             let inspected = self.docker.inspect_exec(exec_id).await?;
@@ -200,52 +198,6 @@ impl DockerRuntime {
                 return Ok(inspected.exit_code);
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    /// Kills every process carrying `marker` in its environment, and confirms they are gone.
-    async fn kill_marked(&self, id: &ContainerId, marker: &str) -> Result<()> {
-        let kill_error = |source| RuntimeError::KillExec {
-            id: id.to_string(),
-            source,
-        };
-        let created = self
-            .docker
-            .create_exec(
-                id.as_str(),
-                CreateExecOptions::<String> {
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    cmd: Some(vec![
-                        "/bin/sh".into(),
-                        "-c".into(),
-                        KILL_MARKED.into(),
-                        "sh".into(),
-                        marker.into(),
-                    ]),
-                    user: Some("0".into()),
-                    ..CreateExecOptions::default()
-                },
-            )
-            .await
-            .or_core(self, kill_error)?;
-        let mut captured = Captured::default();
-        if let StartExecResults::Attached { output, .. } = self
-            .docker
-            .start_exec(&created.id, Some(StartExecOptions::default()))
-            .await
-            .or_core(self, kill_error)?
-        {
-            drain(output, &mut captured, 64 * 1024)
-                .await
-                .or_core(self, kill_error)?;
-        }
-        match self.exit_code(&created.id).await.or_core(self, kill_error)? {
-            Some(0) => Ok(()),
-            code => Err(Error::backend(format!(
-                "failed to kill a timed-out command in container {id}: the killer exited with {code:?} ({})",
-                String::from_utf8_lossy(&captured.stderr).trim()
-            ))),
         }
     }
 }

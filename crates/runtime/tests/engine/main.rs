@@ -6,6 +6,7 @@ mod containers;
 mod endpoints;
 mod events;
 mod exec;
+mod exec_kill;
 mod images;
 mod logs;
 mod networks;
