@@ -98,12 +98,10 @@ impl Inner {
                 report.released_ports += 1;
             }
         }
-        if report != Reconciled::default() {
-            tracing::info!(
-                ?report,
-                "reconciled pooled containers left by an earlier run"
-            );
-        }
+        tracing::info!(
+            ?report,
+            "reconciled pooled containers left by an earlier run"
+        );
         Ok(report)
     }
 

@@ -37,12 +37,26 @@ struct Harness {
     key: PoolKey,
 }
 
+/// Virtual time after which a test counts as hung.
+const HUNG_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// On paused time, a call that never completes parks the test forever (nothing is left to
+/// advance the clock): this timer makes it exit the test binary as failed instead.
+fn fail_if_hung() {
+    tokio::spawn(async {
+        tokio::time::sleep(HUNG_AFTER).await;
+        eprintln!("a test hung: a pool call never completed");
+        std::process::exit(101);
+    });
+}
+
 async fn harness_with(
     fake: FakeRuntime,
     store: MemoryStore,
     config: PoolConfig,
     settings: PoolSettings,
 ) -> Harness {
+    fail_if_hung();
     let key = config.key();
     let pool = WarmPool::builder(Arc::new(fake.clone()), Arc::new(store.clone()))
         .with_pool(config)
@@ -81,6 +95,17 @@ async fn until(pool: &WarmPool, what: &str, done: impl Fn(&PoolStatus) -> bool) 
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     panic!("never reached: {what}; status {:?}", status(pool).await);
+}
+
+/// Lets the tasks run until `n` calls of `op` are held (bounded, like [`until`]).
+async fn until_held(fake: &FakeRuntime, op: &str, n: usize) {
+    for _ in 0..10_000 {
+        if fake.held(op) >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("never held {n} calls of {op}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -693,18 +718,14 @@ async fn a_claim_takes_over_a_creation_under_way_and_refill_replaces_it_meanwhil
         settings(100),
     )
     .await;
-    while h.fake.held("create_container") < 1 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    until_held(&h.fake, "create_container", 1).await;
     let claim = tokio::spawn({
         let (pool, key) = (h.pool.clone(), h.key.clone());
         async move { pool.claim(&key, "test-holder").await }
     });
     // The claim waits for the creation already under way (promised to it), and refill starts
     // one more so the pool still reaches its target: two creations, no cold third.
-    while h.fake.held("create_container") < 2 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    until_held(&h.fake, "create_container", 2).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(h.fake.held("create_container"), 2);
     h.fake.release_held("create_container", 1);
