@@ -531,3 +531,94 @@ async fn a_missing_sidecar_image_that_cannot_be_pulled_says_what_to_do() {
     let run = stack.manager.list().await.unwrap().remove(0);
     assert_eq!(leftovers(&stack, &run.id).await, (0, 0));
 }
+
+/// Asserts that `ids` (foreign containers) still exist.
+async fn still_there(stack: &Stack, ids: &[&slipway_core::ContainerId], after: &str) {
+    for id in ids {
+        assert!(
+            stack.engine.runtime().inspect_container(id).await.is_ok(),
+            "a foreign container was removed by {after}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn foreign_containers_named_like_a_run_or_prefixed_like_its_ids_survive_stop_recover_and_clean(
+) {
+    let Some(stack) = stack().await else {
+        return;
+    };
+    let runtime = stack.engine.runtime();
+    // A user's containers: no slipway label at all (only the test's, for its cleanup).
+    let foreign = |prefix: &str| {
+        ContainerSpec::new(stack.engine.busybox())
+            .with_name(stack.engine.unique_name(prefix))
+            .with_labels(test_labels(&stack.engine))
+            .with_cmd(["sleep", "3600"])
+    };
+    let named_spec = foreign("named");
+    let named_name = named_spec.name.clone().unwrap();
+    let named = slipway_core::run_container(runtime, &named_spec)
+        .await
+        .unwrap();
+    let prefixed = slipway_core::run_container(runtime, &foreign("prefixed"))
+        .await
+        .unwrap();
+    let prefix = &prefixed.as_str()[..12];
+
+    // A run named like the user's container, and one named by an id prefix of the other,
+    // with an image that does not exist: both fail after being recorded.
+    let mut failed = Vec::new();
+    for name in [named_name.to_string(), prefix.to_owned()] {
+        let spec = RunSpec::new("slipway-test/missing:1".parse().unwrap())
+            .with_name(name.parse().unwrap())
+            .with_command(["true"]);
+        let error = stack.manager.create(spec).await.unwrap_err();
+        failed.push(error.run_id().cloned().expect("the run was recorded"));
+    }
+    // And a record an older slipway wrote, holding names where engine ids belong.
+    let mut legacy = stack.manager.get(&failed[0]).await.unwrap();
+    legacy.id = RunId::new(format!("legacy{}", &stack.engine.scope()[..6]));
+    legacy.state = RunState::Running;
+    legacy.main_container_id = Some(slipway_core::ContainerId::new(named_name.to_string()));
+    legacy.sidecar_id = Some(slipway_core::ContainerId::new(prefix));
+    stack.store.put_run(&legacy).await.unwrap();
+    failed.push(legacy.id.clone());
+
+    for run in &failed {
+        stack.manager.stop(run).await.unwrap();
+    }
+    still_there(&stack, &[&named, &prefixed], "stop").await;
+    stack.store.put_run(&legacy).await.unwrap();
+    stack.manager.recover().await.unwrap();
+    still_there(&stack, &[&named, &prefixed], "recover").await;
+    stack
+        .manager
+        .clean(&CleanOptions {
+            dry_run: false,
+            volumes_unused_for: Some(Duration::ZERO),
+        })
+        .await
+        .unwrap();
+    still_there(&stack, &[&named, &prefixed], "clean").await;
+}
+
+#[tokio::test]
+async fn a_paused_run_is_alive_to_recovery() {
+    let Some(stack) = stack().await else {
+        return;
+    };
+    let spec = RunSpec::new(stack.engine.busybox()).with_command(["sleep", "3600"]);
+    let run = stack.manager.create(spec).await.unwrap();
+    let main = run.main_container_id.clone().unwrap();
+    let docker = stack.engine.runtime().bollard();
+    docker.pause_container(main.as_str()).await.unwrap();
+
+    assert!(stack.manager.recover().await.unwrap().is_empty());
+    assert_eq!(
+        stack.manager.get(&run.id).await.unwrap().state,
+        RunState::Running
+    );
+    docker.unpause_container(main.as_str()).await.unwrap();
+    stack.manager.stop(&run.id).await.unwrap();
+}

@@ -44,9 +44,14 @@ impl ContainerState {
         }
     }
 
-    /// Whether the container's process is alive.
+    /// Whether the container's process is running (not paused).
     pub fn is_running(self) -> bool {
         matches!(self, Self::Running)
+    }
+
+    /// Whether the container's process exists: running, paused, or being restarted.
+    pub fn is_alive(self) -> bool {
+        matches!(self, Self::Running | Self::Paused | Self::Restarting)
     }
 }
 

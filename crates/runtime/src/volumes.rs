@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use bollard::models::{Volume, VolumeCreateRequest};
 use bollard::query_parameters::{ListVolumesOptions, RemoveVolumeOptions};
 use slipway_core::prelude::*;
-use slipway_core::{labels, Error, LabelFilter, Result, Timestamp, VolumeInfo, VolumeSpec};
+use slipway_core::{LabelFilter, Result, Timestamp, VolumeInfo, VolumeSpec};
 
 use crate::convert;
 use crate::error::{IntoCore, RuntimeError};
@@ -43,12 +43,7 @@ impl Volumes for DockerRuntime {
                 source,
             })?;
         let info = volume_info(volume);
-        if !labels::is_managed(&info.labels) {
-            return Err(Error::Conflict(format!(
-                "volume `{}` exists but is not managed by slipway; remove or rename it",
-                spec.name
-            )));
-        }
+        spec.check_reuse(&info)?;
         Ok(info)
     }
 

@@ -82,6 +82,12 @@ impl FakeRuntime {
         self
     }
 
+    /// Makes `image` present with `labels`.
+    pub fn with_labelled_image(self, image: &str, labels: Labels) -> Self {
+        self.lock().images.insert(image.to_owned(), labels);
+        self
+    }
+
     /// Sets the memory the engine reports.
     pub fn with_total_memory(self, bytes: u64) -> Self {
         self.lock().total_memory_bytes = bytes;

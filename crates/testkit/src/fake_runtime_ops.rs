@@ -7,7 +7,7 @@ use futures_core::stream::BoxStream;
 
 use crate::fake_runtime::{fake_info, FakeContainer, FakeRuntime};
 use crate::iter_stream::IterStream;
-use slipway_core::labels::{self, LabelFilter};
+use slipway_core::labels::LabelFilter;
 use slipway_core::prelude::*;
 use slipway_core::{
     BuildOutcome, BuildRequest, CommitRequest, ContainerAction, ContainerEvent, ContainerId,
@@ -467,17 +467,13 @@ impl Volumes for FakeRuntime {
             .volumes
             .entry(spec.name.to_string())
             .or_insert_with(|| spec.labels.clone());
-        if !labels::is_managed(labels) {
-            return Err(Error::Conflict(format!(
-                "volume `{}` exists but is not managed by slipway",
-                spec.name
-            )));
-        }
-        Ok(VolumeInfo {
+        let info = VolumeInfo {
             name: spec.name.to_string(),
             labels: labels.clone(),
             created: None,
-        })
+        };
+        spec.check_reuse(&info)?;
+        Ok(info)
     }
 
     async fn remove_volume(&self, name: &str) -> Result<()> {

@@ -60,14 +60,16 @@ impl RunManager {
             let main = match &run.main_container_id {
                 Some(id) if run.state == RunState::Running => {
                     match self.runtime.inspect_container(id).await {
-                        Ok(info) => Some(info),
-                        Err(Error::NotFound { .. }) => None,
+                        // A recorded id that names something else is no sign of life.
+                        Ok(info) if self.run_filter(&run.id).matches(&info.labels) => Some(info),
+                        Ok(_) | Err(Error::NotFound { .. }) => None,
                         Err(e) => return Err(e),
                     }
                 }
                 _ => None,
             };
-            if main.as_ref().is_some_and(|info| info.state.is_running()) {
+            // A paused main container is alive: whoever paused it may resume it.
+            if main.as_ref().is_some_and(|info| info.state.is_alive()) {
                 continue;
             }
             let previous = run.state;

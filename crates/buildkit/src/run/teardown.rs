@@ -106,7 +106,7 @@ impl RunManager {
     }
 
     /// Every object of `run` (main container, sidecar, network), whatever its role.
-    fn run_filter(&self, run: &RunId) -> LabelFilter {
+    pub(super) fn run_filter(&self, run: &RunId) -> LabelFilter {
         LabelFilter::managed()
             .with(labels::INSTANCE, self.instance.to_string())
             .with(labels::RUN_ID, run.to_string())

@@ -22,6 +22,16 @@ pub use install::{command_for, lockfile_hash, LOCKFILES};
 pub use request::{EnvValue, EventSink, Phase, SetupEvent, SetupOutcome, SetupRequest};
 pub use setup_error::SetupError;
 
+/// What a repo's main image tag holds.
+pub(crate) enum MainImage {
+    /// An image this state committed for the repo.
+    Ours(ImageRef),
+    /// Something else: a user's image, or another state's.
+    Foreign(ImageRef),
+    /// Nothing.
+    Absent(ImageRef),
+}
+
 /// Image label: the commit a main image holds.
 pub const COMMIT_LABEL: &str = "dev.slipway.commit";
 /// Image label: the lockfile fingerprint a main image was installed from.
@@ -144,12 +154,36 @@ impl Provisioner {
         naming::main_image(&self.config.image_template, repo)
     }
 
-    /// The image an environment of `repo` starts from: its main image if there is one, else
-    /// `base_image`.
-    pub async fn image_for(&self, repo: &RepoSlug, base_image: &ImageRef) -> Result<ImageRef> {
+    /// Whether `repo`'s main image tag exists and holds an image this state committed for
+    /// that repo (managed, role `build`, this instance, the repo). A tag that a user or
+    /// another state put there is neither started from nor overwritten.
+    pub(crate) async fn main_image_state(&self, repo: &RepoSlug) -> Result<MainImage> {
         let main = self.main_image(repo)?;
-        if self.runtime.image_exists(&main).await? {
-            return Ok(main);
+        match self.runtime.inspect_image(&main).await {
+            Ok(info) => {
+                let ours = Scope::new(Role::Build, &self.instance)
+                    .with(labels::REPO, repo.as_str())
+                    .owns(&info.labels);
+                Ok(if ours {
+                    MainImage::Ours(main)
+                } else {
+                    MainImage::Foreign(main)
+                })
+            }
+            Err(Error::NotFound { .. }) => Ok(MainImage::Absent(main)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The image an environment of `repo` starts from: its main image if there is one of
+    /// this state's, else `base_image`.
+    pub async fn image_for(&self, repo: &RepoSlug, base_image: &ImageRef) -> Result<ImageRef> {
+        match self.main_image_state(repo).await? {
+            MainImage::Ours(main) => return Ok(main),
+            MainImage::Foreign(main) => {
+                tracing::warn!(image = %main, "the main image tag holds an image slipway did not commit for this repo; starting from the base image");
+            }
+            MainImage::Absent(_) => {}
         }
         if !self.runtime.image_exists(base_image).await? {
             return Err(Error::not_found(format!(

@@ -214,6 +214,56 @@ async fn the_main_image_is_committed_only_from_the_default_branch() {
 }
 
 #[tokio::test]
+async fn a_main_image_tag_holding_someone_else_s_image_is_neither_used_nor_overwritten() {
+    let theirs = [
+        Labels::new(),
+        Scope::new(Role::Build, &InstanceId::new("another-state"))
+            .with(labels::REPO, REPO)
+            .labels(),
+        Scope::new(Role::Build, &InstanceId::new("inst"))
+            .with(labels::REPO, "me/other")
+            .labels(),
+    ];
+    for labels in theirs {
+        let (fake, _shell) = engine("node:1");
+        let fake = fake.with_labelled_image("slipway/me-app:main", labels.clone());
+        let cache = FakeRepoCache::new();
+        cache.commit(REPO, "main", &[("server.js", "1")]);
+        let provisioner = provisioner(&fake, &cache);
+        let repo: RepoSlug = REPO.parse().unwrap();
+        let base: ImageRef = "node:1".parse().unwrap();
+        assert_eq!(provisioner.image_for(&repo, &base).await.unwrap(), base);
+
+        let id = container(&fake, "node:1", None).await;
+        let mut main = request("main");
+        main.build_main_image = true;
+        let outcome = provisioner.setup(&id, &main, None).await.unwrap();
+        assert_eq!(outcome.main_image, None, "{labels:?}");
+        assert_eq!(fake.call_count("commit"), 0);
+        let still = fake
+            .inspect_image(&"slipway/me-app:main".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(still.labels, labels);
+    }
+}
+
+#[tokio::test]
+async fn this_state_s_main_image_is_started_from() {
+    let ours = Scope::new(Role::Build, &InstanceId::new("inst"))
+        .with(labels::REPO, REPO)
+        .labels();
+    let (fake, _shell) = engine("node:1");
+    let fake = fake.with_labelled_image("slipway/me-app:main", ours);
+    let provisioner = provisioner(&fake, &FakeRepoCache::new());
+    let chosen = provisioner
+        .image_for(&REPO.parse().unwrap(), &"node:1".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(chosen.to_string(), "slipway/me-app:main");
+}
+
+#[tokio::test]
 async fn a_failed_install_is_a_setup_error_with_its_output_and_an_error_event() {
     let fake = FakeRuntime::new()
         .with_image("node:1")

@@ -1,7 +1,8 @@
 use std::collections::HashMap;
 
+use slipway_core::labels::{self, Scope};
 use slipway_core::prelude::*;
-use slipway_core::{run_container, ErrorKind, Mount, RemoveOptions, Role, VolumeSpec};
+use slipway_core::{run_container, ErrorKind, InstanceId, Mount, RemoveOptions, Role, VolumeSpec};
 use slipway_runtime::bollard::models::VolumeCreateRequest;
 use slipway_testkit::require_engine;
 
@@ -58,6 +59,56 @@ async fn a_volume_is_created_once_reused_and_outlives_its_containers() {
         .await
         .unwrap()
         .is_empty());
+}
+
+#[tokio::test]
+async fn a_managed_volume_of_another_state_or_repo_is_refused_and_left_alone() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let runtime = engine.runtime();
+    let name = engine.unique_name("theirs");
+    let mut theirs = engine.scope_labels();
+    theirs.extend(
+        Scope::new(Role::Env, &InstanceId::new("another-state"))
+            .with(labels::REPO, "me/app")
+            .labels(),
+    );
+    runtime
+        .ensure_volume(&VolumeSpec {
+            name: name.clone(),
+            labels: theirs.clone(),
+        })
+        .await
+        .unwrap();
+
+    let mut ours = engine.labels(Role::Env);
+    ours.insert(labels::REPO.into(), "me/app".into());
+    let mut other_repo = theirs.clone();
+    other_repo.insert(labels::REPO.into(), "me/other".into());
+    for labels in [ours, other_repo] {
+        let err = runtime
+            .ensure_volume(&VolumeSpec {
+                name: name.clone(),
+                labels,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+        assert!(
+            err.to_string().contains("belongs to something else"),
+            "{err}"
+        );
+    }
+    let still = runtime
+        .bollard()
+        .inspect_volume(name.as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        still.labels.into_iter().collect::<slipway_core::Labels>(),
+        theirs
+    );
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use slipway_core::{CommitRequest, ImageRef, Role};
 
 use super::{Checkout, Result, SetupRun};
 use crate::provisioner::setup_error::SetupError;
-use crate::provisioner::{COMMIT_LABEL, LOCKFILE_LABEL};
+use crate::provisioner::{MainImage, COMMIT_LABEL, LOCKFILE_LABEL};
 
 impl SetupRun<'_> {
     pub(super) async fn maybe_commit_main_image(
@@ -30,6 +30,18 @@ impl SetupRun<'_> {
             .provisioner
             .main_image(repo)
             .map_err(SetupError::Invalid)?;
+        let image = match self
+            .provisioner
+            .main_image_state(repo)
+            .await
+            .map_err(|source| SetupError::Commit { image, source })?
+        {
+            MainImage::Ours(image) | MainImage::Absent(image) => image,
+            MainImage::Foreign(image) => {
+                tracing::warn!(%image, "not committing the main image: its tag holds an image slipway did not commit for this repo");
+                return Ok(None);
+            }
+        };
         let mut labels = self.provisioner.labels(Role::Build, repo);
         labels.insert(COMMIT_LABEL.to_owned(), checkout.commit.to_string());
         labels.insert(LOCKFILE_LABEL.to_owned(), lock_hash.unwrap_or_default());
