@@ -7,6 +7,7 @@
 //!   [`RunManager`]; opened for reading, or as the one owner of the state directory
 //!   ([`StateLock`]), which reconciles once at start.
 //! - [`doctor`]: the host checks as data.
+//! - [`logging`]: the binaries' log setup, with the engine client's bodies kept out.
 //!
 //! This is the only crate that names concrete types; the CLI and the API sit on it.
 //!
@@ -30,6 +31,7 @@
 
 pub mod config;
 pub mod doctor;
+pub mod logging;
 mod pool_view;
 mod services;
 mod state_lock;

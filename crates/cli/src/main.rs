@@ -10,14 +10,18 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use slipway_core::ErrorKind;
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, LogFormat};
 use crate::commands::Outcome;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.global.log_format, cli.global.verbose);
+    let format = match cli.global.log_format {
+        LogFormat::Text => slipway_app::logging::LogFormat::Text,
+        LogFormat::Json => slipway_app::logging::LogFormat::Json,
+    };
+    let rust_log = std::env::var("RUST_LOG").ok();
+    slipway_app::logging::init(format, rust_log.as_deref(), cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -70,21 +74,5 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         }
         ErrorKind::CapacityExceeded => Some("free capacity (remove environments) or raise the budget in the config"),
         _ => None,
-    }
-}
-
-fn init_tracing(format: LogFormat, verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info,slipway=debug",
-        _ => "debug,slipway=trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
     }
 }

@@ -242,6 +242,101 @@ async fn env_up_succeeds_while_other_processes_look_at_the_same_state() {
     ));
 }
 
+/// Every file under `dir` (the state: database, WAL, lock, mirrors) as bytes.
+fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                found.push((path, bytes));
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_secret_never_reaches_a_trace_log_the_state_an_error_or_the_container_config() {
+    let Some(engine) = require_engine!(Need::NodeImage) else {
+        return;
+    };
+    const NPM_TOKEN: &str = "npm-secret-5b1e0c7d";
+    const GIT_TOKEN: &str = "git-secret-9d2f4a6b";
+    let fixture = fixture(&engine);
+    // An install that prints its secret on both streams and fails, as a broken and
+    // verbose package manager would.
+    let up = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .arg("--config")
+        .arg(&fixture.config)
+        .args([
+            "env",
+            "up",
+            &fixture.slug,
+            "--remote",
+            &fixture.repo.file_url(),
+            "--secret-env",
+            "NPM_TOKEN",
+            "--install",
+            "echo \"auth $NPM_TOKEN\"; echo \"denied for $NPM_TOKEN\" >&2; exit 1",
+        ])
+        .env("SLIPWAY_STATE_DIR", fixture.state.path())
+        .env("NPM_TOKEN", NPM_TOKEN)
+        .env("SLIPWAY_GIT_TOKEN", GIT_TOKEN)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(!up.status.success());
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&up.stdout),
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert!(
+        printed.contains("denied for <redacted>"),
+        "the failure is shown, redacted: {printed}"
+    );
+    assert!(printed.contains("DEBUG"), "debug logging was on: {printed}");
+    for secret in [NPM_TOKEN, GIT_TOKEN] {
+        assert!(!printed.contains(secret), "{secret} was printed");
+        for (path, bytes) in files_under(fixture.state.path()) {
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(secret), "{secret} is in {}", path.display());
+        }
+    }
+
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&slipway(
+        fixture.state.path(),
+        &fixture.config,
+        &["env", "ls", "--json"],
+    )))
+    .unwrap();
+    let record = &listed[0];
+    assert_eq!(record["status"], "error", "{listed:#}");
+    assert!(!record.to_string().contains(NPM_TOKEN));
+    let container = slipway_core::ContainerId::new(record["container_id"].as_str().unwrap());
+    let config = engine
+        .runtime()
+        .bollard()
+        .inspect_container(container.as_str(), None)
+        .await
+        .unwrap()
+        .config
+        .unwrap();
+    assert!(
+        !format!("{:?}", config.env).contains(NPM_TOKEN),
+        "the secret is in the container's config"
+    );
+    stdout(&slipway(
+        fixture.state.path(),
+        &fixture.config,
+        &["env", "rm", record["id"].as_str().unwrap()],
+    ));
+}
+
 #[test]
 fn bad_input_is_refused_before_anything_happens() {
     let state = tempfile::tempdir().unwrap();

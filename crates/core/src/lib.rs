@@ -54,6 +54,7 @@ mod ports;
 mod records;
 mod repo;
 mod runtime;
+mod secret;
 mod sidecar;
 mod spec;
 mod store;
@@ -104,6 +105,7 @@ pub use repo::{CommitId, GitCredentials, MirrorInfo, RepoCache, RepoSource, Tree
 pub use runtime::{
     run_container, Containers, Engine, Exec, Files, ImageBuild, Images, Runtime, Volumes,
 };
+pub use secret::{Redactor, Secret, MIN_REDACTABLE_LEN, REDACTED};
 pub use sidecar::{Sidecar, SidecarHandle};
 pub use spec::{
     validate_env_key, CapabilityProfile, ContainerSpec, Mount, NetworkAttachment, PortBinding,

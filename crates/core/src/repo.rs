@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::names::{GitRef, RemoteUrl, RepoSlug};
 use crate::time::Timestamp;
-use crate::{Error, Result};
+use crate::{Error, Result, Secret};
 
 /// A full commit id (40 hex digits).
 #[derive(
@@ -49,22 +49,13 @@ impl fmt::Display for CommitId {
     }
 }
 
-/// Credentials for fetching a repository. `Debug` never shows the secret.
-#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Credentials for fetching a repository. The secret never shows or serializes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GitCredentials {
     /// The user name (`x-access-token` for GitHub tokens).
     pub username: String,
     /// The token or password.
-    pub secret: String,
-}
-
-impl fmt::Debug for GitCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GitCredentials")
-            .field("username", &self.username)
-            .field("secret", &"<redacted>")
-            .finish()
-    }
+    pub secret: Secret,
 }
 
 /// Where a repository comes from: its slug, fetched from the configured URL template, or an

@@ -98,10 +98,7 @@ impl Inner {
                 report.released_ports += 1;
             }
         }
-        tracing::info!(
-            ?report,
-            "reconciled pooled containers left by an earlier run"
-        );
+        tracing::info!(?report, "reconciled the pool with what the engine holds");
         Ok(report)
     }
 

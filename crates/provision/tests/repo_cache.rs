@@ -311,7 +311,7 @@ const TOKEN: &str = "tok-very-secret-123";
 fn token() -> GitCredentials {
     GitCredentials {
         username: "x-access-token".into(),
-        secret: TOKEN.into(),
+        secret: slipway_core::Secret::new(TOKEN),
     }
 }
 

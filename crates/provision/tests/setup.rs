@@ -116,7 +116,7 @@ fn request(stack: &Stack, branch: &str) -> SetupRequest {
     let mut request = SetupRequest::new(repo.parse().unwrap()).with_branch(branch.parse().unwrap());
     request.credentials = Some(GitCredentials {
         username: "x-access-token".into(),
-        secret: TOKEN.into(),
+        secret: slipway_core::Secret::new(TOKEN),
     });
     request
         .env

@@ -8,7 +8,7 @@ use std::time::Duration;
 use slipway_buildkit::{BuildkitConfig, DEFAULT_RUN_IMAGE};
 use slipway_core::{
     CapabilityProfile, ContainerSpec, Error, GitCredentials, ImageRef, PoolConfig, PortBinding,
-    PrivilegeProfile, Result, IDLE_COMMAND,
+    PrivilegeProfile, Result, Secret, IDLE_COMMAND,
 };
 use slipway_pool::{MemoryBudget, PoolSettings};
 use slipway_provision::{EnvironmentSettings, ProvisionConfig, DEFAULT_URL_TEMPLATE};
@@ -207,7 +207,7 @@ impl ProvisionSetup {
         };
         let credentials = var("SLIPWAY_GIT_TOKEN").map(|secret| GitCredentials {
             username: var("SLIPWAY_GIT_USERNAME").unwrap_or_else(|| "x-access-token".to_owned()),
-            secret,
+            secret: Secret::new(secret),
         });
         Ok(Self {
             url_template: file

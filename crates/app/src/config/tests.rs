@@ -171,7 +171,7 @@ fn pools_provisioning_and_runs_read_their_sections() {
     );
     let credentials = config.provision.environments.credentials.unwrap();
     assert_eq!(
-        (credentials.username.as_str(), credentials.secret.as_str()),
+        (credentials.username.as_str(), credentials.secret.expose()),
         ("x-access-token", "tok")
     );
     assert_eq!(config.runs.privilege, PrivilegeChoice::Caps);

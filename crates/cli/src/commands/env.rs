@@ -11,7 +11,7 @@ use slipway_core::{
 };
 use slipway_provision::{EnvValue, Environments, Phase, SetupRequest};
 
-use crate::commands::{own, parse_env_pair, Outcome, SHUTDOWN};
+use crate::commands::{own, parse_env_pair, parse_secret_env, Outcome, SHUTDOWN};
 use crate::output::{age, capitalized, print_json, Table};
 
 /// Environment verbs.
@@ -75,8 +75,10 @@ pub(crate) struct UpArgs {
     /// Environment variables for install and dev server, `KEY=VALUE`.
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env_pair)]
     env: Vec<(String, String)>,
-    /// Secret environment variables (never logged or committed), `KEY=VALUE`.
-    #[arg(long = "secret-env", value_name = "KEY=VALUE", value_parser = parse_env_pair)]
+    /// Secret environment variables (never logged, stored or committed): `KEY` takes the
+    /// value from slipway's own environment, keeping it off the command line; `KEY=VALUE`
+    /// works too.
+    #[arg(long = "secret-env", value_name = "KEY", value_parser = parse_secret_env)]
     secret_env: Vec<(String, String)>,
     /// Replace the install command detected from the lockfile.
     #[arg(long)]

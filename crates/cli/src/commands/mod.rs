@@ -23,6 +23,21 @@ pub(crate) fn parse_env_pair(text: &str) -> Result<(String, String), String> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
+/// Parses a `--secret-env` flag: `KEY` takes the value from this process's environment (so
+/// it never shows on a command line), `KEY=VALUE` is accepted too.
+pub(crate) fn parse_secret_env(text: &str) -> Result<(String, String), String> {
+    if text.contains('=') {
+        return parse_env_pair(text);
+    }
+    slipway_core::validate_env_key(text).map_err(|e| e.to_string())?;
+    match std::env::var(text) {
+        Ok(value) => Ok((text.to_owned(), value)),
+        Err(_) => Err(format!(
+            "`{text}` is not set in the environment; export it first (or pass {text}=VALUE)"
+        )),
+    }
+}
+
 /// Owning the state for `command` (waiting for another one-shot owner, never for a daemon).
 pub(crate) fn own(command: &str, refill: bool) -> Access {
     Access::Own(ownership(command, refill))

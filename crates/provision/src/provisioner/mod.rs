@@ -235,6 +235,7 @@ impl Provisioner {
         match run.execute().await {
             Ok(outcome) => Ok(outcome),
             Err(error) => {
+                let error = run.redacted(error);
                 run.emit(
                     Phase::Error,
                     false,

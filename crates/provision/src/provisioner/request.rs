@@ -5,13 +5,14 @@ use std::fmt;
 use std::time::Duration;
 
 use slipway_core::{
-    validate_env_key, CommitId, Error, GitCredentials, GitRef, ImageRef, RemoteUrl, RepoSlug,
-    RepoSource, Result, Timestamp,
+    validate_env_key, CommitId, Error, GitCredentials, GitRef, ImageRef, Redactor, RemoteUrl,
+    RepoSlug, RepoSource, Result, Timestamp, REDACTED,
 };
 
 /// An environment variable for the install and dev-server processes. Secret values are
-/// never logged, never put in a container's config and never committed into an image.
-#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// never logged, never serialized, never put in a container's config and never committed
+/// into an image, and they are taken out of the output a setup reports.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct EnvValue {
     /// The value.
     pub value: String,
@@ -35,6 +36,20 @@ impl EnvValue {
             value: value.into(),
             secret: true,
         }
+    }
+}
+
+impl serde::Serialize for EnvValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("EnvValue", 2)?;
+        if self.secret {
+            out.serialize_field("value", REDACTED)?;
+        } else {
+            out.serialize_field("value", &self.value)?;
+        }
+        out.serialize_field("secret", &self.secret)?;
+        out.end()
     }
 }
 
@@ -129,6 +144,18 @@ impl SetupRequest {
             repo: self.repo.clone(),
             remote: self.remote.clone(),
         }
+    }
+
+    /// What to take out of the output this setup reports: its secret env values and its
+    /// git secret.
+    pub(crate) fn redactor(&self) -> Redactor {
+        let env = self
+            .env
+            .values()
+            .filter(|v| v.secret)
+            .map(|v| v.value.as_str());
+        let git = self.credentials.iter().map(|c| c.secret.expose());
+        Redactor::new(env.chain(git))
     }
 
     /// The environment for execs (secrets included: they are only ever passed to processes).
@@ -230,6 +257,35 @@ mod tests {
             !shown.contains("tok-123") && shown.contains("development"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn secrets_never_serialize() {
+        let mut request = SetupRequest::new("me/app".parse().unwrap());
+        request
+            .env
+            .insert("API_TOKEN".into(), EnvValue::secret("tok-123"));
+        request
+            .env
+            .insert("NODE_ENV".into(), EnvValue::plain("development"));
+        request.credentials = Some(GitCredentials {
+            username: "x-access-token".into(),
+            secret: slipway_core::Secret::new("ghp-abcdef"),
+        });
+        let json = serde_json::to_string(&request).unwrap();
+        assert!(
+            !json.contains("tok-123") && !json.contains("ghp-abcdef"),
+            "{json}"
+        );
+        assert!(json.contains("development"), "{json}");
+        let read: SetupRequest = serde_json::from_str(
+            r#"{"repo":"me/app","remote":null,"branch":null,"credentials":null,
+                "env":{"K":{"value":"v1234","secret":true}},"build_main_image":false,
+                "install_command":null,"start_command":null}"#,
+        )
+        .unwrap();
+        assert_eq!(read.env["K"], EnvValue::secret("v1234"));
+        assert_eq!(read.redactor().redact("got v1234"), "got <redacted>");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use slipway_core::{ContainerId, Error, ErrorKind, GitRef, ImageRef, RepoSource};
+use slipway_core::{ContainerId, Error, ErrorKind, GitRef, ImageRef, Redactor, RepoSource};
 
 /// A failed step of a setup. Its kind is the underlying error's where there is one (an
 /// unreachable remote stays `Unavailable`, a missing branch `NotFound`); a command that ran
@@ -142,6 +142,28 @@ pub enum SetupError {
 }
 
 impl SetupError {
+    /// The error with known secrets taken out of what commands printed (and the commands).
+    pub(crate) fn redacted(mut self, redactor: &Redactor) -> Self {
+        match &mut self {
+            SetupError::HelperFailed { stderr, .. } => redactor.redact_in_place(stderr),
+            SetupError::Install {
+                command, output, ..
+            }
+            | SetupError::DevServerExited {
+                command, output, ..
+            }
+            | SetupError::DevServerTimedOut {
+                command, output, ..
+            } => {
+                redactor.redact_in_place(command);
+                redactor.redact_in_place(output);
+            }
+            SetupError::InstallTimedOut { command, .. } => redactor.redact_in_place(command),
+            _ => {}
+        }
+        self
+    }
+
     /// The kind of the failure (see the type's docs).
     pub fn kind(&self) -> ErrorKind {
         match self {

@@ -264,6 +264,54 @@ async fn this_state_s_main_image_is_started_from() {
 }
 
 #[tokio::test]
+async fn secrets_a_failing_install_prints_are_taken_out_of_its_error_and_events() {
+    const TOKEN: &str = "npm-tok-8f3a9c";
+    // An install that echoes its secret, as a verbose package manager would.
+    let fake = FakeRuntime::new()
+        .with_image("node:1")
+        .with_exec_handler(|_, request| {
+            let failing = request.cmd.get(2).is_some_and(|script| script == "npm ci");
+            let token = request.env.get("NPM_TOKEN").cloned().unwrap_or_default();
+            ExecOutcome {
+                exit_code: Some(if failing { 1 } else { 0 }),
+                stdout: format!("using token {token}\n").into_bytes(),
+                stderr: if failing {
+                    format!("npm ERR! 401 for {token}\n").into_bytes()
+                } else {
+                    Vec::new()
+                },
+                ..ExecOutcome::default()
+            }
+        });
+    let cache = FakeRepoCache::new();
+    cache.commit(REPO, "main", &[("package-lock.json", LOCK)]);
+    let provisioner = provisioner(&fake, &cache);
+    let id = container(&fake, "node:1", None).await;
+    let mut setup = request("main");
+    setup
+        .env
+        .insert("NPM_TOKEN".into(), EnvValue::secret(TOKEN));
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let error = provisioner
+        .setup(&id, &setup, Some(&sender))
+        .await
+        .unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains(TOKEN), "{shown}");
+    assert!(shown.contains("npm ERR! 401 for <redacted>"), "{shown}");
+    // The process itself got the value (it echoed it); what is shown has it redacted.
+    assert!(shown.contains("using token <redacted>"), "{shown}");
+    let mut last = None;
+    while let Ok(event) = events.try_recv() {
+        let text = format!("{:?} {:?}", event.log, event.message);
+        assert!(!text.contains(TOKEN), "{text}");
+        last = Some(event);
+    }
+    let message = last.and_then(|e| e.message).unwrap_or_default();
+    assert!(message.contains("npm ERR! 401 for <redacted>"), "{message}");
+}
+
+#[tokio::test]
 async fn a_failed_install_is_a_setup_error_with_its_output_and_an_error_event() {
     let fake = FakeRuntime::new()
         .with_image("node:1")

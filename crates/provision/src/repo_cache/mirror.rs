@@ -94,7 +94,7 @@ fn callbacks<'a>(
         if asked.replace(true) {
             return refuse("authentication failed".into());
         }
-        git2::Cred::userpass_plaintext(&creds.username, &creds.secret)
+        git2::Cred::userpass_plaintext(&creds.username, creds.secret.expose())
     });
     if let Some(pinned) = &limits.pinned_certificate {
         callbacks.certificate_check(move |certificate, _host| {

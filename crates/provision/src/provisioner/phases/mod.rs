@@ -8,7 +8,7 @@ mod starting;
 
 use std::time::{Duration, Instant};
 
-use slipway_core::{CommitId, ContainerId, ExecOutcome, ExecRequest, GitRef, RepoSource};
+use slipway_core::{CommitId, ContainerId, ExecOutcome, ExecRequest, GitRef, Redactor, RepoSource};
 
 use super::request::{EventSink, Phase, SetupOutcome, SetupRequest};
 use super::setup_error::SetupError;
@@ -29,6 +29,8 @@ pub(crate) struct SetupRun<'a> {
     source: RepoSource,
     events: Option<&'a EventSink>,
     phases: Vec<(Phase, Duration)>,
+    /// Takes the request's secrets out of everything this setup reports.
+    redactor: Redactor,
 }
 
 /// What the cloning phase learned.
@@ -58,6 +60,7 @@ impl<'a> SetupRun<'a> {
             request,
             events,
             phases: Vec::new(),
+            redactor: request.redactor(),
         }
     }
 
@@ -69,7 +72,14 @@ impl<'a> SetupRun<'a> {
         log: Vec<String>,
         message: Option<String>,
     ) {
+        let log = log.iter().map(|line| self.redactor.redact(line)).collect();
+        let message = message.map(|m| self.redactor.redact(&m));
         send(self.events, event(phase, started, duration, log, message));
+    }
+
+    /// `error` as it may be shown: without the request's secrets.
+    pub(crate) fn redacted(&self, error: SetupError) -> SetupError {
+        error.redacted(&self.redactor)
     }
 
     pub(super) fn finish(&mut self, phase: Phase, started: Instant, log: Vec<String>) {
