@@ -148,6 +148,15 @@ impl Services {
                 self.owner_hint(),
             ))),
         };
+        // Runs draw on the budget the pool and environments use, shared through the store.
+        let memory_budget = match &pool {
+            PoolHandle::Owned(pool) => pool.memory().1,
+            PoolHandle::Viewed(_) => pools.settings.budget.resolve(
+                slipway_core::Engine::info(runtime.as_ref())
+                    .await?
+                    .total_memory_bytes,
+            ),
+        };
         let provision = &self.config.provision;
         let cache = GitRepoCache::new(ProvisionSetup::repo_cache_dir(&self.config.state_dir))
             .with_url_template(&provision.url_template)?;
@@ -180,7 +189,8 @@ impl Services {
             Arc::new(sidecar),
             store.instance_id(),
         )
-        .with_labels(self.config.runs.labels.clone());
+        .with_labels(self.config.runs.labels.clone())
+        .with_memory_budget(memory_budget);
         Ok(Engine {
             runtime,
             pool,

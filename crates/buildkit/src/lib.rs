@@ -41,9 +41,10 @@ mod sidecar;
 pub use health::{count_workers, HealthProbe};
 pub use run::{
     audit_kind, CleanOptions, CleanReport, FailAction, RunError, RunManager, RunSpec,
-    SidecarOverrides, Step, DOCKER_SOCKET,
+    SidecarOverrides, Step, DEFAULT_RUN_MEMORY_BYTES, DEFAULT_RUN_PIDS_LIMIT, DOCKER_SOCKET,
 };
 pub use sidecar::{
     sidecar_name, BuildkitConfig, BuildkitSidecar, BUILDKIT_ALIAS, BUILDKIT_PORT, CACHE_KEY_LABEL,
-    DEFAULT_BUILDKIT_IMAGE, DEFAULT_RUN_IMAGE,
+    DEFAULT_BUILDKIT_IMAGE, DEFAULT_RUN_IMAGE, DEFAULT_SIDECAR_MEMORY_BYTES,
+    DEFAULT_SIDECAR_PIDS_LIMIT,
 };

@@ -47,7 +47,16 @@ pub struct BuildkitConfig {
     pub privilege: PrivilegeProfile,
     /// Extra labels on the sidecar and its volume.
     pub labels: Labels,
+    /// The sidecar's memory limit in bytes (default 1 GiB).
+    pub memory_bytes: u64,
+    /// The most processes the sidecar may hold (default 4096).
+    pub pids_limit: u64,
 }
+
+/// A BuildKit sidecar's memory limit unless configured.
+pub const DEFAULT_SIDECAR_MEMORY_BYTES: u64 = 1 << 30;
+/// A BuildKit sidecar's PIDs limit unless configured.
+pub const DEFAULT_SIDECAR_PIDS_LIMIT: u64 = 4096;
 
 impl Default for BuildkitConfig {
     fn default() -> Self {
@@ -61,6 +70,8 @@ impl Default for BuildkitConfig {
             cache_key: "default".into(),
             privilege: PrivilegeProfile::Privileged,
             labels: Labels::new(),
+            memory_bytes: DEFAULT_SIDECAR_MEMORY_BYTES,
+            pids_limit: DEFAULT_SIDECAR_PIDS_LIMIT,
         }
     }
 }
@@ -115,6 +126,9 @@ impl BuildkitSidecar {
         }
         if let Some(privilege) = &overrides.privilege {
             config.privilege = privilege.clone();
+        }
+        if let Some(memory) = overrides.memory_bytes {
+            config.memory_bytes = memory;
         }
         if let Some(timeout) = overrides.health_timeout {
             config.health_timeout = timeout;
@@ -212,8 +226,10 @@ impl Sidecar for BuildkitSidecar {
                 name: volume.to_string(),
                 target: "/var/lib/buildkit".into(),
                 read_only: false,
-            });
-        spec.privilege = self.config.privilege.clone();
+            })
+            .with_privilege(self.config.privilege.clone())
+            .with_memory_limit(self.config.memory_bytes)
+            .with_pids_limit(Some(self.config.pids_limit));
         spec.network = Some(NetworkAttachment {
             network: network.to_string(),
             aliases: vec![BUILDKIT_ALIAS.to_owned()],

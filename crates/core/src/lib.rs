@@ -6,7 +6,7 @@
 //! | trait | implemented by |
 //! |---|---|
 //! | [`Runtime`] = [`Engine`] + [`Containers`] + [`Exec`] + [`Files`] + [`Images`] + [`ImageBuild`] + [`Volumes`] + [`Network`] | `slipway-runtime` (`DockerRuntime`, over bollard) |
-//! | [`Store`] = [`EnvironmentStore`] + [`RunStore`] + [`LeaseStore`] + [`ClaimStore`] + [`BuildStore`] + [`AuditLog`] | `slipway-store` (`SqliteStore`) |
+//! | [`Store`] = [`EnvironmentStore`] + [`RunStore`] + [`LeaseStore`] + [`ClaimStore`] + [`BudgetStore`] + [`BuildStore`] + [`AuditLog`] | `slipway-store` (`SqliteStore`) |
 //! | [`Pool`] | `slipway-pool` (`WarmPool`) |
 //! | [`RepoCache`] | `slipway-provision` (`GitRepoCache`) |
 //! | [`Sidecar`] | `slipway-buildkit` (`BuildkitSidecar`) |
@@ -72,7 +72,8 @@ pub mod prelude {
         Containers, Engine, Exec, Files, ImageBuild, Images, Runtime, Volumes,
     };
     pub use crate::store::{
-        AuditLog, BuildStore, ClaimStore, EnvironmentStore, LeaseStore, RunStore, Store,
+        AuditLog, BudgetStore, BuildStore, ClaimStore, EnvironmentStore, LeaseStore, RunStore,
+        Store,
     };
 }
 
@@ -108,9 +109,12 @@ pub use runtime::{
 pub use secret::{Redactor, Secret, MIN_REDACTABLE_LEN, REDACTED};
 pub use sidecar::{Sidecar, SidecarHandle};
 pub use spec::{
-    validate_env_key, CapabilityProfile, ContainerSpec, Mount, NetworkAttachment, PortBinding,
-    PrivilegeProfile, Resources, IDLE_COMMAND, MIN_MEMORY_BYTES,
+    validate_env_key, CapabilityProfile, ContainerSpec, LogLimits, Mount, NetworkAttachment,
+    PortBinding, PrivilegeProfile, Resources, DEFAULT_PIDS_LIMIT, IDLE_COMMAND, MIN_MEMORY_BYTES,
 };
-pub use store::{AuditLog, BuildStore, ClaimStore, EnvironmentStore, LeaseStore, RunStore, Store};
+pub use store::{
+    budget_exhausted, AuditLog, BudgetStore, BuildStore, ClaimStore, EnvironmentStore, LeaseStore,
+    MemoryReservation, RunStore, Store,
+};
 pub use time::Timestamp;
 pub use volume::{VolumeInfo, VolumeSpec};

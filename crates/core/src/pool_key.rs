@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::spec::{ContainerSpec, Mount, NetworkAttachment, PrivilegeProfile, Resources};
+use crate::spec::{
+    ContainerSpec, LogLimits, Mount, NetworkAttachment, PrivilegeProfile, Resources,
+};
 
 /// Bumped whenever the canonical form changes meaning, so keys of an older form never match
 /// containers they were not made for.
-const KEY_SCHEMA: u32 = 1;
+const KEY_SCHEMA: u32 = 2;
 
 /// Identifies interchangeable containers: a hash of everything in a [`ContainerSpec`] that is
 /// fixed at creation (image, command, ports, limits, mounts, env, privilege) — not the name,
@@ -39,6 +41,8 @@ struct Canonical<'a> {
     user: &'a Option<String>,
     init: bool,
     tty: bool,
+    logs: &'a Option<LogLimits>,
+    no_new_privileges: bool,
 }
 
 impl PoolKey {
@@ -67,6 +71,8 @@ impl PoolKey {
             user: &spec.user,
             init: spec.init,
             tty: spec.tty,
+            logs: &spec.logs,
+            no_new_privileges: spec.no_new_privileges,
         };
         let json = serde_json::to_vec(&canonical).expect("a spec always serializes");
         Self(format!("{:016x}", fnv1a(&json)))
@@ -165,5 +171,5 @@ mod tests {
         assert_eq!(PoolKey::for_spec(&spec).as_str(), EXPECTED_KEY);
     }
 
-    const EXPECTED_KEY: &str = "b7711e124d45b627";
+    const EXPECTED_KEY: &str = "c0d2a6875854a450";
 }

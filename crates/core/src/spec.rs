@@ -43,6 +43,13 @@ pub struct ContainerSpec {
     pub init: bool,
     /// Allocate a TTY for the main process.
     pub tty: bool,
+    /// How much log the engine keeps of the main process (rotated files); `None` leaves
+    /// the engine's default driver and its settings.
+    pub logs: Option<LogLimits>,
+    /// Processes may not gain privileges (setuid binaries, file capabilities). On by
+    /// default; a privileged or capability profile turns it off, since gaining privileges
+    /// is what those are for.
+    pub no_new_privileges: bool,
 }
 
 impl ContainerSpec {
@@ -57,13 +64,18 @@ impl ContainerSpec {
             labels: Labels::new(),
             ports: Vec::new(),
             mounts: Vec::new(),
-            resources: Resources::default(),
+            resources: Resources {
+                pids_limit: Some(DEFAULT_PIDS_LIMIT),
+                ..Resources::default()
+            },
             privilege: PrivilegeProfile::Default,
             network: None,
             working_dir: None,
             user: None,
             init: false,
             tty: false,
+            logs: Some(LogLimits::default()),
+            no_new_privileges: true,
         }
     }
 
@@ -129,8 +141,23 @@ impl ContainerSpec {
         self
     }
 
-    /// Sets the privilege profile.
+    /// Sets the most processes the container may hold (`None`: the engine's default, which
+    /// is no limit).
+    pub fn with_pids_limit(mut self, limit: Option<u64>) -> Self {
+        self.resources.pids_limit = limit;
+        self
+    }
+
+    /// Sets how much log the engine keeps.
+    pub fn with_log_limits(mut self, logs: Option<LogLimits>) -> Self {
+        self.logs = logs;
+        self
+    }
+
+    /// Sets the privilege profile; anything but the default also lets processes gain
+    /// privileges (see [`ContainerSpec::no_new_privileges`]).
     pub fn with_privilege(mut self, privilege: PrivilegeProfile) -> Self {
+        self.no_new_privileges = privilege == PrivilegeProfile::Default;
         self.privilege = privilege;
         self
     }
@@ -180,6 +207,15 @@ impl ContainerSpec {
                 ));
             }
         }
+        if self.resources.pids_limit == Some(0) {
+            return Err(Error::invalid(
+                "pids limit",
+                "must be at least 1 (leave it unset for no limit)",
+            ));
+        }
+        if let Some(logs) = &self.logs {
+            logs.validate()?;
+        }
         if let Some(memory) = self.resources.memory_bytes {
             if memory < MIN_MEMORY_BYTES {
                 return Err(Error::invalid(
@@ -195,6 +231,47 @@ impl ContainerSpec {
 /// A command that keeps a container alive, idle, until it is put to use (pooled and
 /// environment containers run it until their dev server starts).
 pub const IDLE_COMMAND: [&str; 3] = ["tail", "-f", "/dev/null"];
+
+/// The most processes a container holds unless told otherwise: plenty for a package
+/// manager and a dev server, and a stop for a fork bomb.
+pub const DEFAULT_PIDS_LIMIT: u64 = 1024;
+
+/// How much of a container's output the engine keeps: rotated `json-file` logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct LogLimits {
+    /// The size at which a log file is rotated.
+    pub max_file_bytes: u64,
+    /// How many files are kept (the current one included).
+    pub max_files: u32,
+}
+
+impl Default for LogLimits {
+    /// 10 MiB × 3 files.
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 10 << 20,
+            max_files: 3,
+        }
+    }
+}
+
+impl LogLimits {
+    /// The most bytes of log kept.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_file_bytes
+            .saturating_mul(u64::from(self.max_files))
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.max_file_bytes < 4096 || self.max_files == 0 {
+            return Err(Error::invalid(
+                "log limits",
+                "files of at least 4 KiB, and at least one file",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// The smallest memory limit the engine accepts.
 pub const MIN_MEMORY_BYTES: u64 = 6 * 1024 * 1024;
@@ -317,6 +394,8 @@ pub struct Resources {
     pub memory_bytes: Option<u64>,
     /// The CPU limit in billionths of a CPU.
     pub nano_cpus: Option<u64>,
+    /// The most processes and threads the container may hold.
+    pub pids_limit: Option<u64>,
 }
 
 /// How much privilege a container gets.

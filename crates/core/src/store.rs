@@ -1,5 +1,5 @@
 //! slipway's durable state, as capability traits: [`EnvironmentStore`], [`RunStore`],
-//! [`LeaseStore`], [`ClaimStore`], [`BuildStore`] and [`AuditLog`]. [`Store`] is all of them
+//! [`LeaseStore`], [`ClaimStore`], [`BudgetStore`], [`BuildStore`] and [`AuditLog`]. [`Store`] is all of them
 //! plus the instance id.
 //!
 //! Implementations must be safe to share between threads and between processes using the
@@ -12,7 +12,8 @@ use crate::ids::{ContainerId, InstanceId, RunId};
 use crate::pool::Lease;
 use crate::ports::{PortLease, PortLeaseRequest};
 use crate::records::{BuildRecord, EnvironmentRecord, RunRecord};
-use crate::Result;
+use crate::time::Timestamp;
+use crate::{Error, Result};
 
 /// Development environments.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -67,6 +68,46 @@ pub trait ClaimStore: Send + Sync {
     async fn remove_claim(&self, container: &ContainerId) -> Result<bool>;
 }
 
+/// Memory held against the one budget every process of a state shares: pooled containers,
+/// environments and runs reserve their limits here before they are created, so two processes
+/// can't both spend the last gigabyte.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait BudgetStore: Send + Sync {
+    /// Reserves `bytes` for `holder` if everything reserved then stays within `limit`
+    /// (atomically, across processes); a holder's earlier reservation is replaced.
+    /// [`Error::CapacityExceeded`](crate::Error::CapacityExceeded) says what is in use.
+    async fn reserve_memory(&self, holder: &str, bytes: u64, limit: u64) -> Result<()>;
+    /// Releases `holder`'s reservation; whether there was one.
+    async fn release_memory(&self, holder: &str) -> Result<bool>;
+    /// Every reservation, by holder.
+    async fn memory_reservations(&self) -> Result<Vec<MemoryReservation>>;
+}
+
+/// Memory one holder has reserved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemoryReservation {
+    /// Who holds it: `pool:<container name>` or `run:<run id>`.
+    pub holder: String,
+    /// How much.
+    pub bytes: u64,
+    /// Since when.
+    pub reserved_at: Timestamp,
+}
+
+/// The error of a reservation that does not fit.
+pub fn budget_exhausted(needed: u64, used: u64, limit: u64, holders: usize) -> Error {
+    let mib = |bytes: u64| bytes >> 20;
+    Error::CapacityExceeded(format!(
+        "memory budget exhausted: {} MiB needed but {} of {} MiB is reserved by {holders} \
+         containers and runs ({} MiB free); remove environments or runs, or raise the budget",
+        mib(needed),
+        mib(used),
+        mib(limit),
+        mib(limit.saturating_sub(used))
+    ))
+}
+
 /// Build history.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
@@ -91,7 +132,7 @@ pub trait AuditLog: Send + Sync {
 
 /// All of slipway's durable records, owned by one state (instance).
 pub trait Store:
-    EnvironmentStore + RunStore + LeaseStore + ClaimStore + BuildStore + AuditLog
+    EnvironmentStore + RunStore + LeaseStore + ClaimStore + BudgetStore + BuildStore + AuditLog
 {
     /// The id of this state; every engine object slipway creates carries it as a label.
     fn instance_id(&self) -> InstanceId;

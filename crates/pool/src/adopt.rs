@@ -28,6 +28,8 @@ pub struct Reconciled {
     pub forgotten_claims: usize,
     /// Port leases released because their pooled container is gone.
     pub released_ports: usize,
+    /// Memory reservations released because their pooled container is gone.
+    pub released_reservations: usize,
 }
 
 impl Inner {
@@ -38,8 +40,11 @@ impl Inner {
 
         for lease in self.store.claims().await? {
             if existing_ids.contains(&lease.container_id) {
-                let mut state = self.lock();
                 // It exists and holds its memory, budget or not.
+                self.store
+                    .reserve_memory(&holder(&lease.container_name), lease.memory_bytes, u64::MAX)
+                    .await?;
+                let mut state = self.lock();
                 state.budget.occupy(lease.memory_bytes);
                 state.claimed.insert(lease.container_id.clone(), lease);
             } else {
@@ -86,6 +91,16 @@ impl Inner {
             {
                 Ok(()) | Err(Error::NotFound { .. }) => report.removed += 1,
                 Err(e) => return Err(e),
+            }
+        }
+
+        // Memory of pooled containers that no longer exist.
+        for reservation in self.store.memory_reservations().await? {
+            let Some(name) = reservation.holder.strip_prefix(HOLDER_PREFIX) else {
+                continue;
+            };
+            if !kept_names.contains(name) && self.store.release_memory(&reservation.holder).await? {
+                report.released_reservations += 1;
             }
         }
 
@@ -140,6 +155,10 @@ impl Inner {
         if !ports.iter().all(|p| leased.contains(&p.host_port)) {
             return Ok(false);
         }
+        // It exists and holds its memory (a state from before reservations has no row yet).
+        self.store
+            .reserve_memory(&holder(name), memory, u64::MAX)
+            .await?;
         let mut state = self.lock();
         let state = &mut *state;
         let Some(pool) = state.keys.get_mut(key) else {

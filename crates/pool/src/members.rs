@@ -45,16 +45,38 @@ impl Inner {
         }
         let memory_bytes = spec.resources.memory_bytes.unwrap_or_default();
         let holder = holder(&name);
+        // The budget is shared with runs and with other processes of this state through the
+        // store: this process's own count said yes, the store has the last word.
+        let limit = self.lock().budget.limit();
+        self.store
+            .reserve_memory(&holder, memory_bytes, limit)
+            .await?;
+        let created = self
+            .create_reserved(name, &holder, spec, memory_bytes)
+            .await;
+        if created.is_err() {
+            self.release_memory(&holder).await;
+        }
+        created
+    }
+
+    async fn create_reserved(
+        &self,
+        name: String,
+        holder: &str,
+        mut spec: ContainerSpec,
+        memory_bytes: u64,
+    ) -> Result<Member> {
         for _ in 0..MAX_PORT_ATTEMPTS {
             let mut leased = Vec::new();
             for binding in &mut spec.ports {
-                match self.ports.lease(&holder).await {
+                match self.ports.lease(holder).await {
                     Ok(port) => {
                         binding.host_port = Some(port);
                         leased.push(port);
                     }
                     Err(e) => {
-                        self.release_ports(&holder, &leased).await;
+                        self.release_ports(holder, &leased).await;
                         return Err(e);
                     }
                 }
@@ -80,9 +102,9 @@ impl Inner {
                 Err(Error::PortInUse { port }) => {
                     for leased_port in leased {
                         let released = if leased_port == port {
-                            self.ports.mark_foreign(port, &holder).await
+                            self.ports.mark_foreign(port, holder).await
                         } else {
-                            self.ports.release(leased_port, &holder).await.map(drop)
+                            self.ports.release(leased_port, holder).await.map(drop)
                         };
                         if let Err(e) = released {
                             tracing::warn!(port = leased_port, error = %e, "failed to release a port lease");
@@ -90,7 +112,7 @@ impl Inner {
                     }
                 }
                 Err(other) => {
-                    self.release_ports(&holder, &leased).await;
+                    self.release_ports(holder, &leased).await;
                     return Err(other);
                 }
             }
@@ -112,8 +134,17 @@ impl Inner {
             Err(e) => return Err(e),
         }
         let ports: Vec<u16> = member.ports.iter().map(|p| p.host_port).collect();
-        self.release_ports(&holder(&member.name), &ports).await;
+        let holder = holder(&member.name);
+        self.release_ports(&holder, &ports).await;
+        self.release_memory(&holder).await;
         Ok(())
+    }
+
+    /// Gives `holder`'s memory reservation back, logging (not returning) a failure.
+    pub(crate) async fn release_memory(&self, holder: &str) {
+        if let Err(e) = self.store.release_memory(holder).await {
+            tracing::warn!(holder, error = %e, "failed to release a memory reservation");
+        }
     }
 
     /// Releases `holder`'s leases, logging (not returning) failures: callers are already

@@ -326,6 +326,46 @@ async fn claims_beyond_the_memory_budget_fail_saying_what_is_used() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn memory_another_process_reserved_in_the_store_counts_against_the_pool() {
+    let config = PoolConfig::new(spec()).with_target_size(0).with_min_size(0);
+    let h = harness(config, 5).await;
+    // A run of another process holds four of the five containers' worth.
+    h.store
+        .reserve_memory("run:elsewhere", 4 * MEMORY, 5 * MEMORY)
+        .await
+        .unwrap();
+    let first = h.pool.claim(&h.key, "test-holder").await.unwrap();
+    let err = h.pool.claim(&h.key, "test-holder").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CapacityExceeded, "{err}");
+    assert!(err.to_string().contains("reserved by 2"), "{err}");
+    assert_eq!(
+        h.fake.container_ids().len(),
+        1,
+        "nothing was created past it"
+    );
+
+    let holders = |reservations: Vec<slipway_core::MemoryReservation>| {
+        reservations
+            .into_iter()
+            .map(|r| r.holder)
+            .collect::<Vec<_>>()
+    };
+    let held = holders(h.store.memory_reservations().await.unwrap());
+    assert_eq!(
+        held,
+        [
+            format!("pool:{}", first.container_name),
+            "run:elsewhere".to_owned()
+        ]
+    );
+    h.pool.release(&first).await.unwrap();
+    h.store.release_memory("run:elsewhere").await.unwrap();
+    assert!(h.store.memory_reservations().await.unwrap().is_empty());
+    let again = h.pool.claim(&h.key, "test-holder").await.unwrap();
+    assert!(!again.warm);
+}
+
+#[tokio::test(start_paused = true)]
 async fn two_hundred_concurrent_claims_on_a_budget_of_fifty() {
     let h = harness(PoolConfig::new(spec()), 50).await;
     h.pool.fill(&h.key).await.unwrap();
@@ -483,6 +523,7 @@ async fn a_new_pool_over_the_same_store_adopts_ready_keeps_claimed_and_removes_s
             left: 0,
             forgotten_claims: 0,
             released_ports: 1,
+            released_reservations: 1,
         },
         "the stray and the dead member removed, the dead one's port given back"
     );

@@ -5,12 +5,12 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary as EngineSummary,
-    EndpointSettings, HostConfig, Mount as EngineMount, MountTmpfsOptions, MountType,
-    NetworkingConfig, PortBinding as EnginePortBinding,
+    EndpointSettings, HostConfig, HostConfigLogConfig, Mount as EngineMount, MountTmpfsOptions,
+    MountType, NetworkingConfig, PortBinding as EnginePortBinding,
 };
 use slipway_core::{
     ContainerId, ContainerInfo, ContainerSpec, ContainerState, ContainerSummary, ImageId, Labels,
-    Mount, NetworkEndpoint, PrivilegeProfile, PublishedPort, Timestamp,
+    LogLimits, Mount, NetworkEndpoint, PrivilegeProfile, PublishedPort, Timestamp,
 };
 
 /// The engine's body for creating a container from `spec`.
@@ -39,11 +39,19 @@ pub(crate) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         // Swap equal to memory means "no swap": the limit is what the container gets.
         memory_swap: spec.resources.memory_bytes.map(saturating_i64),
         nano_cpus: spec.resources.nano_cpus.map(saturating_i64),
+        pids_limit: spec.resources.pids_limit.map(saturating_i64),
+        log_config: spec.logs.as_ref().map(log_config),
         init: spec.init.then_some(true),
         network_mode: spec.network.as_ref().map(|n| n.network.clone()),
         ..HostConfig::default()
     };
     apply_privilege(&mut host_config, &spec.privilege);
+    if spec.no_new_privileges {
+        host_config
+            .security_opt
+            .get_or_insert_with(Vec::new)
+            .push(NO_NEW_PRIVILEGES.to_owned());
+    }
     let networking_config = spec.network.as_ref().map(|n| NetworkingConfig {
         endpoints_config: Some(HashMap::from([(
             n.network.clone(),
@@ -73,6 +81,20 @@ pub(crate) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         host_config: (host_config != HostConfig::default()).then_some(host_config),
         networking_config,
         ..ContainerCreateBody::default()
+    }
+}
+
+/// The security option that stops processes from gaining privileges.
+pub(crate) const NO_NEW_PRIVILEGES: &str = "no-new-privileges:true";
+
+/// Rotated `json-file` logs of at most `limits`.
+pub(crate) fn log_config(limits: &LogLimits) -> HostConfigLogConfig {
+    HostConfigLogConfig {
+        typ: Some("json-file".to_owned()),
+        config: Some(HashMap::from([
+            ("max-size".to_owned(), limits.max_file_bytes.to_string()),
+            ("max-file".to_owned(), limits.max_files.to_string()),
+        ])),
     }
 }
 
@@ -266,10 +288,44 @@ mod tests {
     }
 
     #[test]
+    fn every_container_is_bounded_by_default() {
+        let host = create_body(&ContainerSpec::new("busybox:1".parse().unwrap()))
+            .host_config
+            .unwrap();
+        assert_eq!(host.pids_limit, Some(1024));
+        let logs = host.log_config.unwrap();
+        assert_eq!(logs.typ.as_deref(), Some("json-file"));
+        let options = logs.config.unwrap();
+        assert_eq!(
+            (options["max-size"].as_str(), options["max-file"].as_str()),
+            ("10485760", "3")
+        );
+        assert_eq!(
+            host.security_opt,
+            Some(vec!["no-new-privileges:true".to_owned()])
+        );
+
+        let caps = create_body(
+            &ContainerSpec::new("busybox:1".parse().unwrap()).with_privilege(
+                PrivilegeProfile::Capabilities(CapabilityProfile::near_privileged()),
+            ),
+        )
+        .host_config
+        .unwrap();
+        assert!(!caps
+            .security_opt
+            .unwrap_or_default()
+            .contains(&"no-new-privileges:true".to_owned()));
+    }
+
+    #[test]
     fn a_spec_without_host_settings_sends_no_host_config() {
-        let body =
-            create_body(&ContainerSpec::new("busybox:1".parse().unwrap()).with_cmd(["true"]));
-        assert!(body.host_config.is_none());
+        let mut spec = ContainerSpec::new("busybox:1".parse().unwrap())
+            .with_cmd(["true"])
+            .with_pids_limit(None)
+            .with_log_limits(None);
+        spec.no_new_privileges = false;
+        assert!(create_body(&spec).host_config.is_none());
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! ```
 
 mod audit;
+mod budget;
 mod builds;
 mod claims;
 mod environments;

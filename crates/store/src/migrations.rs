@@ -92,6 +92,14 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE environments;
     ALTER TABLE environments_v4 RENAME TO environments;
     "#,
+    // 5: memory reserved against the state's one budget, by holder.
+    r#"
+    CREATE TABLE memory_reservations (
+        holder TEXT PRIMARY KEY,
+        bytes INTEGER NOT NULL,
+        reserved_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build of slipway writes.

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 
 use slipway_core::prelude::*;
 use slipway_core::{
-    AuditEntry, AuditEvent, AuditFilter, AuditProblem, AuditVerification, BuildRecord, ContainerId,
-    EnvironmentRecord, Error, InstanceId, Lease, PortLease, PortLeaseRequest, Result, RunId,
-    RunRecord, Timestamp,
+    budget_exhausted, AuditEntry, AuditEvent, AuditFilter, AuditProblem, AuditVerification,
+    BuildRecord, ContainerId, EnvironmentRecord, Error, InstanceId, Lease, MemoryReservation,
+    PortLease, PortLeaseRequest, Result, RunId, RunRecord, Timestamp,
 };
 
 /// An in-memory [`Store`] with the same rules as the SQLite one: a port or a claim is never
@@ -29,6 +29,7 @@ struct MemoryState {
     claims: BTreeMap<String, Lease>,
     builds: Vec<BuildRecord>,
     audit: Vec<AuditEntry>,
+    memory: BTreeMap<String, MemoryReservation>,
 }
 
 impl MemoryStore {
@@ -142,6 +143,41 @@ impl LeaseStore for MemoryStore {
 
     async fn port_leases(&self) -> Result<Vec<PortLease>> {
         Ok(self.lock().ports.values().cloned().collect())
+    }
+}
+
+#[async_trait]
+impl BudgetStore for MemoryStore {
+    async fn reserve_memory(&self, holder: &str, bytes: u64, limit: u64) -> Result<()> {
+        let mut state = self.lock();
+        let others = state.memory.values().filter(|r| r.holder != holder);
+        let (used, holders) = others.fold((0u64, 0usize), |(sum, n), r| {
+            (sum.saturating_add(r.bytes), n + 1)
+        });
+        if used.saturating_add(bytes) > limit {
+            return Err(budget_exhausted(bytes, used, limit, holders));
+        }
+        let reserved_at = state
+            .memory
+            .get(holder)
+            .map_or_else(Timestamp::now, |r| r.reserved_at);
+        state.memory.insert(
+            holder.to_owned(),
+            MemoryReservation {
+                holder: holder.to_owned(),
+                bytes,
+                reserved_at,
+            },
+        );
+        Ok(())
+    }
+
+    async fn release_memory(&self, holder: &str) -> Result<bool> {
+        Ok(self.lock().memory.remove(holder).is_some())
+    }
+
+    async fn memory_reservations(&self) -> Result<Vec<MemoryReservation>> {
+        Ok(self.lock().memory.values().cloned().collect())
     }
 }
 

@@ -88,6 +88,10 @@ pub(crate) struct FileBuildkit {
     pub(crate) health_timeout_secs: Option<u64>,
     pub(crate) cache_key: Option<String>,
     pub(crate) run_image: Option<String>,
+    pub(crate) memory_mb: Option<u64>,
+    pub(crate) pids_limit: Option<u64>,
+    pub(crate) run_memory_mb: Option<u64>,
+    pub(crate) run_pids_limit: Option<u64>,
     #[serde(default)]
     pub(crate) labels: BTreeMap<String, String>,
 }

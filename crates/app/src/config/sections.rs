@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use slipway_buildkit::{BuildkitConfig, DEFAULT_RUN_IMAGE};
+use slipway_buildkit::{
+    BuildkitConfig, DEFAULT_RUN_IMAGE, DEFAULT_RUN_MEMORY_BYTES, DEFAULT_RUN_PIDS_LIMIT,
+};
 use slipway_core::{
     CapabilityProfile, ContainerSpec, Error, GitCredentials, ImageRef, PoolConfig, PortBinding,
     PrivilegeProfile, Result, Secret, IDLE_COMMAND,
@@ -303,6 +305,10 @@ pub struct RunsConfig {
     pub run_image: ImageRef,
     /// Extra labels on every container, network and volume of runs.
     pub labels: slipway_core::Labels,
+    /// A run's main container's memory limit, when the run asks for none.
+    pub run_memory_bytes: u64,
+    /// A run's main container's PIDs limit.
+    pub run_pids_limit: u64,
 }
 
 impl RunsConfig {
@@ -339,6 +345,12 @@ impl RunsConfig {
             cache_key: file.cache_key.unwrap_or(defaults.cache_key.clone()),
             privilege: privilege.profile(),
             labels: labels.clone(),
+            memory_bytes: match file.memory_mb {
+                Some(mb) => megabytes("buildkit.memory_mb", mb)?,
+                None => defaults.memory_bytes,
+            },
+            pids_limit: pids_limit("buildkit.pids_limit", file.pids_limit)?
+                .unwrap_or(defaults.pids_limit),
             ..defaults
         };
         buildkit
@@ -351,7 +363,21 @@ impl RunsConfig {
                 e.context(format!("invalid buildkit.run_image `{run_image}`"))
             })?,
             labels,
+            run_memory_bytes: match file.run_memory_mb {
+                Some(mb) => megabytes("buildkit.run_memory_mb", mb)?,
+                None => DEFAULT_RUN_MEMORY_BYTES,
+            },
+            run_pids_limit: pids_limit("buildkit.run_pids_limit", file.run_pids_limit)?
+                .unwrap_or(DEFAULT_RUN_PIDS_LIMIT),
         })
+    }
+}
+
+/// A PIDs limit from the file: at least 1.
+fn pids_limit(what: &str, limit: Option<u64>) -> Result<Option<u64>> {
+    match limit {
+        Some(0) => Err(Error::invalid(what, "must be at least 1")),
+        other => Ok(other),
     }
 }
 

@@ -9,6 +9,7 @@ use slipway_core::{
     RunState, Timestamp,
 };
 
+use super::manager::RUN_HOLDER_PREFIX;
 use super::{audit_kind, RunManager};
 use crate::sidecar::CACHE_KEY_LABEL;
 
@@ -149,6 +150,17 @@ impl RunManager {
                     .await;
             }
             report.networks.push(network.name);
+        }
+        if !options.dry_run {
+            // Reservations of runs that are over or unknown (a crash mid-create).
+            for reservation in self.store.memory_reservations().await? {
+                let Some(run) = reservation.holder.strip_prefix(RUN_HOLDER_PREFIX) else {
+                    continue;
+                };
+                if !live.contains(run) {
+                    self.store.release_memory(&reservation.holder).await?;
+                }
+            }
         }
         if let Some(unused_for) = options.volumes_unused_for {
             report.volumes = self

@@ -8,6 +8,7 @@ use slipway_core::{
 
 use super::error::RunError;
 use super::failpoint::{Interrupt, Step};
+use super::manager::memory_holder;
 use super::spec::{run_scope, RunSpec};
 use super::{audit_kind, RunManager, DOCKER_SOCKET};
 use crate::sidecar::BuildkitSidecar;
@@ -76,6 +77,7 @@ impl RunManager {
             Err(Interrupt::Crashed(error)) => Err(error),
             Err(Interrupt::Failed(error)) => {
                 self.undo(&sidecar, &created).await;
+                self.release_memory(&id).await;
                 record.state = RunState::Failed;
                 record.error = Some(error.to_string());
                 record.updated_at = Timestamp::now();
@@ -136,6 +138,20 @@ impl RunManager {
     ) -> std::result::Result<(), Interrupt> {
         let (spec, id) = (steps.spec, record.id.clone());
         self.failpoints.check(Step::Recorded, &id)?;
+        if let Some(limit) = self.memory_budget {
+            let sidecar = match spec.docker {
+                DockerMode::Dind => steps.sidecar.config().memory_bytes,
+                _ => 0,
+            };
+            let bytes = spec.memory_bytes.saturating_add(sidecar);
+            self.store
+                .reserve_memory(&memory_holder(&id), bytes, limit)
+                .await
+                .map_err(|source| RunError::Reserve {
+                    run: id.clone(),
+                    source,
+                })?;
+        }
         let mut env = spec.env.clone();
         let mut container = spec.container_spec(&id, &self.instance, privilege);
         container.labels.extend(self.labels.clone());
@@ -379,6 +395,59 @@ mod tests {
         );
         assert_eq!(run.state, RunState::Failed);
         assert!(runtime.container_ids().is_empty());
+        assert!(runtime.network_names().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_run_beyond_the_shared_memory_budget_is_refused_and_a_stopped_one_gives_it_back() {
+        const GIB: u64 = 1 << 30;
+        let runtime = Arc::new(FakeRuntime::new().with_image("busybox:1"));
+        let store = Arc::new(MemoryStore::new("test"));
+        let manager = manager(runtime.clone(), store.clone()).with_memory_budget(3 * GIB);
+        // A pooled container of another process holds one gigabyte.
+        store
+            .reserve_memory("pool:elsewhere", GIB, 3 * GIB)
+            .await
+            .unwrap();
+        let spec = || {
+            RunSpec::new("busybox:1".parse().unwrap())
+                .with_command(["sleep", "60"])
+                .with_memory_limit(2 * GIB)
+        };
+        let run = manager.create(spec()).await.unwrap();
+
+        let error = manager.create(spec()).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::CapacityExceeded, "{error}");
+        assert!(matches!(error, RunError::Reserve { .. }), "{error}");
+        assert_eq!(runtime.container_ids().len(), 1, "nothing created past it");
+        let refused = store.run(error.run_id().unwrap()).await.unwrap().unwrap();
+        assert_eq!(refused.state, RunState::Failed);
+
+        manager.stop(&run.id).await.unwrap();
+        let held: Vec<String> = store
+            .memory_reservations()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.holder)
+            .collect();
+        assert_eq!(held, ["pool:elsewhere"]);
+        manager.create(spec()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_dind_run_reserves_its_sidecar_too() {
+        const GIB: u64 = 1 << 30;
+        let runtime = Arc::new(FakeRuntime::new());
+        let store = Arc::new(MemoryStore::new("test"));
+        let manager = manager(runtime.clone(), store.clone()).with_memory_budget(2 * GIB);
+        let spec = RunSpec::new("busybox:1".parse().unwrap())
+            .with_docker(DockerMode::Dind)
+            .with_privilege(PrivilegeProfile::Default)
+            .with_memory_limit(GIB + 1);
+        // 1 GiB + 1 byte for the main container, 1 GiB for the sidecar: over by one byte.
+        let error = manager.create(spec).await.unwrap_err();
+        assert!(matches!(error, RunError::Reserve { .. }), "{error}");
         assert!(runtime.network_names().is_empty());
     }
 }

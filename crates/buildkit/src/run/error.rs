@@ -22,6 +22,16 @@ pub enum RunError {
         #[source]
         source: Error,
     },
+    /// The run's memory could not be reserved: the state's budget is full (or the store
+    /// failed).
+    #[error("failed to reserve memory for run {run}")]
+    Reserve {
+        /// The run.
+        run: RunId,
+        /// Why.
+        #[source]
+        source: Error,
+    },
     /// The run's private network could not be created.
     #[error("failed to create the network {name} of run {run}")]
     CreateNetwork {
@@ -103,6 +113,7 @@ impl RunError {
         match self {
             RunError::Refused(_) => None,
             RunError::Record { run, .. }
+            | RunError::Reserve { run, .. }
             | RunError::CreateNetwork { run, .. }
             | RunError::SidecarImage { run, .. }
             | RunError::StateVolume { run, .. }
@@ -117,6 +128,7 @@ impl RunError {
         match self {
             RunError::Refused(source)
             | RunError::Record { source, .. }
+            | RunError::Reserve { source, .. }
             | RunError::CreateNetwork { source, .. }
             | RunError::SidecarImage { source, .. }
             | RunError::StateVolume { source, .. }
@@ -136,6 +148,7 @@ impl From<RunError> for Error {
             RunError::Refused(source) => source,
             RunError::Failpoint { .. } => Error::backend(context),
             RunError::Record { source, .. }
+            | RunError::Reserve { source, .. }
             | RunError::CreateNetwork { source, .. }
             | RunError::SidecarImage { source, .. }
             | RunError::StateVolume { source, .. }

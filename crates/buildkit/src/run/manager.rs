@@ -19,6 +19,8 @@ pub struct RunManager {
     pub(super) instance: InstanceId,
     pub(super) labels: Labels,
     pub(super) failpoints: Failpoints,
+    /// The state's memory budget, shared through the store with every other process.
+    pub(super) memory_budget: Option<u64>,
 }
 
 impl RunManager {
@@ -38,7 +40,16 @@ impl RunManager {
             instance,
             labels: Labels::new(),
             failpoints: Failpoints::default(),
+            memory_budget: None,
         }
+    }
+
+    /// Reserves each run's memory (main container plus sidecar) against `limit`, the budget
+    /// the state's pool and environments share through the store; a run that does not fit
+    /// fails before anything is created.
+    pub fn with_memory_budget(mut self, limit: u64) -> Self {
+        self.memory_budget = Some(limit);
+        self
     }
 
     /// Extra labels on every network and main container this manager creates.
@@ -74,9 +85,24 @@ impl RunManager {
         self.store.put_run(record).await
     }
 
+    /// Gives back `run`'s memory reservation (there may be none).
+    pub(super) async fn release_memory(&self, run: &RunId) {
+        if let Err(e) = self.store.release_memory(&memory_holder(run)).await {
+            tracing::warn!(%run, error = %e, "failed to release a run's memory reservation");
+        }
+    }
+
     pub(super) async fn audit(&self, event: AuditEvent) {
         if let Err(e) = self.store.append_audit(&event).await {
             tracing::warn!(kind = %event.kind, error = %e, "failed to append to the audit log");
         }
     }
 }
+
+/// A run's memory reservation is held as `run:<id>`.
+pub(super) fn memory_holder(run: &RunId) -> String {
+    format!("{RUN_HOLDER_PREFIX}{run}")
+}
+
+/// The prefix of runs' memory reservations.
+pub(super) const RUN_HOLDER_PREFIX: &str = "run:";

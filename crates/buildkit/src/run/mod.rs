@@ -15,7 +15,7 @@ pub use cleanup::{CleanOptions, CleanReport};
 pub use error::RunError;
 pub use failpoint::{FailAction, Step};
 pub use manager::RunManager;
-pub use spec::{RunSpec, SidecarOverrides};
+pub use spec::{RunSpec, SidecarOverrides, DEFAULT_RUN_MEMORY_BYTES, DEFAULT_RUN_PIDS_LIMIT};
 
 /// Audit event kinds written by runs.
 pub mod audit_kind {

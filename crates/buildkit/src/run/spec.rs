@@ -22,6 +22,8 @@ pub struct SidecarOverrides {
     pub privilege: Option<PrivilegeProfile>,
     /// Another health timeout.
     pub health_timeout: Option<Duration>,
+    /// Replaces the sidecar's memory limit.
+    pub memory_bytes: Option<u64>,
 }
 
 /// A run to create.
@@ -45,7 +47,17 @@ pub struct RunSpec {
     pub labels: Labels,
     /// Changes to the configured sidecar for this run.
     pub sidecar: SidecarOverrides,
+    /// The main container's memory limit in bytes.
+    pub memory_bytes: u64,
+    /// The most processes the main container may hold (a daemon inside runs its builds'
+    /// processes under it too).
+    pub pids_limit: u64,
 }
+
+/// A run's memory limit unless asked otherwise.
+pub const DEFAULT_RUN_MEMORY_BYTES: u64 = 2 << 30;
+/// A run's PIDs limit unless asked otherwise.
+pub const DEFAULT_RUN_PIDS_LIMIT: u64 = 8192;
 
 impl RunSpec {
     /// A run of `image` with no Docker access.
@@ -60,6 +72,8 @@ impl RunSpec {
             name: None,
             labels: Labels::new(),
             sidecar: SidecarOverrides::default(),
+            memory_bytes: DEFAULT_RUN_MEMORY_BYTES,
+            pids_limit: DEFAULT_RUN_PIDS_LIMIT,
         }
     }
 
@@ -94,6 +108,12 @@ impl RunSpec {
     /// Names the main container.
     pub fn with_name(mut self, name: ContainerName) -> Self {
         self.name = Some(name);
+        self
+    }
+
+    /// Sets the main container's memory limit.
+    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_bytes = bytes;
         self
     }
 
@@ -156,7 +176,9 @@ impl RunSpec {
         let mut spec = ContainerSpec::new(self.image.clone())
             .with_name(name)
             .with_labels(run_labels(run, instance, &self.labels))
-            .with_privilege(privilege);
+            .with_privilege(privilege)
+            .with_memory_limit(self.memory_bytes)
+            .with_pids_limit(Some(self.pids_limit));
         if !self.command.is_empty() {
             spec.cmd = Some(self.command.clone());
         }

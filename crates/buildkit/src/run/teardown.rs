@@ -78,6 +78,9 @@ impl RunManager {
         for network in &owned.networks {
             keep(self.remove_network(network).await);
         }
+        if first_error.is_none() {
+            self.release_memory(&record.id).await;
+        }
         first_error.map_or(Ok(()), Err)
     }
 

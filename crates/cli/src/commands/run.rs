@@ -54,6 +54,9 @@ pub(crate) struct RunArgs {
     /// Environment variables, `KEY=VALUE`.
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env_pair)]
     env: Vec<(String, String)>,
+    /// The main container's memory limit in MiB (default: buildkit.run_memory_mb, 2048).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(6..=(1 << 30)))]
+    memory_mb: Option<u64>,
     /// The command (default: the image's).
     #[arg(last = true)]
     command: Vec<String>,
@@ -88,6 +91,9 @@ pub(crate) struct SidecarArgs {
     /// How the sidecar's health is checked (default: buildkit.probe).
     #[arg(long, value_parser = parse_probe)]
     buildkit_probe: Option<HealthProbe>,
+    /// The sidecar's memory limit in MiB (default: buildkit.memory_mb, 1024).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(6..=(1 << 30)))]
+    buildkit_memory_mb: Option<u64>,
 }
 
 impl SidecarArgs {
@@ -103,6 +109,7 @@ impl SidecarArgs {
                 probe: self.buildkit_probe,
                 privilege: Some(privilege),
                 health_timeout: None,
+                memory_bytes: self.buildkit_memory_mb.map(|mb| mb << 20),
             })
     }
 }
@@ -134,7 +141,12 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> anyhow::Result<Outcom
         DockerArg::Dind => args.sidecar.dind_spec(config, image),
         other => RunSpec::new(image).with_docker(other.mode()),
     }
-    .with_command(args.command);
+    .with_command(args.command)
+    .with_memory_limit(
+        args.memory_mb
+            .map_or(config.runs.run_memory_bytes, |mb| mb << 20),
+    );
+    spec.pids_limit = config.runs.run_pids_limit;
     spec.name = args.name;
     spec.env.extend(args.env);
     let services = open(config, own_if_free("run")).await?;

@@ -9,6 +9,6 @@ pub use crate::runtime::{
 };
 pub use crate::sidecar::MockSidecar;
 pub use crate::store::{
-    MockAuditLog, MockBuildStore, MockClaimStore, MockEnvironmentStore, MockLeaseStore,
-    MockRunStore,
+    MockAuditLog, MockBudgetStore, MockBuildStore, MockClaimStore, MockEnvironmentStore,
+    MockLeaseStore, MockRunStore,
 };

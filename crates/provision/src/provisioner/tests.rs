@@ -409,3 +409,23 @@ async fn a_dev_server_that_never_listens_fails_after_the_ready_timeout() {
         "the exec outlives the wait"
     );
 }
+
+#[test]
+fn environment_containers_are_bounded() {
+    let (fake, _shell) = engine("node:1");
+    let provisioner = provisioner(&fake, &FakeRepoCache::new());
+    let spec = provisioner
+        .container_spec(
+            Some(&REPO.parse().unwrap()),
+            "node:1".parse().unwrap(),
+            512 << 20,
+        )
+        .unwrap();
+    assert_eq!(spec.resources.memory_bytes, Some(512 << 20));
+    assert_eq!(
+        spec.resources.pids_limit,
+        Some(slipway_core::DEFAULT_PIDS_LIMIT)
+    );
+    assert_eq!(spec.logs, Some(slipway_core::LogLimits::default()));
+    assert!(spec.no_new_privileges);
+}

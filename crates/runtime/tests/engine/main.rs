@@ -8,6 +8,7 @@ mod events;
 mod exec;
 mod exec_kill;
 mod images;
+mod limits;
 mod logs;
 mod networks;
 mod support;

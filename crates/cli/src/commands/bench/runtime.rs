@@ -16,7 +16,7 @@ use slipway_core::{
     ContainerId, ContainerSpec, ExecRequest, ImageRef, InstanceId, LabelFilter, RemoveOptions, Role,
 };
 use slipway_runtime::bollard::exec::{CreateExecOptions, StartExecResults};
-use slipway_runtime::bollard::models::ContainerCreateBody;
+use slipway_runtime::bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use slipway_runtime::bollard::query_parameters::{
     CreateContainerOptions, RemoveContainerOptions, StartContainerOptions,
 };
@@ -170,8 +170,10 @@ async fn cycle_slipway(
     Ok([create, start, exec, remove])
 }
 
-/// The same four operations as bollard calls, with the same container configuration.
+/// The same four operations as bollard calls, with the same container configuration (the
+/// limits every slipway container gets included).
 async fn cycle_raw(docker: &Docker, spec: &ContainerSpec) -> anyhow::Result<[Duration; 4]> {
+    let logs = spec.logs.unwrap_or_default();
     let body = ContainerCreateBody {
         image: Some(spec.image.to_string()),
         cmd: spec.cmd.clone(),
@@ -181,6 +183,18 @@ async fn cycle_raw(docker: &Docker, spec: &ContainerSpec) -> anyhow::Result<[Dur
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         ),
+        host_config: Some(HostConfig {
+            pids_limit: spec.resources.pids_limit.map(|n| n as i64),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([
+                    ("max-size".into(), logs.max_file_bytes.to_string()),
+                    ("max-file".into(), logs.max_files.to_string()),
+                ])),
+            }),
+            security_opt: Some(vec!["no-new-privileges:true".into()]),
+            ..HostConfig::default()
+        }),
         ..ContainerCreateBody::default()
     };
     let (created, create) =
