@@ -148,6 +148,7 @@ async fn nothing_of_another_instance_is_touched() {
             name: engine.unique_name("foreign-net"),
             labels: scoped(Scope::new(Role::Run, &other).with(run, "theirs")),
             internal: false,
+            isolated: false,
         })
         .await
         .unwrap();

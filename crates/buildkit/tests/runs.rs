@@ -380,6 +380,7 @@ async fn clean_removes_orphans_and_never_touches_a_live_run() {
             name: format!("slipway-{orphan_run}").parse().unwrap(),
             labels: orphan_labels.clone(),
             internal: false,
+            isolated: false,
         })
         .await
         .unwrap();

@@ -403,4 +403,5 @@ async fn bench_setup_reports_every_key_and_leaves_nothing_behind() {
     let runtime = engine.runtime();
     assert!(runtime.list_containers(&bench).await.unwrap().is_empty());
     assert!(runtime.list_volumes(&bench).await.unwrap().is_empty());
+    assert!(runtime.list_networks(&bench).await.unwrap().is_empty());
 }

@@ -95,7 +95,7 @@ pub use image::{
 pub use labels::{LabelFilter, Labels, Role};
 pub use logs::{LogLine, LogOptions, LogSource};
 pub use names::{ContainerName, GitRef, ImageRef, RemoteUrl, RepoSlug};
-pub use network::{Network, NetworkInfo, NetworkSpec};
+pub use network::{ensure_network, Network, NetworkInfo, NetworkSpec};
 pub use pool::{Lease, Pool, PoolConfig, PoolReport, PoolStatus, DEFAULT_POOL_MEMORY_BYTES};
 pub use pool_key::PoolKey;
 pub use ports::{PortLease, PortLeaseRequest, PortRange};

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use crate::ids::{ContainerId, NetworkId};
 use crate::labels::{LabelFilter, Labels};
 use crate::names::ContainerName;
-use crate::Result;
+use crate::{Error, Result};
 
 /// A user-defined bridge network to create.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -16,6 +16,45 @@ pub struct NetworkSpec {
     pub labels: Labels,
     /// Without a route to the outside world.
     pub internal: bool,
+    /// Containers on it can't reach each other (inter-container traffic off); each still
+    /// reaches the outside world and its published ports still answer.
+    pub isolated: bool,
+}
+
+/// Returns the id of the network `spec` names, creating it when missing. An existing one is
+/// used only when it carries every `dev.slipway.*` label of the spec with the same value:
+/// someone else's network of that name is refused, not joined.
+pub async fn ensure_network(network: &dyn Network, spec: &NetworkSpec) -> Result<NetworkId> {
+    let by_name = NetworkId::new(spec.name.as_str());
+    for _ in 0..2 {
+        match network.inspect_network(&by_name).await {
+            Ok(info) => {
+                let ours = spec.labels.iter().all(|(key, value)| {
+                    !key.starts_with("dev.slipway.")
+                        || key == crate::labels::SCHEMA
+                        || info.labels.get(key) == Some(value)
+                });
+                if !ours {
+                    return Err(Error::Conflict(format!(
+                        "network `{}` exists but is not this state's; remove or rename it",
+                        spec.name
+                    )));
+                }
+                return Ok(info.id);
+            }
+            Err(Error::NotFound { .. }) => match network.create_network(spec).await {
+                Ok(id) => return Ok(id),
+                // Another process created it meanwhile: look again.
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Conflict(format!(
+        "network `{}` keeps appearing and disappearing",
+        spec.name
+    )))
 }
 
 /// What the engine reports about a network.

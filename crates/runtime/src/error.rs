@@ -239,6 +239,8 @@ impl RuntimeError {
         match self {
             CreateContainer { image, .. } if lower.contains("image") => format!("image `{image}`"),
             CreateContainer { .. } => engine_message.to_owned(),
+            // Starting needs the container's network too; say which is missing.
+            StartContainer { .. } if lower.contains("network") => engine_message.to_owned(),
             StartContainer { id, .. }
             | StopContainer { id, .. }
             | RemoveContainer { id, .. }

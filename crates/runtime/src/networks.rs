@@ -28,6 +28,12 @@ impl Network for DockerRuntime {
             name: spec.name.to_string(),
             driver: Some("bridge".into()),
             internal: Some(spec.internal),
+            options: spec.isolated.then(|| {
+                HashMap::from([(
+                    "com.docker.network.bridge.enable_icc".to_owned(),
+                    "false".to_owned(),
+                )])
+            }),
             labels: Some(
                 spec.labels
                     .iter()

@@ -74,6 +74,7 @@ pub(crate) struct FileProvision {
     pub(crate) memory_mb: Option<u64>,
     pub(crate) ready_timeout_secs: Option<u64>,
     pub(crate) warm_per_repo: Option<usize>,
+    pub(crate) isolate: Option<bool>,
     #[serde(default)]
     pub(crate) labels: BTreeMap<String, String>,
 }

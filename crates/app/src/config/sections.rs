@@ -225,6 +225,7 @@ impl ProvisionSetup {
                     .ready_timeout_secs
                     .map_or(config_defaults.ready_timeout, Duration::from_secs),
                 labels: extra_labels("provision", file.labels)?,
+                isolate: file.isolate.unwrap_or(config_defaults.isolate),
                 ..config_defaults
             },
             environments: EnvironmentSettings {

@@ -223,6 +223,7 @@ impl RunManager {
                     .expect("run ids make valid network names"),
                 labels: network_labels,
                 internal: false,
+                isolated: false,
             })
             .await
             .map_err(|source| RunError::CreateNetwork {

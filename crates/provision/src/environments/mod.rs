@@ -127,6 +127,7 @@ impl Environments {
                     .container_spec(None, image, self.settings.memory_bytes)?
             }
         };
+        self.provisioner.ensure_environment_network().await?;
         let warm = if new.repo.is_some() {
             self.settings.warm_per_repo
         } else {

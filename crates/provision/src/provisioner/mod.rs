@@ -14,8 +14,9 @@ use std::time::Duration;
 use slipway_core::labels::{self, Scope};
 use slipway_core::prelude::*;
 use slipway_core::{
-    ContainerId, ContainerSpec, Error, ImageRef, InstanceId, Labels, Mount, PortBinding, RepoCache,
-    RepoSlug, Result, Role, Timestamp, VolumeInfo, VolumeSpec, IDLE_COMMAND,
+    ensure_network, ContainerId, ContainerSpec, Error, ImageRef, InstanceId, Labels, Mount,
+    NetworkAttachment, NetworkSpec, PortBinding, RepoCache, RepoSlug, Result, Role, Timestamp,
+    VolumeInfo, VolumeSpec, IDLE_COMMAND,
 };
 
 pub use install::{command_for, lockfile_hash, LOCKFILES};
@@ -62,6 +63,9 @@ pub struct ProvisionConfig {
     pub ready_timeout: Duration,
     /// Extra labels for the containers, volumes and images of environments.
     pub labels: Labels,
+    /// Puts environments on a network of this state's where containers can't reach each
+    /// other (default on): one environment can't call another's dev server.
+    pub isolate: bool,
 }
 
 impl Default for ProvisionConfig {
@@ -77,6 +81,7 @@ impl Default for ProvisionConfig {
             install_timeout: Duration::from_secs(15 * 60),
             ready_timeout: Duration::from_secs(60),
             labels: Labels::new(),
+            isolate: true,
         }
     }
 }
@@ -132,6 +137,30 @@ impl Provisioner {
                 .labels(),
         );
         labels
+    }
+
+    /// The network environments join: this state's, inter-container traffic off.
+    pub fn environment_network(&self) -> NetworkSpec {
+        NetworkSpec {
+            name: format!("slipway-envs-{}", self.instance)
+                .parse()
+                .expect("instance ids make valid network names"),
+            labels: {
+                let mut labels = self.config.labels.clone();
+                labels.extend(Scope::new(Role::Env, &self.instance).labels());
+                labels
+            },
+            internal: false,
+            isolated: true,
+        }
+    }
+
+    /// Creates the environments' network if it is missing (when isolation is on).
+    pub async fn ensure_environment_network(&self) -> Result<()> {
+        if self.config.isolate {
+            ensure_network(self.runtime.as_ref(), &self.environment_network()).await?;
+        }
+        Ok(())
     }
 
     /// The shared dependency volume of `repo`.
@@ -207,6 +236,12 @@ impl Provisioner {
             .with_port(PortBinding::loopback(self.config.port, None))
             .with_memory_limit(memory_bytes)
             .with_labels(self.config.labels.clone());
+        if self.config.isolate {
+            spec.network = Some(NetworkAttachment {
+                network: self.environment_network().name.to_string(),
+                aliases: Vec::new(),
+            });
+        }
         if let Some(repo) = repo {
             let volume = self.dependency_volume(repo)?;
             spec = spec.with_mount(Mount::Volume {

@@ -428,4 +428,7 @@ fn environment_containers_are_bounded() {
     );
     assert_eq!(spec.logs, Some(slipway_core::LogLimits::default()));
     assert!(spec.no_new_privileges);
+    let network = spec.network.expect("environments are isolated by default");
+    assert_eq!(network.network, "slipway-envs-inst");
+    assert!(provisioner.environment_network().isolated);
 }

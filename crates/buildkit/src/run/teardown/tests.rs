@@ -50,6 +50,7 @@ async fn network(fake: &FakeRuntime, name: &str, labels: slipway_core::Labels) -
         name: name.parse().unwrap(),
         labels,
         internal: false,
+        isolated: false,
     })
     .await
     .unwrap()

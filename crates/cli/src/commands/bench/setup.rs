@@ -114,6 +114,7 @@ impl Bench {
         provisioner: &Provisioner,
         image: ImageRef,
     ) -> anyhow::Result<ContainerId> {
+        provisioner.ensure_environment_network().await?;
         let mut spec = provisioner.container_spec(Some(&self.repo), image, MEMORY)?;
         spec.labels
             .insert(BENCH_LABEL.into(), self.bench_id.clone());
@@ -177,6 +178,9 @@ impl Bench {
         let image = provisioner.main_image(&self.repo)?;
         if self.runtime.image_exists(&image).await? {
             self.runtime.remove_image(image.as_str(), true).await?;
+        }
+        for network in self.runtime.list_networks(&filter).await? {
+            self.runtime.remove_network(&network.id).await?;
         }
         let volume = provisioner.dependency_volume(&self.repo)?;
         match self.runtime.remove_volume(volume.name.as_str()).await {
