@@ -3,7 +3,8 @@
 //! - [`RunManager`] creates runs in three modes: no Docker, `docker:host` (the engine's socket
 //!   mounted, audited as a host-root run) and `docker:dind` (a private network
 //!   `slipway-<run>`, a [`BuildkitSidecar`] reachable as `buildkit:1234` with a persistent
-//!   state volume, a privileged main container with `BUILDKIT_HOST` set). Each step is
+//!   state volume, a privileged main container with `BUILDKIT_HOST` set, audited as host-root
+//!   as well). Each step is
 //!   recorded in the store before it happens and undone if a later one fails.
 //! - [`RunManager::recover`] settles runs a crash interrupted; [`RunManager::clean`]
 //!   removes resources of runs that are not live.

@@ -284,17 +284,20 @@ async fn run_verbs_settle_crashed_runs_first_but_leave_a_fresh_creation_alone() 
         )
         .await
         .unwrap();
-    // Two creations a crash interrupted: one just now (maybe still under way), one long ago.
+    // Two creations a crash interrupted: one alive just now (maybe still under way), one whose
+    // heartbeat stopped long ago.
     let store = slipway_store::SqliteStore::open_in_dir(state.path()).unwrap();
     let mut fresh = serde_json::from_value::<slipway_core::RunRecord>(runs[0].clone()).unwrap();
     fresh.id = slipway_core::RunId::new("fresh0000000");
     fresh.state = slipway_core::RunState::Creating;
     fresh.main_container_id = None;
     fresh.updated_at = slipway_core::Timestamp::now();
+    fresh.heartbeat_at = fresh.updated_at;
     let mut stale = fresh.clone();
     stale.id = slipway_core::RunId::new("stale0000000");
     stale.updated_at =
         slipway_core::Timestamp::from_unix_millis(fresh.updated_at.unix_millis() - 10 * 60_000);
+    stale.heartbeat_at = stale.updated_at;
     store.put_run(&fresh).await.unwrap();
     store.put_run(&stale).await.unwrap();
 

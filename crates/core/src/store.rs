@@ -39,6 +39,12 @@ pub trait RunStore: Send + Sync {
     async fn run(&self, id: &RunId) -> Result<Option<RunRecord>>;
     /// Every run, oldest first.
     async fn runs(&self) -> Result<Vec<RunRecord>>;
+    /// Replaces a run only if its stored `updated_at` is still `expected` (compare and set);
+    /// whether it was replaced. Two processes settling one run can't both win.
+    async fn update_run(&self, record: &RunRecord, expected: Timestamp) -> Result<bool>;
+    /// Marks a run alive at `at` without changing the record otherwise (not its
+    /// `updated_at`); whether the run exists.
+    async fn heartbeat_run(&self, id: &RunId, at: Timestamp) -> Result<bool>;
 }
 
 /// Host-port leases. [`LeaseStore::lease_port`] is atomic: no port is ever leased twice.

@@ -48,6 +48,17 @@ impl Timestamp {
         }
     }
 
+    /// Now, or one millisecond after `previous` if the clock has not moved past it: a
+    /// record's successive versions always differ.
+    pub fn now_after(previous: Timestamp) -> Self {
+        let now = Self::now();
+        if now.unix_millis() > previous.unix_millis() {
+            now
+        } else {
+            Self::from_unix_millis(previous.unix_millis().saturating_add(1))
+        }
+    }
+
     /// How long ago this was, or zero if it lies in the future.
     pub fn elapsed(self) -> Duration {
         Duration::from_millis(u64::try_from(Timestamp::now().0 - self.0).unwrap_or(0))

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
-use slipway_core::{Result, RunId, RunRecord, RunStore};
+use slipway_core::{Result, RunId, RunRecord, RunStore, Timestamp};
 
 use crate::error::StoreError;
-use crate::sqlite_store::{decode, encode, read_all, snake_case, SqliteStore};
+use crate::sqlite_store::{decode, encode, snake_case, SqliteStore};
 
 #[async_trait]
 impl RunStore for SqliteStore {
@@ -39,15 +39,15 @@ impl RunStore for SqliteStore {
     async fn run(&self, id: &RunId) -> Result<Option<RunRecord>> {
         let id = id.clone();
         self.with_conn(move |conn| {
-            let json: Option<String> = conn
+            let row: Option<(String, i64)> = conn
                 .query_row(
-                    "SELECT record FROM runs WHERE id = ?1",
+                    "SELECT record, heartbeat_at FROM runs WHERE id = ?1",
                     [id.as_str()],
-                    |row| row.get(0),
+                    |row| Ok((row.get(0)?, row.get(1)?)),
                 )
                 .optional()
                 .map_err(|source| StoreError::ReadRuns { source })?;
-            json.map(|json| decode(&format!("run {id}"), &json))
+            row.map(|(json, heartbeat)| with_heartbeat(&format!("run {id}"), &json, heartbeat))
                 .transpose()
         })
         .await
@@ -55,12 +55,73 @@ impl RunStore for SqliteStore {
 
     async fn runs(&self) -> Result<Vec<RunRecord>> {
         self.with_conn(|conn| {
-            read_all(conn, "SELECT record FROM runs ORDER BY created_at, id")
-                .map_err(|source| StoreError::ReadRuns { source })?
-                .iter()
-                .map(|json| decode("run", json))
+            let fail = |source| StoreError::ReadRuns { source };
+            let mut statement = conn
+                .prepare_cached("SELECT record, heartbeat_at FROM runs ORDER BY created_at, id")
+                .map_err(fail)?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })
+                .map_err(fail)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(fail)?;
+            rows.iter()
+                .map(|(json, heartbeat)| with_heartbeat("run", json, *heartbeat))
                 .collect()
         })
         .await
     }
+
+    async fn update_run(&self, record: &RunRecord, expected: Timestamp) -> Result<bool> {
+        let record = record.clone();
+        self.with_conn(move |conn| {
+            let json = encode("run", &record)?;
+            conn.execute(
+                "UPDATE runs SET state = ?2, owner = ?3, heartbeat_at = ?4, updated_at = ?5,
+                 record = ?6 WHERE id = ?1 AND updated_at = ?7",
+                params![
+                    record.id.as_str(),
+                    snake_case(&record.state),
+                    record.owner.as_str(),
+                    record.heartbeat_at.unix_millis(),
+                    record.updated_at.unix_millis(),
+                    json,
+                    expected.unix_millis()
+                ],
+            )
+            .map(|n| n > 0)
+            .map_err(|source| StoreError::WriteRun {
+                id: record.id.to_string(),
+                source,
+            })
+        })
+        .await
+    }
+
+    async fn heartbeat_run(&self, id: &RunId, at: Timestamp) -> Result<bool> {
+        let id = id.clone();
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE runs SET heartbeat_at = MAX(heartbeat_at, ?2) WHERE id = ?1",
+                params![id.as_str(), at.unix_millis()],
+            )
+            .map(|n| n > 0)
+            .map_err(|source| StoreError::WriteRun {
+                id: id.to_string(),
+                source,
+            })
+        })
+        .await
+    }
+}
+
+/// A stored record with the heartbeat column, which moves without rewriting the record.
+fn with_heartbeat(what: &str, json: &str, heartbeat: i64) -> Result<RunRecord, StoreError> {
+    let mut record: RunRecord = decode(what, json)?;
+    let column = Timestamp::from_unix_millis(heartbeat);
+    if column > record.heartbeat_at {
+        record.heartbeat_at = column;
+    }
+    Ok(record)
 }

@@ -110,6 +110,28 @@ impl RunStore for MemoryStore {
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(all)
     }
+
+    async fn update_run(&self, record: &RunRecord, expected: Timestamp) -> Result<bool> {
+        let mut state = self.lock();
+        match state.runs.get_mut(record.id.as_str()) {
+            Some(stored) if stored.updated_at == expected => {
+                *stored = record.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn heartbeat_run(&self, id: &RunId, at: Timestamp) -> Result<bool> {
+        let mut state = self.lock();
+        match state.runs.get_mut(id.as_str()) {
+            Some(stored) => {
+                stored.heartbeat_at = stored.heartbeat_at.max(at);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
 }
 
 #[async_trait]

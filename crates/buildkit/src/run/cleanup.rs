@@ -6,7 +6,7 @@ use std::time::Duration;
 use slipway_core::labels::Scope;
 use slipway_core::{
     labels, AuditEvent, ContainerState, Error, LabelFilter, Result, Role, RunId, RunRecord,
-    RunState, Timestamp,
+    RunState,
 };
 
 use super::manager::RUN_HOLDER_PREFIX;
@@ -55,7 +55,9 @@ impl RunManager {
                 continue;
             }
             let in_flight = matches!(run.state, RunState::Creating | RunState::Stopping);
-            if in_flight && run.updated_at.elapsed() < grace {
+            // A creation or stop under way keeps its heartbeat fresh, even through a long
+            // image pull or health wait.
+            if in_flight && run.heartbeat_at.elapsed() < grace {
                 continue;
             }
             let main = match &run.main_container_id {
@@ -74,7 +76,6 @@ impl RunManager {
                 continue;
             }
             let previous = run.state;
-            self.remove_resources(&run).await?;
             let clean_exit = main.as_ref().is_some_and(|info| {
                 info.state == ContainerState::Exited && info.exit_code == Some(0)
             });
@@ -89,8 +90,14 @@ impl RunManager {
                     state => format!("interrupted while {state}; resources removed by recovery"),
                 });
             }
-            run.updated_at = Timestamp::now();
-            self.store.put_run(&run).await?;
+            // Settled first, compare-and-set: if another process changed the run since it
+            // was read, it is that process's to finish, and nothing is removed under it.
+            match self.save(&mut run).await {
+                Ok(()) => {}
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+            self.remove_resources(&run).await?;
             let kind = if clean_exit {
                 audit_kind::RUN_STOPPED
             } else {

@@ -60,7 +60,7 @@ impl RunManager {
             AuditEvent::new(audit_kind::RUN_CREATED)
                 .with_run(&id)
                 .with_resource("image", spec.image.as_str())
-                .with_detail(mode_detail(spec.docker)),
+                .with_detail(access_detail(spec.docker, &privilege)),
         )
         .await;
 
@@ -69,10 +69,12 @@ impl RunManager {
             spec: &spec,
             sidecar: &sidecar,
         };
-        match self
+        let heartbeat = Heartbeat::start(self.store.clone(), id.clone());
+        let outcome = self
             .create_steps(&steps, privilege, &mut record, &mut created)
-            .await
-        {
+            .await;
+        drop(heartbeat);
+        match outcome {
             Ok(()) => Ok(record),
             Err(Interrupt::Crashed(error)) => Err(error),
             Err(Interrupt::Failed(error)) => {
@@ -80,9 +82,12 @@ impl RunManager {
                 self.release_memory(&id).await;
                 record.state = RunState::Failed;
                 record.error = Some(error.to_string());
-                record.updated_at = Timestamp::now();
-                if let Err(e) = self.store.put_run(&record).await {
-                    tracing::warn!(run = %id, error = %e, "failed to record a failed run");
+                match self.save(&mut record).await {
+                    // Another process settled it already.
+                    Ok(()) | Err(Error::Conflict(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(run = %id, error = %e, "failed to record a failed run");
+                    }
                 }
                 self.audit(
                     AuditEvent::new(audit_kind::RUN_FAILED)
@@ -319,6 +324,34 @@ impl RunManager {
     }
 }
 
+/// How often a creation under way says it is alive; recovery leaves a run alone while its
+/// heartbeat is fresher than its grace.
+const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps a run's heartbeat fresh until dropped.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Heartbeat {
+    fn start(store: std::sync::Arc<dyn slipway_core::Store>, run: RunId) -> Self {
+        Self(tokio::spawn(async move {
+            let mut every = tokio::time::interval(HEARTBEAT_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(e) = store.heartbeat_run(&run, Timestamp::now()).await {
+                    tracing::warn!(%run, error = %e, "failed to record a run's heartbeat");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What one creation works from: the spec and the sidecar with the run's overrides.
 struct Steps<'a> {
     spec: &'a RunSpec,
@@ -333,18 +366,31 @@ struct Created {
     main: Option<ContainerId>,
 }
 
-/// The audit detail of a run's Docker access: host and dind both hand out host root.
-fn mode_detail(mode: DockerMode) -> &'static str {
-    match mode {
-        DockerMode::Host => "docker:host — a host-root run: the host engine's socket is mounted",
-        DockerMode::Dind => "docker:dind — own daemon with a BuildKit sidecar",
-        DockerMode::None => "no Docker access",
+/// The audit detail of a run's Docker access. The host's socket is root on the host, and so
+/// is a privileged (or near-privileged) container: a dind run is audited as host-root too.
+fn access_detail(mode: DockerMode, privilege: &PrivilegeProfile) -> String {
+    let elevated = match privilege {
+        PrivilegeProfile::Default => None,
+        PrivilegeProfile::Privileged => Some("privileged"),
+        PrivilegeProfile::Capabilities(_) => Some("near-privileged capabilities"),
+    };
+    match (mode, elevated) {
+        (DockerMode::Host, _) => {
+            "docker:host — a host-root run: the host engine's socket is mounted".to_owned()
+        }
+        (DockerMode::Dind, Some(how)) => format!(
+            "docker:dind — a host-root run: own daemon in a {how} container, with a BuildKit sidecar"
+        ),
+        (DockerMode::Dind, None) => "docker:dind — own daemon with a BuildKit sidecar".to_owned(),
+        (DockerMode::None, Some(how)) => format!("a host-root run: a {how} container"),
+        (DockerMode::None, None) => "no Docker access".to_owned(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+    use std::time::Duration;
 
     use slipway_core::prelude::*;
     use slipway_core::{ErrorKind, InstanceId};
@@ -450,5 +496,90 @@ mod tests {
         let error = manager.create(spec).await.unwrap_err();
         assert!(matches!(error, RunError::Reserve { .. }), "{error}");
         assert!(runtime.network_names().is_empty());
+    }
+
+    #[test]
+    fn host_and_privileged_dind_runs_are_audited_as_host_root() {
+        let caps =
+            PrivilegeProfile::Capabilities(slipway_core::CapabilityProfile::near_privileged());
+        for (mode, privilege) in [
+            (DockerMode::Host, PrivilegeProfile::Default),
+            (DockerMode::Dind, PrivilegeProfile::Privileged),
+            (DockerMode::Dind, caps),
+            (DockerMode::None, PrivilegeProfile::Privileged),
+        ] {
+            assert!(
+                access_detail(mode, &privilege).contains("host-root"),
+                "{mode:?} {privilege:?}"
+            );
+        }
+        for mode in [DockerMode::Dind, DockerMode::None] {
+            assert!(!access_detail(mode, &PrivilegeProfile::Default).contains("host-root"));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn recovery_leaves_a_creation_alone_while_its_heartbeat_is_fresh() {
+        let runtime = Arc::new(FakeRuntime::new().with_image("busybox:1"));
+        runtime.hold("create_container");
+        let store = Arc::new(MemoryStore::new("test"));
+        let manager = Arc::new(manager(runtime.clone(), store.clone()));
+        let creating = tokio::spawn({
+            let manager = Arc::clone(&manager);
+            async move {
+                manager
+                    .create(RunSpec::new("busybox:1".parse().unwrap()).with_command(["sleep", "9"]))
+                    .await
+            }
+        });
+        while runtime.held("create_container") == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Ten minutes in one step (a slow pull, say): far past the grace, yet alive.
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert!(manager
+            .recover_idle_for(Duration::from_secs(120))
+            .await
+            .unwrap()
+            .is_empty());
+        runtime.unhold("create_container");
+        let run = creating.await.unwrap().unwrap();
+        assert_eq!(run.state, RunState::Running);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_creation_that_recovery_settled_meanwhile_stops_and_removes_what_it_made() {
+        let runtime = Arc::new(FakeRuntime::new().with_image("busybox:1"));
+        runtime.hold("create_container");
+        let store = Arc::new(MemoryStore::new("test"));
+        let manager = Arc::new(manager(runtime.clone(), store.clone()));
+        let creating = tokio::spawn({
+            let manager = Arc::clone(&manager);
+            async move {
+                manager
+                    .create(RunSpec::new("busybox:1".parse().unwrap()).with_command(["sleep", "9"]))
+                    .await
+            }
+        });
+        while runtime.held("create_container") == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Another process, with no grace, takes the run for dead and settles it.
+        let settled = manager.recover_idle_for(Duration::ZERO).await.unwrap();
+        assert_eq!(settled.len(), 1);
+        runtime.unhold("create_container");
+        let error = creating.await.unwrap().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Conflict, "{error}");
+        assert!(
+            runtime.container_ids().is_empty(),
+            "the late container is removed"
+        );
+        let record = store.run(&settled[0]).await.unwrap().unwrap();
+        assert_eq!(record.state, RunState::Failed);
+        let error = record.error.unwrap_or_default();
+        assert!(
+            error.contains("interrupted while creating"),
+            "recovery's account stands: {error}"
+        );
     }
 }

@@ -79,10 +79,21 @@ impl RunManager {
             .ok_or_else(|| Error::not_found(format!("run {id}")))
     }
 
+    /// Writes `record` if nobody changed it since it was read (or last saved), else
+    /// `Conflict`: another process stopped or recovered the run meanwhile.
     pub(super) async fn save(&self, record: &mut RunRecord) -> Result<()> {
-        record.updated_at = Timestamp::now();
+        let expected = record.updated_at;
+        record.updated_at = Timestamp::now_after(expected);
         record.heartbeat_at = record.updated_at;
-        self.store.put_run(record).await
+        if self.store.update_run(record, expected).await? {
+            return Ok(());
+        }
+        // Still the version this process read: a later save can't pass for a fresh one.
+        record.updated_at = expected;
+        Err(Error::Conflict(format!(
+            "run {} was changed by another slipway process meanwhile (stopped or recovered)",
+            record.id
+        )))
     }
 
     /// Gives back `run`'s memory reservation (there may be none).

@@ -9,7 +9,7 @@ use std::time::Duration;
 use slipway_core::labels;
 use slipway_core::{
     AuditEvent, ContainerId, Error, LabelFilter, NetworkId, RemoveOptions, Result, Role, RunId,
-    RunRecord, RunState, Timestamp,
+    RunRecord, RunState,
 };
 
 use super::{audit_kind, RunManager};
@@ -32,16 +32,14 @@ impl RunManager {
         }
         let failed = record.state == RunState::Failed;
         record.state = RunState::Stopping;
-        record.updated_at = Timestamp::now();
-        self.store.put_run(&record).await?;
+        self.save(&mut record).await?;
         self.remove_resources(&record).await?;
         record.state = if failed {
             RunState::Failed
         } else {
             RunState::Stopped
         };
-        record.updated_at = Timestamp::now();
-        self.store.put_run(&record).await?;
+        self.save(&mut record).await?;
         self.audit(AuditEvent::new(audit_kind::RUN_STOPPED).with_run(id))
             .await;
         Ok(record)

@@ -78,6 +78,62 @@ async fn runs_round_trip_with_every_resource_id() {
 }
 
 #[tokio::test]
+async fn run_updates_are_compare_and_set_and_heartbeats_leave_the_version_alone() {
+    let (store, dir) = fresh_store();
+    let other_process = SqliteStore::open_in_dir(dir.path()).unwrap();
+    let read = RunRecord {
+        id: RunId::new("r2"),
+        name: None,
+        mode: DockerMode::None,
+        image: "slipway-test/busybox:1".parse().unwrap(),
+        state: RunState::Creating,
+        network_id: None,
+        sidecar_id: None,
+        main_container_id: None,
+        state_volume: None,
+        owner: store.instance_id(),
+        heartbeat_at: Timestamp::from_unix_millis(1_000),
+        created_at: Timestamp::from_unix_millis(1_000),
+        updated_at: Timestamp::from_unix_millis(1_000),
+        error: None,
+    };
+    store.put_run(&read).await.unwrap();
+
+    // Both processes read version 1000; the first to write wins.
+    let mut recovered = read.clone();
+    recovered.state = RunState::Failed;
+    recovered.updated_at = Timestamp::from_unix_millis(2_000);
+    assert!(other_process
+        .update_run(&recovered, read.updated_at)
+        .await
+        .unwrap());
+    let mut running = read.clone();
+    running.state = RunState::Running;
+    running.updated_at = Timestamp::from_unix_millis(2_001);
+    assert!(!store.update_run(&running, read.updated_at).await.unwrap());
+    assert_eq!(
+        store.run(&read.id).await.unwrap().unwrap().state,
+        RunState::Failed
+    );
+
+    assert!(store
+        .heartbeat_run(&read.id, Timestamp::from_unix_millis(9_000))
+        .await
+        .unwrap());
+    let beat = other_process.run(&read.id).await.unwrap().unwrap();
+    assert_eq!(beat.heartbeat_at, Timestamp::from_unix_millis(9_000));
+    assert_eq!(
+        beat.updated_at,
+        Timestamp::from_unix_millis(2_000),
+        "same version"
+    );
+    assert!(!store
+        .heartbeat_run(&RunId::new("nope"), Timestamp::now())
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
 async fn a_container_can_be_claimed_only_once_until_its_claim_is_removed() {
     let (store, dir) = fresh_store();
     let other_process = SqliteStore::open_in_dir(dir.path()).unwrap();
