@@ -67,6 +67,7 @@ pub fn init(format: LogFormat, rust_log: Option<&str>, verbose: u8) {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_filter(filter)
                     .with_filter(ceiling),
             )

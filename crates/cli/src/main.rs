@@ -37,7 +37,8 @@ fn main() -> ExitCode {
         Ok(Outcome::Failed) => ExitCode::FAILURE,
         Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Errors may carry what a repository's commands printed.
+            eprintln!("error: {}", output::terminal_safe(&format!("{error:#}")));
             if let Some(hint) = hint(&error) {
                 eprintln!("hint: {hint}");
             }

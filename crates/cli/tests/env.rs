@@ -260,7 +260,8 @@ fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
 }
 
 #[tokio::test]
-async fn a_secret_never_reaches_a_trace_log_the_state_an_error_or_the_container_config() {
+async fn a_failing_install_is_shown_redacted_and_escaped_and_its_secret_reaches_no_log_state_or_config(
+) {
     let Some(engine) = require_engine!(Need::NodeImage) else {
         return;
     };
@@ -281,7 +282,7 @@ async fn a_secret_never_reaches_a_trace_log_the_state_an_error_or_the_container_
             "--secret-env",
             "NPM_TOKEN",
             "--install",
-            "echo \"auth $NPM_TOKEN\"; echo \"denied for $NPM_TOKEN\" >&2; exit 1",
+            "echo \"auth $NPM_TOKEN\"; printf '\\033]0;owned\\007'; echo \"denied for $NPM_TOKEN\" >&2; exit 1",
         ])
         .env("SLIPWAY_STATE_DIR", fixture.state.path())
         .env("NPM_TOKEN", NPM_TOKEN)
@@ -300,6 +301,10 @@ async fn a_secret_never_reaches_a_trace_log_the_state_an_error_or_the_container_
         "the failure is shown, redacted: {printed}"
     );
     assert!(printed.contains("DEBUG"), "debug logging was on: {printed}");
+    assert!(
+        !printed.contains('\u{1b}') && printed.contains("\\x1b]0;owned\\x07"),
+        "control characters from the repo are shown escaped: {printed}"
+    );
     for secret in [NPM_TOKEN, GIT_TOKEN] {
         assert!(!printed.contains(secret), "{secret} was printed");
         for (path, bytes) in files_under(fixture.state.path()) {

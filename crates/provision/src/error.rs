@@ -45,6 +45,12 @@ pub enum GitError {
         repo: String,
         reason: crate::repo_cache::StopReason,
     },
+    #[error("{repo} holds an entry slipway refuses to copy: {path:?} ({why})")]
+    UnsafePath {
+        repo: String,
+        path: String,
+        why: &'static str,
+    },
     #[error("failed to prepare the mirror directory {path}")]
     Directory {
         path: String,
@@ -71,6 +77,9 @@ impl GitError {
                     Error::CapacityExceeded(self.to_string())
                 }
             };
+        }
+        if let GitError::UnsafePath { .. } = &self {
+            return Error::invalid("repository tree", self.to_string());
         }
         let Some(source) = git_source(&self) else {
             return Error::backend(self);

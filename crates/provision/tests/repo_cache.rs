@@ -560,3 +560,46 @@ async fn an_explicit_remote_gets_a_mirror_of_its_own_and_leaves_the_template_s_a
         .to_owned();
     assert_eq!(origin, templated.file_url());
 }
+
+/// A bare repository at `dir/octo/app.git` whose `main` commit has a root tree entry named
+/// `name`: written as a raw object, since git itself refuses to make one.
+fn crafted_repo(dir: &Path, name: &str) -> String {
+    let path = dir.join("octo/app.git");
+    let repo = git2::Repository::init_bare(&path).unwrap();
+    let blob = repo.blob(b"owned\n").unwrap();
+    let mut raw = format!("100644 {name}\0").into_bytes();
+    raw.extend_from_slice(blob.as_bytes());
+    let tree_id = repo
+        .odb()
+        .unwrap()
+        .write(git2::ObjectType::Tree, &raw)
+        .unwrap();
+    let tree = repo.find_tree(tree_id).unwrap();
+    let who = git2::Signature::now("t", "t@example.com").unwrap();
+    repo.commit(Some("refs/heads/main"), &who, &who, "crafted", &tree, &[])
+        .unwrap();
+    repo.set_head("refs/heads/main").unwrap();
+    format!("file://{}", path.display())
+}
+
+#[tokio::test]
+async fn tree_entries_that_climb_out_or_plant_a_git_dir_are_refused() {
+    for name in ["..", ".git", ".GIT", "."] {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crafted_repo(dir.path(), name);
+        let cache = cache_at(dir.path(), &url);
+        cache.ensure(&source(), None).await.unwrap();
+        let main = cache
+            .resolve(&source(), &"main".parse().unwrap())
+            .await
+            .unwrap();
+        let error = cache.archive(&source(), &main).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Invalid, "{name}: {error}");
+        assert!(error.to_string().contains("refuses to copy"), "{error}");
+        let error = cache
+            .archive_paths(&source(), &main, &["../etc/passwd".to_owned()])
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Invalid, "{error}");
+    }
+}

@@ -12,7 +12,7 @@ use slipway_core::{
 use slipway_provision::{EnvValue, Environments, Phase, SetupRequest};
 
 use crate::commands::{own, parse_env_pair, parse_secret_env, Outcome, SHUTDOWN};
-use crate::output::{age, capitalized, print_json, Table};
+use crate::output::{age, capitalized, print_json, terminal_safe, Passthrough, Table};
 
 /// Environment verbs.
 #[derive(Debug, Subcommand)]
@@ -136,11 +136,12 @@ async fn dispatch(services: &Services, command: EnvCommand) -> anyhow::Result<Ou
                 ..LogOptions::default()
             };
             let mut lines = services.environments()?.logs(&id, &options).await?;
+            let shown = Passthrough::new();
             while let Some(line) = lines.next().await {
                 let line = line?;
                 match line.source {
-                    LogSource::Stderr => eprintln!("{}", line.line),
-                    _ => println!("{}", line.line),
+                    LogSource::Stderr => eprintln!("{}", shown.err(&line.line)),
+                    _ => println!("{}", shown.out(&line.line)),
                 }
             }
             Ok(Outcome::Success)
@@ -152,8 +153,9 @@ async fn dispatch(services: &Services, command: EnvCommand) -> anyhow::Result<Ou
         } => {
             let request = ExecRequest::new(command).with_timeout(Duration::from_secs(timeout_secs));
             let outcome = services.environments()?.exec(&id, request).await?;
-            print!("{}", outcome.stdout_text());
-            eprint!("{}", outcome.stderr_text());
+            let shown = Passthrough::new();
+            print!("{}", shown.out(&outcome.stdout_text()));
+            eprint!("{}", shown.err(&outcome.stderr_text()));
             if outcome.timed_out {
                 eprintln!(
                     "error: the command ran out of time after {timeout_secs}s and was killed"
@@ -187,7 +189,10 @@ async fn up(environments: &Environments, args: UpArgs) -> anyhow::Result<Outcome
         while let Some(slipway_provision::EnvironmentEvent { event, .. }) = receiver.recv().await {
             let phase = capitalized(event.phase.as_str());
             match (event.phase, event.started, event.duration_ms) {
-                (Phase::Error, _, _) => eprintln!("error: {}", event.message.unwrap_or_default()),
+                (Phase::Error, _, _) => eprintln!(
+                    "error: {}",
+                    terminal_safe(&event.message.unwrap_or_default())
+                ),
                 (_, true, _) => eprintln!("{phase}…"),
                 (current, false, Some(ms)) if current != Phase::Ready => {
                     eprintln!("{phase} done in {ms} ms");
@@ -227,7 +232,7 @@ fn print_list(records: &[EnvironmentRecord]) {
                 Some(error) => format!(
                     "{}: {}",
                     record.status,
-                    error.lines().next().unwrap_or_default()
+                    terminal_safe(error.lines().next().unwrap_or_default())
                 ),
                 None => record.status.to_string(),
             },

@@ -11,7 +11,7 @@ use slipway_buildkit::{CleanOptions, HealthProbe, RunSpec, SidecarOverrides};
 use slipway_core::{ContainerName, DockerMode, ImageRef, LogSource, RunId, RunRecord};
 
 use crate::commands::{own, own_if_free, parse_env_pair, Outcome, SHUTDOWN};
-use crate::output::{age, print_json, Table};
+use crate::output::{age, print_json, Passthrough, Table};
 
 /// The Docker access of `slipway run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -166,11 +166,12 @@ async fn create(services: &Services, spec: RunSpec, attach: bool) -> anyhow::Res
         return Ok(Outcome::Success);
     }
     let mut lines = runs.attach(&record.id).await?;
+    let shown = Passthrough::new();
     while let Some(line) = lines.next().await {
         let line = line?;
         match line.source {
-            LogSource::Stderr => eprintln!("{}", line.line),
-            _ => println!("{}", line.line),
+            LogSource::Stderr => eprintln!("{}", shown.err(&line.line)),
+            _ => println!("{}", shown.out(&line.line)),
         }
     }
     let code = runs.wait(&record.id).await?;

@@ -179,6 +179,39 @@ fn append_dir(
         })
 }
 
+/// Checks one entry name of a tree: a well-formed repository never has these, and a crafted
+/// one could use them to write or remove outside the app directory.
+fn check_name(slug: &RepoSlug, path: &str, name: &[u8]) -> Result<(), GitError> {
+    let why = match name {
+        b"" | b"." | b".." => Some("a relative path component"),
+        _ if name.contains(&b'/') || name.contains(&b'\\') => Some("a path separator"),
+        _ if name.contains(&0) => Some("a NUL byte"),
+        _ if name.eq_ignore_ascii_case(b".git") => Some("a .git entry"),
+        _ => None,
+    };
+    match why {
+        Some(why) => Err(GitError::UnsafePath {
+            repo: slug.to_string(),
+            path: path.to_owned(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks a path from a diff, component by component; absolute paths are refused too.
+fn check_path(slug: &RepoSlug, path: &str) -> Result<(), GitError> {
+    if path.starts_with('/') {
+        return Err(GitError::UnsafePath {
+            repo: slug.to_string(),
+            path: path.to_owned(),
+            why: "an absolute path",
+        });
+    }
+    path.split('/')
+        .try_for_each(|component| check_name(slug, path, component.as_bytes()))
+}
+
 fn walk(
     builder: &mut tar::Builder<Vec<u8>>,
     repo: &Repository,
@@ -188,6 +221,7 @@ fn walk(
     mtime: u64,
 ) -> Result<(), GitError> {
     for entry in tree.iter() {
+        check_name(slug, prefix, entry.name_bytes())?;
         let name = String::from_utf8_lossy(entry.name_bytes());
         let path = if prefix.is_empty() {
             name.into_owned()
@@ -232,6 +266,7 @@ pub(crate) fn archive(
         None => walk(&mut builder, &repo, slug, &tree, "", mtime)?,
         Some(paths) => {
             for file in paths {
+                check_path(slug, file)?;
                 let Ok(entry) = tree.get_path(Path::new(file)) else {
                     continue;
                 };
@@ -280,6 +315,9 @@ pub(crate) fn diff(
             Delta::Unmodified | Delta::Ignored | Delta::Untracked => {}
             _ => diff.changed.extend(path_of(delta.new_file())),
         }
+    }
+    for path in diff.changed.iter().chain(&diff.deleted) {
+        check_path(slug, path)?;
     }
     Ok(diff)
 }
