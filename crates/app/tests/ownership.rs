@@ -177,6 +177,7 @@ async fn nothing_of_another_instance_is_touched() {
         .clean(&slipway_buildkit::CleanOptions {
             dry_run: false,
             volumes_unused_for: Some(Duration::ZERO),
+            ..slipway_buildkit::CleanOptions::default()
         })
         .await
         .unwrap();

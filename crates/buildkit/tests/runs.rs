@@ -432,6 +432,7 @@ async fn clean_removes_orphans_and_never_touches_a_live_run() {
         .clean(&CleanOptions {
             dry_run: false,
             volumes_unused_for: Some(Duration::ZERO),
+            ..CleanOptions::default()
         })
         .await
         .unwrap()
@@ -598,6 +599,7 @@ async fn foreign_containers_named_like_a_run_or_prefixed_like_its_ids_survive_st
         .clean(&CleanOptions {
             dry_run: false,
             volumes_unused_for: Some(Duration::ZERO),
+            ..CleanOptions::default()
         })
         .await
         .unwrap();

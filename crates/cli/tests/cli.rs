@@ -69,6 +69,27 @@ async fn doctor_passes_on_a_working_engine_and_cleans_up() {
     assert_eq!(leftovers("dev.slipway.doctor=true"), 0);
 }
 
+#[tokio::test]
+async fn doctor_creates_no_state_directory() {
+    let Some(_engine) = require_engine!() else {
+        return;
+    };
+    let parent = tempfile::tempdir().unwrap();
+    let state = parent.path().join("never-made");
+    let output = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args(["doctor", "--json", "--image", BUSYBOX_IMAGE])
+        .env("SLIPWAY_STATE_DIR", &state)
+        .env_remove("SLIPWAY_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(!state.exists(), "doctor created the state directory");
+}
+
 #[test]
 fn doctor_fails_with_a_fix_when_no_engine_answers() {
     let output = slipway(&[

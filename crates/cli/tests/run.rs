@@ -352,3 +352,42 @@ async fn audit_verify_exits_1_when_an_entry_was_changed() {
     assert_eq!(verify.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&verify.stdout).contains("BROKEN"));
 }
+
+#[tokio::test]
+async fn clean_records_days_deletes_old_ended_runs_and_keeps_the_audit_verifiable() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let state = state_dir(&engine, "records");
+    let run = |args: &[&str]| slipway(state.path(), args);
+    let id = stdout(&run(&["run", "--image", BUSYBOX_IMAGE, "--", "true"]))
+        .trim()
+        .to_owned();
+    stdout(&run(&["stop", &id]));
+    // The run ended forty days ago; another ended just now.
+    let store = slipway_store::SqliteStore::open_in_dir(state.path()).unwrap();
+    let mut old = store
+        .run(&slipway_core::RunId::new(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    let recent = old.clone();
+    old.id = slipway_core::RunId::new("old000000000");
+    old.updated_at = slipway_core::Timestamp::from_unix_millis(
+        slipway_core::Timestamp::now().unix_millis() - 40 * 24 * 3_600_000,
+    );
+    store.put_run(&old).await.unwrap();
+
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&["clean", "--records-days", "30", "--json"]))).unwrap();
+    assert_eq!(report["run_records"], 1, "{report:#}");
+    let left: Vec<String> = store
+        .runs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id.to_string())
+        .collect();
+    assert_eq!(left, [recent.id.to_string()]);
+    assert_eq!(run(&["audit", "--verify"]).status.code(), Some(0));
+}

@@ -45,6 +45,9 @@ pub trait RunStore: Send + Sync {
     /// Marks a run alive at `at` without changing the record otherwise (not its
     /// `updated_at`); whether the run exists.
     async fn heartbeat_run(&self, id: &RunId, at: Timestamp) -> Result<bool>;
+    /// Deletes the records of runs that are over (stopped or failed) and last changed before
+    /// `before`; how many went.
+    async fn prune_runs(&self, before: Timestamp) -> Result<u64>;
 }
 
 /// Host-port leases. [`LeaseStore::lease_port`] is atomic: no port is ever leased twice.
@@ -134,6 +137,9 @@ pub trait AuditLog: Send + Sync {
     async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
     /// Recomputes the chain and reports the first tampered, missing or reordered entry.
     async fn verify_audit(&self) -> Result<AuditVerification>;
+    /// Removes the entries older than `before` (never the newest), keeping the chain
+    /// verifiable from the first one left; how many went. The pruning is itself appended.
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64>;
 }
 
 /// All of slipway's durable records, owned by one state (instance).

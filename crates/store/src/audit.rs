@@ -3,6 +3,7 @@
 //! `hash = sha256(prev_hash "\n" seq "\n" at "\n" event_json)`, over the exact JSON stored.
 //! A separate head row (seq and hash of the newest entry), written in the same transaction,
 //! makes deleting the newest entries detectable as well as editing or removing older ones.
+//! Pruning old entries records the last one removed as the anchor the chain now starts from.
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -24,6 +25,18 @@ pub(crate) fn entry_hash(prev_hash: &str, seq: u64, at: Timestamp, event_json: &
     hasher.update(format!("\n{seq}\n{}\n", at.unix_millis()).as_bytes());
     hasher.update(event_json.as_bytes());
     hex::encode(hasher.finalize())
+}
+
+/// Where the chain starts: after the last pruned entry, or at the beginning.
+fn anchor(conn: &Connection) -> rusqlite::Result<(u64, String)> {
+    Ok(conn
+        .query_row(
+            "SELECT seq, hash FROM audit_anchor WHERE id = 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, GENESIS.to_owned())))
 }
 
 fn head(conn: &Connection) -> rusqlite::Result<Option<(u64, String)>> {
@@ -48,6 +61,50 @@ impl AuditLog for SqliteStore {
     async fn verify_audit(&self) -> Result<AuditVerification> {
         self.with_conn(|conn| verify(conn)).await
     }
+
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64> {
+        let pruned = self.with_conn(move |conn| prune(conn, before)).await?;
+        if pruned > 0 {
+            let event = AuditEvent::new("audit.pruned").with_detail(format!(
+                "{pruned} entries from before unix time {} removed",
+                before.unix_seconds()
+            ));
+            self.append_audit(&event).await?;
+        }
+        Ok(pruned)
+    }
+}
+
+fn prune(conn: &mut Connection, before: Timestamp) -> Result<u64, StoreError> {
+    let fail = |source| StoreError::AppendAudit { source };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    let Some((head_seq, _)) = head(&tx).map_err(fail)? else {
+        return Ok(0);
+    };
+    let last: Option<(u64, String)> = tx
+        .query_row(
+            "SELECT seq, hash FROM audit_log WHERE at < ?1 AND seq < ?2 ORDER BY seq DESC LIMIT 1",
+            params![before.unix_millis(), head_seq],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(fail)?;
+    let Some((seq, hash)) = last else {
+        return Ok(0);
+    };
+    let removed = tx
+        .execute("DELETE FROM audit_log WHERE seq <= ?1", params![seq])
+        .map_err(fail)?;
+    tx.execute(
+        "INSERT INTO audit_anchor (id, seq, hash) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET seq = ?1, hash = ?2",
+        params![seq, hash],
+    )
+    .map_err(fail)?;
+    tx.commit().map_err(fail)?;
+    Ok(removed as u64)
 }
 
 fn append(conn: &mut Connection, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
@@ -184,15 +241,16 @@ fn check(row: &Row, expected_seq: u64, expected_prev: &str) -> Option<AuditProbl
 fn verify(conn: &Connection) -> Result<AuditVerification, StoreError> {
     let fail = |source| StoreError::ReadAudit { source };
     let head = head(conn).map_err(fail)?;
+    let (start_seq, start_hash) = anchor(conn).map_err(fail)?;
     let mut statement = conn
         .prepare("SELECT seq, at, kind, run_id, event, prev_hash, hash FROM audit_log ORDER BY seq")
         .map_err(fail)?;
     let mut checked = 0u64;
-    let mut last: Option<(u64, String)> = None;
+    let mut last: Option<(u64, String)> = (start_seq > 0).then(|| (start_seq, start_hash.clone()));
     for row in statement.query_map([], read_row).map_err(fail)? {
         let row = row.map_err(fail)?;
         let expected_prev = last.as_ref().map_or(GENESIS, |(_, hash)| hash.as_str());
-        if let Some(problem) = check(&row, checked + 1, expected_prev) {
+        if let Some(problem) = check(&row, start_seq + checked + 1, expected_prev) {
             return Ok(AuditVerification {
                 entries: checked,
                 problem: Some(problem),
@@ -204,7 +262,7 @@ fn verify(conn: &Connection) -> Result<AuditVerification, StoreError> {
     if head != last {
         let seq = last.as_ref().map_or(1, |(seq, _)| seq + 1);
         let reason = match head {
-            Some((head_seq, _)) if head_seq > checked => {
+            Some((head_seq, _)) if head_seq > start_seq + checked => {
                 format!("entries {seq} to {head_seq} are missing (the log was truncated)")
             }
             _ => "the log's head does not match its newest entry".to_owned(),

@@ -100,6 +100,14 @@ const MIGRATIONS: &[&str] = &[
         reserved_at INTEGER NOT NULL
     );
     "#,
+    // 6: the last audit entry pruned, where verification of what is left starts.
+    r#"
+    CREATE TABLE audit_anchor (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build of slipway writes.

@@ -99,6 +99,21 @@ impl RunStore for SqliteStore {
         .await
     }
 
+    async fn prune_runs(&self, before: Timestamp) -> Result<u64> {
+        self.with_conn(move |conn| {
+            conn.execute(
+                "DELETE FROM runs WHERE updated_at < ?1 AND state IN (?2, ?3)",
+                params![before.unix_millis(), TERMINAL_STATES[0], TERMINAL_STATES[1]],
+            )
+            .map(|n| n as u64)
+            .map_err(|source| StoreError::WriteRun {
+                id: "(pruning)".into(),
+                source,
+            })
+        })
+        .await
+    }
+
     async fn heartbeat_run(&self, id: &RunId, at: Timestamp) -> Result<bool> {
         let id = id.clone();
         self.with_conn(move |conn| {
@@ -115,6 +130,9 @@ impl RunStore for SqliteStore {
         .await
     }
 }
+
+/// The states a run is over in, as stored.
+const TERMINAL_STATES: [&str; 2] = ["stopped", "failed"];
 
 /// A stored record with the heartbeat column, which moves without rewriting the record.
 fn with_heartbeat(what: &str, json: &str, heartbeat: i64) -> Result<RunRecord, StoreError> {

@@ -30,6 +30,8 @@ struct MemoryState {
     builds: Vec<BuildRecord>,
     audit: Vec<AuditEntry>,
     memory: BTreeMap<String, MemoryReservation>,
+    /// The hash of the last pruned audit entry, where verification starts.
+    audit_anchor: Option<String>,
 }
 
 impl MemoryStore {
@@ -120,6 +122,15 @@ impl RunStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn prune_runs(&self, before: Timestamp) -> Result<u64> {
+        let mut state = self.lock();
+        let old = state.runs.len();
+        state
+            .runs
+            .retain(|_, run| !(run.state.is_terminal() && run.updated_at < before));
+        Ok((old - state.runs.len()) as u64)
     }
 
     async fn heartbeat_run(&self, id: &RunId, at: Timestamp) -> Result<bool> {
@@ -251,7 +262,7 @@ impl AuditLog for MemoryStore {
             .audit
             .last()
             .map_or_else(|| "0".repeat(16), |e| e.hash.clone());
-        let seq = state.audit.len() as u64 + 1;
+        let seq = state.audit.last().map_or(1, |e| e.seq + 1);
         let at = Timestamp::now();
         let hash = chain_hash(&prev_hash, seq, at, event);
         let entry = AuditEntry {
@@ -293,7 +304,7 @@ impl AuditLog for MemoryStore {
 
     async fn verify_audit(&self) -> Result<AuditVerification> {
         let state = self.lock();
-        let mut prev = "0".repeat(16);
+        let mut prev = state.audit_anchor.clone().unwrap_or_else(|| "0".repeat(16));
         for entry in &state.audit {
             if entry.prev_hash != prev
                 || chain_hash(&prev, entry.seq, entry.at, &entry.event) != entry.hash
@@ -312,6 +323,27 @@ impl AuditLog for MemoryStore {
             entries: state.audit.len() as u64,
             problem: None,
         })
+    }
+
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64> {
+        let pruned = {
+            let mut state = self.lock();
+            let keep_from = state
+                .audit
+                .iter()
+                .position(|e| e.at >= before)
+                .unwrap_or(state.audit.len())
+                .min(state.audit.len().saturating_sub(1));
+            let removed: Vec<AuditEntry> = state.audit.drain(..keep_from).collect();
+            if let Some(last) = removed.last() {
+                state.audit_anchor = Some(last.hash.clone());
+            }
+            removed.len() as u64
+        };
+        if pruned > 0 {
+            self.append_audit(&AuditEvent::new("audit.pruned")).await?;
+        }
+        Ok(pruned)
     }
 }
 

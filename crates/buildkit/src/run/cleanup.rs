@@ -6,7 +6,7 @@ use std::time::Duration;
 use slipway_core::labels::Scope;
 use slipway_core::{
     labels, AuditEvent, ContainerState, Error, LabelFilter, Result, Role, RunId, RunRecord,
-    RunState,
+    RunState, Timestamp,
 };
 
 use super::manager::RUN_HOLDER_PREFIX;
@@ -23,6 +23,9 @@ pub struct CleanOptions {
     pub dry_run: bool,
     /// Also remove BuildKit state volumes no run has used for this long.
     pub volumes_unused_for: Option<Duration>,
+    /// Also delete records of runs that ended this long ago, and audit entries this old
+    /// (the audit chain stays verifiable from the first entry kept).
+    pub records_older_than: Option<Duration>,
 }
 
 /// What `clean` removed (or, in a dry run, would remove).
@@ -34,6 +37,10 @@ pub struct CleanReport {
     pub networks: Vec<String>,
     /// Unused state volumes.
     pub volumes: Vec<String>,
+    /// Run records deleted (not counted in a dry run).
+    pub run_records: u64,
+    /// Audit entries pruned (not counted in a dry run).
+    pub audit_entries: u64,
 }
 
 impl RunManager {
@@ -168,6 +175,15 @@ impl RunManager {
                     self.store.release_memory(&reservation.holder).await?;
                 }
             }
+        }
+        if let (Some(age), false) = (options.records_older_than, options.dry_run) {
+            let before = Timestamp::from_unix_millis(
+                Timestamp::now()
+                    .unix_millis()
+                    .saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX)),
+            );
+            report.run_records = self.store.prune_runs(before).await?;
+            report.audit_entries = self.store.prune_audit(before).await?;
         }
         if let Some(unused_for) = options.volumes_unused_for {
             report.volumes = self

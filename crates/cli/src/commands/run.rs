@@ -74,6 +74,9 @@ pub(crate) struct CleanArgs {
     /// Days without a run after which a state volume counts as unused.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=36_500))]
     volume_days: u64,
+    /// Also delete records of runs that ended, and audit entries, older than this many days.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    records_days: Option<u64>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -210,6 +213,9 @@ pub(crate) async fn clean(config: &Config, args: CleanArgs) -> anyhow::Result<Ou
         volumes_unused_for: args
             .volumes
             .then(|| Duration::from_secs(args.volume_days * 24 * 3600)),
+        records_older_than: args
+            .records_days
+            .map(|days| Duration::from_secs(days * 24 * 3600)),
     };
     let report = services.runs()?.clean(&options).await?;
     services.shutdown(SHUTDOWN).await?;
@@ -231,7 +237,13 @@ pub(crate) async fn clean(config: &Config, args: CleanArgs) -> anyhow::Result<Ou
             println!("{verb} {kind} {name}");
         }
     }
-    if report.containers.is_empty() && report.networks.is_empty() && report.volumes.is_empty() {
+    if report.run_records + report.audit_entries > 0 {
+        println!(
+            "deleted {} run records and {} audit entries",
+            report.run_records, report.audit_entries
+        );
+    }
+    if report == slipway_buildkit::CleanReport::default() {
         println!("nothing to clean");
     }
     Ok(Outcome::Success)

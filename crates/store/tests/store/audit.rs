@@ -168,3 +168,59 @@ async fn the_log_goes_on_after_verification() {
     assert_eq!(entry.seq, 3);
     assert!(store.verify_audit().await.unwrap().is_intact());
 }
+
+#[tokio::test]
+async fn pruning_keeps_the_rest_verifiable_and_a_later_gap_still_shows() {
+    let (store, _dir) = filled(6).await;
+    tamper(
+        &store,
+        "UPDATE audit_log SET at = at - 86400000 WHERE seq <= 4",
+    );
+    // The old entries' stored times moved, so their hashes no longer match: recompute them
+    // as a log written a day ago would have them.
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    let mut prev = "0".repeat(64);
+    for seq in 1..=6u64 {
+        let (at, event): (i64, String) = conn
+            .query_row(
+                "SELECT at, event FROM audit_log WHERE seq = ?1",
+                [seq],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let hash = rehash(&prev, seq, at, &event);
+        conn.execute(
+            "UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
+            rusqlite::params![prev, hash, seq],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE audit_head SET hash = ?1 WHERE seq = ?2",
+            rusqlite::params![hash, seq],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    assert!(store.verify_audit().await.unwrap().is_intact());
+
+    let an_hour_ago = slipway_core::Timestamp::from_unix_millis(
+        slipway_core::Timestamp::now().unix_millis() - 3_600_000,
+    );
+    assert_eq!(store.prune_audit(an_hour_ago).await.unwrap(), 4);
+    let left: Vec<u64> = store
+        .audit_entries(&AuditFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(left, [5, 6, 7], "the pruning itself is entry 7");
+    let verification = store.verify_audit().await.unwrap();
+    assert!(verification.is_intact(), "{verification:?}");
+    assert_eq!(verification.entries, 3);
+
+    // Removing an entry by hand is still caught.
+    tamper(&store, "DELETE FROM audit_log WHERE seq = 5");
+    let problem = store.verify_audit().await.unwrap().problem.unwrap();
+    assert_eq!(problem.seq, 5, "{problem:?}");
+}

@@ -120,6 +120,7 @@ pub(crate) async fn run(config: &Config, args: RunBenchArgs) -> anyhow::Result<O
         .clean(&CleanOptions {
             dry_run: false,
             volumes_unused_for: Some(Duration::ZERO),
+            ..CleanOptions::default()
         })
         .await
         .context("failed to remove the bench's BuildKit state volume")?;
