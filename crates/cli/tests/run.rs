@@ -178,6 +178,20 @@ fn bad_run_input_is_refused_with_a_clear_error() {
     let probe = slipway(state.path(), &["run", "--buildkit-probe", "http"]);
     assert_eq!(probe.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&probe.stderr).contains("`grpc` or `tcp`"));
+    // Sizes and ages that would overflow once multiplied out are refused up front.
+    for args in [
+        &["run", "--memory-mb", "18446744073709551615", "--", "true"][..],
+        &["run", "--buildkit-memory-mb", "99999999999999", "--", "true"],
+        &["clean", "--volumes", "--volume-days", "213503982334601"],
+        &["clean", "--records-days", "99999999999"],
+    ] {
+        let refused = slipway(state.path(), args);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+    }
+    assert!(
+        std::fs::read_dir(state.path()).unwrap().next().is_none(),
+        "nothing was created"
+    );
 }
 
 #[tokio::test]
