@@ -181,7 +181,13 @@ fn bad_run_input_is_refused_with_a_clear_error() {
     // Sizes and ages that would overflow once multiplied out are refused up front.
     for args in [
         &["run", "--memory-mb", "18446744073709551615", "--", "true"][..],
-        &["run", "--buildkit-memory-mb", "99999999999999", "--", "true"],
+        &[
+            "run",
+            "--buildkit-memory-mb",
+            "99999999999999",
+            "--",
+            "true",
+        ],
         &["clean", "--volumes", "--volume-days", "213503982334601"],
         &["clean", "--records-days", "99999999999"],
     ] {
