@@ -32,6 +32,7 @@
 pub mod config;
 pub mod doctor;
 pub mod logging;
+pub mod maintenance;
 mod pool_view;
 mod services;
 mod state_lock;

@@ -127,6 +127,15 @@ impl Services {
         let runtime = Arc::new(self.config.engine.connect().await?);
         let dyn_runtime: Arc<dyn Runtime> = runtime.clone();
         let store: Arc<dyn Store> = self.store.clone();
+        let provision = &self.config.provision;
+        let cache = GitRepoCache::new(ProvisionSetup::repo_cache_dir(&self.config.state_dir))
+            .with_url_template(&provision.url_template)?;
+        let provisioner = Provisioner::new(
+            dyn_runtime.clone(),
+            Arc::new(cache),
+            store.instance_id(),
+            provision.config.clone(),
+        )?;
         let pools = &self.config.pools;
         let pool = match ownership {
             Some(ownership) => {
@@ -137,6 +146,9 @@ impl Services {
                     });
                 for pool in &pools.pools {
                     builder = builder.with_pool(pool.clone());
+                }
+                if let Some(base) = self.base_pool(dyn_runtime.as_ref(), &provisioner).await? {
+                    builder = builder.with_pool(base);
                 }
                 PoolHandle::Owned(builder.start().await?)
             }
@@ -157,15 +169,6 @@ impl Services {
                     .total_memory_bytes,
             ),
         };
-        let provision = &self.config.provision;
-        let cache = GitRepoCache::new(ProvisionSetup::repo_cache_dir(&self.config.state_dir))
-            .with_url_template(&provision.url_template)?;
-        let provisioner = Provisioner::new(
-            dyn_runtime.clone(),
-            Arc::new(cache),
-            store.instance_id(),
-            provision.config.clone(),
-        )?;
         let pool_trait: Arc<dyn Pool> = match &pool {
             PoolHandle::Owned(pool) => Arc::new(pool.clone()),
             PoolHandle::Viewed(view) => view.clone(),
@@ -197,6 +200,25 @@ impl Services {
             environments,
             runs,
         })
+    }
+
+    /// The warm pool of the environments' base image, when one is configured and its image
+    /// is here (a missing image is reported, not fatal: creates then say what is missing).
+    async fn base_pool(
+        &self,
+        runtime: &dyn Runtime,
+        provisioner: &Provisioner,
+    ) -> Result<Option<slipway_core::PoolConfig>> {
+        let settings = &self.config.provision.environments;
+        let Some(config) = Environments::base_pool(provisioner, settings)? else {
+            return Ok(None);
+        };
+        if !runtime.image_exists(&config.spec.image).await? {
+            tracing::warn!(image = %config.spec.image, "the base image is missing: no warm environments until it is built or loaded");
+            return Ok(None);
+        }
+        provisioner.ensure_environment_network().await?;
+        Ok(Some(config))
     }
 
     /// Start-up recovery: once, by the owner, after the pool adopted what it could.

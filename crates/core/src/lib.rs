@@ -100,7 +100,8 @@ pub use pool::{Lease, Pool, PoolConfig, PoolReport, PoolStatus, DEFAULT_POOL_MEM
 pub use pool_key::PoolKey;
 pub use ports::{PortLease, PortLeaseRequest, PortRange};
 pub use records::{
-    BuildRecord, BuildStatus, DockerMode, EnvironmentRecord, EnvironmentStatus, RunRecord, RunState,
+    BuildRecord, BuildStatus, DockerMode, EnvironmentRecord, EnvironmentStatus, PhaseTiming,
+    RunRecord, RunState,
 };
 pub use repo::{CommitId, GitCredentials, MirrorInfo, RepoCache, RepoSource, TreeDiff};
 pub use runtime::{

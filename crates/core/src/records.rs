@@ -86,6 +86,33 @@ pub struct EnvironmentRecord {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// Every published port of its container.
+    #[serde(default)]
+    pub ports: Vec<crate::PublishedPort>,
+    /// Metadata its creator attached (never on the container: labels there would make every
+    /// request a pool of its own).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The phases of its last setup, in order, with their timings.
+    #[serde(default)]
+    pub phases: Vec<PhaseTiming>,
+    /// The key its creator sent to make a retried create return this environment.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// Whether its container was warm in a pool when it was claimed.
+    #[serde(default)]
+    pub from_pool: bool,
+}
+
+/// One phase of a setup: when it began and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PhaseTiming {
+    /// `cloning`, `installing`, `starting`, …
+    pub phase: String,
+    /// When it began.
+    pub started_at: Timestamp,
+    /// How long it took, once it ended.
+    pub duration_ms: Option<u64>,
 }
 
 /// How a run gets Docker inside.

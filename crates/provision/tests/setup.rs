@@ -98,6 +98,7 @@ async fn stack() -> Option<Stack> {
             base_image: engine.node(),
             memory_bytes: 512 << 20,
             warm_per_repo: 0,
+            warm_base: 0,
             credentials: None,
         },
     );

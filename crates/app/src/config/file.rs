@@ -22,6 +22,19 @@ pub(crate) struct FileConfig {
     pub(crate) provision: FileProvision,
     #[serde(default)]
     pub(crate) buildkit: FileBuildkit,
+    #[serde(default)]
+    pub(crate) server: FileServer,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileServer {
+    pub(crate) listen: Option<String>,
+    pub(crate) api_secrets_file: Option<PathBuf>,
+    pub(crate) callback_timeout_secs: Option<u64>,
+    pub(crate) callback_attempts: Option<u32>,
+    pub(crate) log_buffer_lines: Option<usize>,
 }
 
 /// `[engine]`.
@@ -74,6 +87,7 @@ pub(crate) struct FileProvision {
     pub(crate) memory_mb: Option<u64>,
     pub(crate) ready_timeout_secs: Option<u64>,
     pub(crate) warm_per_repo: Option<usize>,
+    pub(crate) warm_base: Option<usize>,
     pub(crate) isolate: Option<bool>,
     #[serde(default)]
     pub(crate) labels: BTreeMap<String, String>,

@@ -9,6 +9,12 @@
 //! | connect / request timeout | — | — | `engine.connect_timeout_ms`, `engine.request_timeout_secs` | 2000 ms, 120 s |
 //! | state directory | `--state-dir` | `SLIPWAY_STATE_DIR` | `state_dir` | `./.slipway` |
 //! | git credentials | — | `SLIPWAY_GIT_TOKEN`, `SLIPWAY_GIT_USERNAME` | — | none, `x-access-token` |
+//! | base (default) image | — | `SLIPWAY_DEFAULT_IMAGE` | `provision.base_image` | `node:24-slim` |
+//! | warm base containers | — | `SLIPWAY_POOL_SIZE` | `provision.warm_base` | 0 |
+//! | repo URL template | — | `SLIPWAY_REPO_URL_TEMPLATE` | `provision.url_template` | `https://github.com/{owner}/{repo}.git` |
+//! | host ports | — | `SLIPWAY_PORT_RANGE` | `pool.port_range` | `10000-20000` |
+//! | API listen address | `--listen` | `SLIPWAY_LISTEN` | `server.listen` | `127.0.0.1:8080` |
+//! | API secrets | — | `SLIPWAY_API_SECRET` (comma-separated) | `server.api_secrets_file` | `<state>/api-secrets` |
 //!
 //! The file is `--config PATH`, else `$SLIPWAY_CONFIG`, else `./slipway.toml` when present.
 //! A file found only because it lies in the current directory (a cloned repository may
@@ -17,12 +23,14 @@
 
 mod file;
 mod sections;
+mod server;
 
 use std::path::{Path, PathBuf};
 
 use slipway_core::{Error, Result};
 
 pub use sections::{EngineConfig, PoolsConfig, PrivilegeChoice, ProvisionSetup, RunsConfig};
+pub use server::{ServerConfig, API_SECRETS_FILE, DEFAULT_LISTEN, MIN_SECRET_LEN};
 
 /// The state directory unless configured.
 pub const DEFAULT_STATE_DIR: &str = ".slipway";
@@ -57,6 +65,8 @@ pub struct Config {
     pub provision: ProvisionSetup,
     /// Runs with Docker inside.
     pub runs: RunsConfig,
+    /// The API server.
+    pub server: ServerConfig,
 }
 
 impl Config {
@@ -93,11 +103,12 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
         Ok(Config {
             file: path,
-            state_dir,
             engine,
-            pools: PoolsConfig::resolve(file.pool, file.pools)?,
+            pools: PoolsConfig::resolve(file.pool, file.pools, &var)?,
             provision: ProvisionSetup::resolve(file.provision, &var)?,
             runs: RunsConfig::resolve(file.buildkit)?,
+            server: ServerConfig::resolve(file.server, &state_dir, &var)?,
+            state_dir,
         })
     }
 }
@@ -133,6 +144,10 @@ fn check_local_file(path: &Path, file: &file::FileConfig) -> Result<()> {
             engine.allow_insecure_tcp.is_some(),
         ),
         ("state_dir", file.state_dir.is_some()),
+        (
+            "server.api_secrets_file",
+            file.server.api_secrets_file.is_some(),
+        ),
         (
             "provision.url_template",
             file.provision.url_template.is_some(),

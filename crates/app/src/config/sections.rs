@@ -100,10 +100,16 @@ pub struct PoolsConfig {
     pub settings: PoolSettings,
     /// The configured pools (one default pool when the file has none).
     pub pools: Vec<PoolConfig>,
+    /// Whether the file listed `[[pools]]` (else `pools` is the one default pool).
+    pub configured: bool,
 }
 
 impl PoolsConfig {
-    pub(super) fn resolve(settings: FilePoolSettings, pools: Vec<FilePool>) -> Result<Self> {
+    pub(super) fn resolve(
+        settings: FilePoolSettings,
+        pools: Vec<FilePool>,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
         let defaults = PoolSettings::default();
         let budget = match (settings.memory_budget_mb, settings.memory_headroom_mb) {
             (Some(budget), _) => MemoryBudget::Fixed(megabytes("pool.memory_budget_mb", budget)?),
@@ -112,18 +118,20 @@ impl PoolsConfig {
             }
             (None, None) => defaults.budget,
         };
-        let port_range = match settings.port_range {
+        let port_range = match var("SLIPWAY_PORT_RANGE").or(settings.port_range) {
             Some(text) => text
                 .parse()
-                .map_err(|e: Error| e.context("invalid pool.port_range"))?,
+                .map_err(|e: Error| e.context("invalid pool.port_range (SLIPWAY_PORT_RANGE)"))?,
             None => defaults.port_range,
         };
-        let pools = if pools.is_empty() {
-            vec![FilePool::default()]
-        } else {
+        let configured = !pools.is_empty();
+        let pools = if configured {
             pools
+        } else {
+            vec![FilePool::default()]
         };
         Ok(Self {
+            configured,
             settings: PoolSettings {
                 budget,
                 port_range,
@@ -197,11 +205,22 @@ impl ProvisionSetup {
     ) -> Result<Self> {
         let config_defaults = ProvisionConfig::default();
         let environment_defaults = EnvironmentSettings::default();
-        let base_image = match file.base_image {
-            Some(image) => image
-                .parse()
-                .map_err(|e: Error| e.context(format!("invalid provision.base_image `{image}`")))?,
+        let base_image = match var("SLIPWAY_DEFAULT_IMAGE").or(file.base_image) {
+            Some(image) => image.parse().map_err(|e: Error| {
+                e.context(format!(
+                    "invalid provision.base_image (SLIPWAY_DEFAULT_IMAGE) `{image}`"
+                ))
+            })?,
             None => environment_defaults.base_image,
+        };
+        let warm_base = match var("SLIPWAY_POOL_SIZE") {
+            Some(text) => text.parse().map_err(|_| {
+                Error::invalid(
+                    "SLIPWAY_POOL_SIZE",
+                    format!("`{}` is not a count", text.escape_debug()),
+                )
+            })?,
+            None => file.warm_base.unwrap_or(environment_defaults.warm_base),
         };
         let memory_bytes = match file.memory_mb {
             Some(mb) => megabytes("provision.memory_mb", mb)?,
@@ -212,8 +231,8 @@ impl ProvisionSetup {
             secret: Secret::new(secret),
         });
         Ok(Self {
-            url_template: file
-                .url_template
+            url_template: var("SLIPWAY_REPO_URL_TEMPLATE")
+                .or(file.url_template)
                 .unwrap_or_else(|| DEFAULT_URL_TEMPLATE.to_owned()),
             config: ProvisionConfig {
                 install_command: file.install_command,
@@ -234,6 +253,7 @@ impl ProvisionSetup {
                 warm_per_repo: file
                     .warm_per_repo
                     .unwrap_or(environment_defaults.warm_per_repo),
+                warm_base,
                 credentials,
             },
         })

@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 use futures_util::stream::BoxStream;
 use slipway_core::prelude::*;
 use slipway_core::{
-    ContainerId, EnvironmentRecord, EnvironmentStatus, Error, ExecOutcome, ExecRequest,
-    GitCredentials, ImageRef, LogLine, LogOptions, Pool, PoolConfig, RemoveOptions, RepoSlug,
-    Result, Timestamp, DEFAULT_POOL_MEMORY_BYTES,
+    labels, ContainerId, ContainerName, ContainerSpec, EnvironmentRecord, EnvironmentStatus, Error,
+    ExecOutcome, ExecRequest, GitCredentials, ImageRef, LogLine, LogOptions, Mount, Pool,
+    PoolConfig, PoolKey, PortBinding, RemoveOptions, RepoSlug, Result, Timestamp,
+    DEFAULT_POOL_MEMORY_BYTES,
 };
 
 use crate::provisioner::Provisioner;
@@ -30,12 +31,16 @@ pub struct EnvironmentSettings {
     pub memory_bytes: u64,
     /// Warm containers to keep per repo (of its main image, or of the base image).
     pub warm_per_repo: usize,
+    /// Warm containers of the base image to keep for environments made without a repo (a
+    /// server's creates are served from these).
+    pub warm_base: usize,
     /// Credentials for fetches whose request brings none.
     pub credentials: Option<GitCredentials>,
 }
 
 impl Default for EnvironmentSettings {
-    /// `node:24-slim`, 512 MiB, no warm containers per repo, no credentials.
+    /// `node:24-slim`, 512 MiB, no warm containers per repo or of the base image, no
+    /// credentials.
     fn default() -> Self {
         Self {
             base_image: DEFAULT_BASE_IMAGE
@@ -43,6 +48,7 @@ impl Default for EnvironmentSettings {
                 .expect("the default base image reference is valid"),
             memory_bytes: DEFAULT_POOL_MEMORY_BYTES,
             warm_per_repo: 0,
+            warm_base: 0,
             credentials: None,
         }
     }
@@ -58,6 +64,21 @@ pub struct NewEnvironment {
     pub name: Option<String>,
     /// The repository it will serve: picks the repo's main image and dependency volume.
     pub repo: Option<RepoSlug>,
+    /// Another image than the repo's main image or the base image (served cold unless a
+    /// pool of it is configured).
+    pub image: Option<ImageRef>,
+    /// Another memory limit than the settings'.
+    pub memory_bytes: Option<u64>,
+    /// Container ports to publish instead of the dev server's alone.
+    pub ports: Vec<u16>,
+    /// Take a fresh container even when a warm one matches.
+    pub cold: bool,
+    /// A named dependency volume of this state's to mount instead of the repo's.
+    pub volume: Option<ContainerName>,
+    /// Metadata kept with the record.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The creator's idempotency key, kept with the record.
+    pub idempotency_key: Option<String>,
 }
 
 /// Creates, sets up, runs commands in and destroys environments.
@@ -69,6 +90,9 @@ pub struct Environments {
     settings: EnvironmentSettings,
     /// Environments with a setup under way in this process (one at a time each).
     busy: Mutex<HashSet<String>>,
+    /// Pools whose image and network were checked by this process: later creates of them
+    /// are a claim and two record writes, no engine round trip.
+    checked: Mutex<HashSet<PoolKey>>,
 }
 
 impl Environments {
@@ -87,7 +111,64 @@ impl Environments {
             provisioner,
             settings,
             busy: Mutex::new(HashSet::new()),
+            checked: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The pool environments made without a repo are served from, when the settings keep
+    /// warm containers of the base image: a server registers it with its pool at start so
+    /// the containers are adopted across restarts and warm before the first request.
+    pub fn base_pool(
+        provisioner: &Provisioner,
+        settings: &EnvironmentSettings,
+    ) -> Result<Option<PoolConfig>> {
+        if settings.warm_base == 0 {
+            return Ok(None);
+        }
+        let spec =
+            provisioner.container_spec(None, settings.base_image.clone(), settings.memory_bytes)?;
+        Ok(Some(
+            PoolConfig::new(spec)
+                .with_target_size(settings.warm_base)
+                .with_min_size(1),
+        ))
+    }
+
+    fn base_spec(&self) -> Result<ContainerSpec> {
+        self.provisioner.container_spec(
+            None,
+            self.settings.base_image.clone(),
+            self.settings.memory_bytes,
+        )
+    }
+
+    /// Registers `spec`'s pool; the first time in this process, checks that its image
+    /// exists and its network is there.
+    async fn pool_key(&self, spec: &ContainerSpec, warm: usize) -> Result<PoolKey> {
+        let config = PoolConfig::new(spec.clone())
+            .with_target_size(warm)
+            .with_min_size(warm.min(1));
+        let key = config.key();
+        let known = self
+            .checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key);
+        if !known {
+            if !self.runtime.image_exists(&spec.image).await? {
+                return Err(Error::not_found(format!(
+                    "image `{}` (build or load it, or configure another base image)",
+                    spec.image
+                )));
+            }
+            self.provisioner.ensure_environment_network().await?;
+        }
+        let key = self.pool.ensure_pool(config).await?;
+        self.checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone());
+        Ok(key)
     }
 
     /// The settings.
@@ -106,41 +187,61 @@ impl Environments {
     /// claim (a crash between the two leaves a record for recovery, not a lost container),
     /// and a failed claim removes it again. The image is checked before anything happens.
     pub async fn create(&self, new: NewEnvironment) -> Result<EnvironmentRecord> {
-        let spec = match &new.repo {
-            Some(repo) => {
+        let memory = new.memory_bytes.unwrap_or(self.settings.memory_bytes);
+        let (mut spec, warm) = match (&new.repo, &new.image) {
+            (Some(repo), None) => {
                 let image = self
                     .provisioner
                     .image_for(repo, &self.settings.base_image)
                     .await?;
                 self.provisioner.ensure_dependency_volume(repo).await?;
-                self.provisioner
-                    .container_spec(Some(repo), image, self.settings.memory_bytes)?
+                let spec = self.provisioner.container_spec(Some(repo), image, memory)?;
+                (spec, self.settings.warm_per_repo)
             }
-            None => {
-                let image = self.settings.base_image.clone();
-                if !self.runtime.image_exists(&image).await? {
-                    return Err(Error::not_found(format!(
-                        "image `{image}` (build or load it, or configure another base image)"
-                    )));
+            (repo, image) => {
+                let image = image.clone().unwrap_or(self.settings.base_image.clone());
+                if let Some(repo) = repo {
+                    self.provisioner.ensure_dependency_volume(repo).await?;
                 }
-                self.provisioner
-                    .container_spec(None, image, self.settings.memory_bytes)?
+                let spec = self
+                    .provisioner
+                    .container_spec(repo.as_ref(), image, memory)?;
+                let warm = if repo.is_none() && spec == self.base_spec()? {
+                    self.settings.warm_base
+                } else {
+                    0
+                };
+                (spec, warm)
             }
         };
-        self.provisioner.ensure_environment_network().await?;
-        let warm = if new.repo.is_some() {
-            self.settings.warm_per_repo
-        } else {
-            0
-        };
-        let key = self
-            .pool
-            .ensure_pool(
-                PoolConfig::new(spec.clone())
-                    .with_target_size(warm)
-                    .with_min_size(warm.min(1)),
-            )
-            .await?;
+        if !new.ports.is_empty() {
+            spec.ports = new
+                .ports
+                .iter()
+                .map(|port| PortBinding::loopback(*port, None))
+                .collect();
+        }
+        if let Some(volume) = &new.volume {
+            self.provisioner.ensure_named_volume(volume).await?;
+            let target = self.provisioner.config().deps_mount.clone();
+            spec.mounts
+                .retain(|mount| !matches!(mount, Mount::Volume { target: t, .. } if *t == target));
+            spec = spec.with_mount(Mount::Volume {
+                name: volume.to_string(),
+                target,
+                read_only: false,
+            });
+        }
+        if new.cold {
+            // A key of its own, never filled: the claim creates the container.
+            spec.labels.insert(
+                labels::COLD.to_owned(),
+                uuid::Uuid::new_v4().simple().to_string(),
+            );
+        }
+        let custom = new.cold || !new.ports.is_empty() || new.volume.is_some();
+        let warm = if custom { 0 } else { warm };
+        let key = self.pool_key(&spec, warm).await?;
 
         let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
         let now = Timestamp::now();
@@ -162,6 +263,11 @@ impl Environments {
             error: None,
             created_at: now,
             updated_at: now,
+            ports: Vec::new(),
+            labels: new.labels.clone(),
+            phases: Vec::new(),
+            idempotency_key: new.idempotency_key.clone(),
+            from_pool: false,
         };
         self.store.put_environment(&record).await?;
         let lease = match self.pool.claim(&key, &record.id).await {
@@ -172,7 +278,11 @@ impl Environments {
             }
         };
         record.container_id = Some(lease.container_id.clone());
-        record.host_port = lease.host_port(self.provisioner.config().port);
+        record.host_port = lease
+            .host_port(self.provisioner.config().port)
+            .or_else(|| lease.ports.first().map(|p| p.host_port));
+        record.ports = lease.ports.clone();
+        record.from_pool = lease.warm;
         record.memory_bytes = lease.memory_bytes;
         record.status = EnvironmentStatus::Created;
         record.updated_at = Timestamp::now();

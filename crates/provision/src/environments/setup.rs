@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use slipway_core::prelude::*;
-use slipway_core::{EnvironmentRecord, EnvironmentStatus, Error, Result, Timestamp};
+use slipway_core::{EnvironmentRecord, EnvironmentStatus, Error, PhaseTiming, Result, Timestamp};
 
 use super::{Environments, NewEnvironment};
 use crate::provisioner::{Phase, SetupEvent, SetupRequest};
@@ -51,6 +51,7 @@ impl Environments {
             .create(NewEnvironment {
                 name,
                 repo: Some(request.repo.clone()),
+                ..NewEnvironment::default()
             })
             .await?;
         self.setup(&record.id, request, events).await
@@ -89,6 +90,7 @@ impl Environments {
         record.repo = Some(request.repo.clone());
         record.branch.clone_from(&request.branch);
         record.error = None;
+        record.phases.clear();
 
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<SetupEvent>();
         let follower = tokio::spawn(follow(
@@ -102,7 +104,9 @@ impl Environments {
             .setup(&container, &request, Some(&sender))
             .await;
         drop(sender);
-        let _ = follower.await;
+        if let Ok(phases) = follower.await {
+            record.phases = phases;
+        }
 
         record.updated_at = Timestamp::now();
         match outcome {
@@ -142,7 +146,7 @@ async fn follow(
     mut record: EnvironmentRecord,
     mut receiver: tokio::sync::mpsc::UnboundedReceiver<SetupEvent>,
     events: Option<EnvironmentEvents>,
-) {
+) -> Vec<PhaseTiming> {
     while let Some(event) = receiver.recv().await {
         let status = match event.phase {
             Phase::Cloning => Some(EnvironmentStatus::Cloning),
@@ -150,7 +154,18 @@ async fn follow(
             Phase::Starting => Some(EnvironmentStatus::Starting),
             _ => None,
         };
+        if status.is_some() && !event.started {
+            let name = event.phase.as_str();
+            if let Some(timing) = record.phases.iter_mut().rev().find(|t| t.phase == name) {
+                timing.duration_ms = event.duration_ms;
+            }
+        }
         if let Some(status) = status.filter(|_| event.started) {
+            record.phases.push(PhaseTiming {
+                phase: event.phase.as_str().to_owned(),
+                started_at: event.at,
+                duration_ms: None,
+            });
             record.status = status;
             record.updated_at = Timestamp::now();
             if let Err(e) = store.put_environment(&record).await {
@@ -164,4 +179,5 @@ async fn follow(
             });
         }
     }
+    record.phases
 }

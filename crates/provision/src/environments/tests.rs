@@ -84,6 +84,7 @@ async fn the_record_follows_the_phases_and_every_event_names_the_environment() {
         .create(NewEnvironment {
             name: None,
             repo: Some(REPO.parse().unwrap()),
+            ..NewEnvironment::default()
         })
         .await
         .unwrap();
@@ -137,6 +138,7 @@ async fn a_failed_claim_leaves_no_record_and_a_setup_of_another_repo_is_refused(
     let new = NewEnvironment {
         name: None,
         repo: Some(REPO.parse().unwrap()),
+        ..NewEnvironment::default()
     };
     let error = h.environments.create(new.clone()).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unavailable);
@@ -172,6 +174,11 @@ async fn recovery_settles_a_crash_between_claim_and_record_and_interrupted_setup
         error: None,
         created_at: now,
         updated_at: now,
+        ports: Vec::new(),
+        labels: Default::default(),
+        phases: Vec::new(),
+        idempotency_key: None,
+        from_pool: false,
     };
     h.store.put_environment(&orphan).await.unwrap();
     // A claim whose record never got its container (crash right after the claim).
@@ -190,6 +197,7 @@ async fn recovery_settles_a_crash_between_claim_and_record_and_interrupted_setup
         .create(NewEnvironment {
             name: None,
             repo: Some(REPO.parse().unwrap()),
+            ..NewEnvironment::default()
         })
         .await
         .unwrap();
@@ -242,6 +250,7 @@ async fn warm_per_repo_keeps_containers_of_the_repo_s_image_ready() {
         .create(NewEnvironment {
             name: None,
             repo: Some(REPO.parse().unwrap()),
+            ..NewEnvironment::default()
         })
         .await
         .unwrap();
@@ -259,6 +268,7 @@ async fn warm_per_repo_keeps_containers_of_the_repo_s_image_ready() {
         .create(NewEnvironment {
             name: None,
             repo: Some(REPO.parse().unwrap()),
+            ..NewEnvironment::default()
         })
         .await
         .unwrap();

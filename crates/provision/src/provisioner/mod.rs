@@ -14,9 +14,9 @@ use std::time::Duration;
 use slipway_core::labels::{self, Scope};
 use slipway_core::prelude::*;
 use slipway_core::{
-    ensure_network, ContainerId, ContainerSpec, Error, ImageRef, InstanceId, Labels, Mount,
-    NetworkAttachment, NetworkSpec, PortBinding, RepoCache, RepoSlug, Result, Role, Timestamp,
-    VolumeInfo, VolumeSpec, IDLE_COMMAND,
+    ensure_network, ContainerId, ContainerName, ContainerSpec, Error, ImageRef, InstanceId, Labels,
+    Mount, NetworkAttachment, NetworkSpec, PortBinding, RepoCache, RepoSlug, Result, Role,
+    Timestamp, VolumeInfo, VolumeSpec, IDLE_COMMAND,
 };
 
 pub use install::{command_for, lockfile_hash, LOCKFILES};
@@ -175,6 +175,19 @@ impl Provisioner {
     pub async fn ensure_dependency_volume(&self, repo: &RepoSlug) -> Result<VolumeInfo> {
         self.runtime
             .ensure_volume(&self.dependency_volume(repo)?)
+            .await
+    }
+
+    /// A dependency volume a caller named instead of the repo's: this state's, created on
+    /// first use; one of the same name that isn't this state's own is refused.
+    pub async fn ensure_named_volume(&self, name: &ContainerName) -> Result<VolumeInfo> {
+        let mut labels = self.config.labels.clone();
+        labels.extend(Scope::new(Role::Env, &self.instance).labels());
+        self.runtime
+            .ensure_volume(&VolumeSpec {
+                name: name.clone(),
+                labels,
+            })
             .await
     }
 

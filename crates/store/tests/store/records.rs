@@ -22,6 +22,11 @@ fn environment(id: &str, created: i64) -> EnvironmentRecord {
         error: None,
         created_at: Timestamp::from_unix_millis(created),
         updated_at: Timestamp::from_unix_millis(created),
+        ports: Vec::new(),
+        labels: Default::default(),
+        phases: Vec::new(),
+        idempotency_key: None,
+        from_pool: false,
     }
 }
 

@@ -136,5 +136,10 @@ fn record(n: u32) -> EnvironmentRecord {
         error: None,
         created_at: now,
         updated_at: now,
+        ports: Vec::new(),
+        labels: Default::default(),
+        phases: Vec::new(),
+        idempotency_key: None,
+        from_pool: false,
     }
 }

@@ -1,0 +1,121 @@
+//! Bearer auth: several secrets valid at once (rotation without downtime), compared in
+//! constant time, replaced as a whole on reload.
+
+use std::sync::{Arc, RwLock};
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use slipway_core::Secret;
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+
+/// The secrets a request may present. Only their SHA-256 digests are kept, so every
+/// comparison is of 32 bytes whatever the secret's length.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    digests: Arc<RwLock<Vec<[u8; 32]>>>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("count", &self.count())
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// Accepts exactly `secrets`.
+    pub fn new(secrets: &[Secret]) -> Self {
+        let this = Self::default();
+        this.replace(secrets);
+        this
+    }
+
+    /// Makes `secrets` the valid ones, dropping every other (a reload).
+    pub fn replace(&self, secrets: &[Secret]) {
+        let digests = secrets.iter().map(|s| digest(s.expose())).collect();
+        *self.digests.write().unwrap_or_else(|e| e.into_inner()) = digests;
+    }
+
+    /// How many secrets are valid.
+    pub fn count(&self) -> usize {
+        self.digests.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether `token` is one of the secrets; every secret is compared, in constant time.
+    pub fn accepts(&self, token: &str) -> bool {
+        let presented = digest(token);
+        let digests = self.digests.read().unwrap_or_else(|e| e.into_inner());
+        let matched = digests.iter().fold(subtle::Choice::from(0), |any, known| {
+            any | known.ct_eq(&presented)
+        });
+        bool::from(matched)
+    }
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// The bearer token of a request, if it carries one.
+pub fn bearer(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Whether `path` is under `/api` (and so needs a token).
+pub fn is_protected(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// Middleware: a request under `/api` without a valid bearer token gets a 401 and goes no
+/// further.
+pub async fn require_bearer(
+    State(secrets): State<Secrets>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !is_protected(request.uri().path()) {
+        return next.run(request).await;
+    }
+    match bearer(&request) {
+        Some(token) if secrets.accepts(token) => next.run(request).await,
+        _ => ApiError::unauthorized().into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_valid_secret_is_accepted_and_nothing_else() {
+        let secrets = Secrets::new(&[
+            Secret::new("old-secret-0123456789"),
+            Secret::new("new-secret-0123456789"),
+        ]);
+        assert!(secrets.accepts("old-secret-0123456789"));
+        assert!(secrets.accepts("new-secret-0123456789"));
+        assert!(!secrets.accepts("new-secret-012345678"));
+        assert!(!secrets.accepts(""));
+        secrets.replace(&[Secret::new("new-secret-0123456789")]);
+        assert!(!secrets.accepts("old-secret-0123456789"));
+        assert!(secrets.accepts("new-secret-0123456789"));
+    }
+
+    #[test]
+    fn no_secret_accepts_nothing() {
+        assert!(!Secrets::default().accepts(""));
+        assert!(!Secrets::default().accepts("anything"));
+    }
+}

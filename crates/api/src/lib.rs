@@ -1,0 +1,71 @@
+//! slipwayd, the management API: dev environments from the warm pool over HTTP.
+//!
+//! [`app`] builds the router over an [`ApiState`]; the `slipwayd` binary opens the
+//! services as the owner of the state, serves the router and reloads secrets on SIGHUP.
+//!
+//! - `GET /health` (no auth): engine, pool and container count, 503 while the engine is down.
+//! - `GET|POST /api/containers`, `GET|DELETE /api/containers/{id}`,
+//!   `POST /api/containers/{id}/setup` (signed callbacks), `POST /api/maintenance/prune`.
+//!
+//! Every `/api/*` route needs `Authorization: Bearer <secret>`; errors are
+//! `{"error": {"code", "message"}}`.
+
+pub mod auth;
+pub mod callbacks;
+mod containers;
+pub mod error;
+pub mod health;
+mod json;
+mod maintenance;
+pub mod request_log;
+mod setup;
+mod state;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use auth::Secrets;
+pub use callbacks::{CallbackEvent, CallbackTarget, DELIVERY_HEADER, SIGNATURE_HEADER};
+pub use error::ApiError;
+pub use json::MAX_BODY_BYTES;
+pub use state::ApiState;
+
+/// The routes under `/api`, each behind bearer auth (listed for the test that walks them).
+pub const API_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/containers"),
+    ("POST", "/api/containers"),
+    ("GET", "/api/containers/0a1b2c3d"),
+    ("DELETE", "/api/containers/0a1b2c3d"),
+    ("POST", "/api/containers/0a1b2c3d/setup"),
+    ("POST", "/api/maintenance/prune"),
+];
+
+/// The whole API over `state`.
+pub fn app(state: ApiState) -> Router {
+    let api = Router::new()
+        .route(
+            "/containers",
+            get(containers::list).post(containers::create),
+        )
+        .route(
+            "/containers/{id}",
+            get(containers::get).delete(containers::destroy),
+        )
+        .route("/containers/{id}/setup", post(setup::setup))
+        .route("/maintenance/prune", post(maintenance::prune))
+        .fallback(|| async { ApiError::not_found("route") });
+    Router::new()
+        .route("/health", get(health::health))
+        .nest("/api", api)
+        .fallback(|| async { ApiError::not_found("route") })
+        // Over the whole router, not the nested one: whatever path under `/api` a request
+        // names, routed or not, it is refused without a valid token.
+        .layer(axum::middleware::from_fn_with_state(
+            state.secrets().clone(),
+            auth::require_bearer,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(request_log::log_request))
+        .with_state(state)
+}

@@ -1,0 +1,133 @@
+//! [`ApiState`]: what every handler shares.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use slipway_app::Services;
+use slipway_core::{Error, Result};
+
+use crate::auth::Secrets;
+use crate::callbacks::Callbacks;
+use crate::health::Health;
+
+/// The directory, inside the state directory, where running setups keep their callback.
+const CALLBACKS_DIR: &str = "callbacks";
+
+/// The services, the valid secrets, the health snapshot and the callback queues.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    services: Arc<Services>,
+    secrets: Secrets,
+    health: Health,
+    callbacks: Callbacks,
+    started: Instant,
+    /// Environments with a setup under way (one at a time each).
+    setups: Mutex<HashSet<String>>,
+    /// Held while a create with an idempotency key looks for an earlier one and records its
+    /// own, so two retries racing each other still make one environment.
+    idempotent_creates: tokio::sync::Mutex<()>,
+}
+
+impl ApiState {
+    /// State over `services` accepting `secrets`. Callbacks follow the server settings of
+    /// the services' configuration.
+    pub fn new(services: Arc<Services>, secrets: Secrets) -> Result<Self> {
+        let server = &services.config().server;
+        let callbacks = Callbacks::new(
+            services.config().state_dir.join(CALLBACKS_DIR),
+            server.callback_timeout,
+            server.callback_attempts,
+        )?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                services,
+                secrets,
+                health: Health::default(),
+                callbacks,
+                started: Instant::now(),
+                setups: Mutex::default(),
+                idempotent_creates: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The services.
+    pub fn services(&self) -> &Arc<Services> {
+        &self.inner.services
+    }
+
+    /// The valid secrets.
+    pub fn secrets(&self) -> &Secrets {
+        &self.inner.secrets
+    }
+
+    /// The health snapshot.
+    pub fn health(&self) -> &Health {
+        &self.inner.health
+    }
+
+    /// The callback queues.
+    pub fn callbacks(&self) -> &Callbacks {
+        &self.inner.callbacks
+    }
+
+    /// When the server started.
+    pub fn started(&self) -> Instant {
+        self.inner.started
+    }
+
+    pub(crate) async fn idempotency_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.idempotent_creates.lock().await
+    }
+
+    /// Marks `id` as being set up; a conflict if it already is.
+    pub(crate) fn begin_setup(&self, id: &str) -> Result<SetupGuard> {
+        let mut setups = self.inner.setups.lock().unwrap_or_else(|e| e.into_inner());
+        if !setups.insert(id.to_owned()) {
+            return Err(Error::Conflict(format!(
+                "container `{id}` is already being set up"
+            )));
+        }
+        Ok(SetupGuard {
+            state: self.clone(),
+            id: id.to_owned(),
+        })
+    }
+
+    /// Starts the health probe and reports setups a crash interrupted; call once, in the
+    /// process that serves.
+    pub fn start_background(&self) {
+        self.inner
+            .health
+            .spawn_probe(Arc::downgrade(&self.inner.services));
+        crate::setup::report_interrupted(self);
+    }
+
+    /// Waits until the first health look is done (at most `timeout`).
+    pub async fn first_look(&self, timeout: Duration) {
+        let _ =
+            tokio::time::timeout(timeout, self.inner.health.refresh(&self.inner.services)).await;
+    }
+}
+
+/// Clears an environment's "setting up" mark when dropped.
+pub(crate) struct SetupGuard {
+    state: ApiState,
+    id: String,
+}
+
+impl Drop for SetupGuard {
+    fn drop(&mut self) {
+        self.state
+            .inner
+            .setups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
