@@ -33,6 +33,16 @@ impl Fixture {
     /// Environments from `base_image`, `warm` of them kept warm, repos fetched from
     /// `<dir>/remotes/{owner}/{repo}.git`.
     pub fn new(engine: Option<&TestEngine>, base_image: &str, warm: usize) -> Fixture {
+        Self::with_provision(engine, base_image, warm, "")
+    }
+
+    /// [`Fixture::new`] with more `[provision]` settings.
+    pub fn with_provision(
+        engine: Option<&TestEngine>,
+        base_image: &str,
+        warm: usize,
+        provision: &str,
+    ) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let ports = free_port_range(100);
         let scope = engine.map_or("none".to_owned(), |e| e.scope().to_owned());
@@ -43,7 +53,7 @@ impl Fixture {
                 "[pool]\nport_range = \"{ports}\"\nmemory_budget_mb = 4096\n\n\
                  [provision]\nbase_image = \"{base_image}\"\nwarm_base = {warm}\nmemory_mb = 64\n\
                  ready_timeout_secs = 60\nurl_template = \"file://{}/remotes/{{owner}}/{{repo}}.git\"\n\
-                 labels = {{ \"{TEST_LABEL}\" = \"{scope}\" }}\n",
+                 labels = {{ \"{TEST_LABEL}\" = \"{scope}\" }}\n{provision}\n",
                 dir.path().display()
             ),
         )
@@ -69,9 +79,14 @@ impl Fixture {
     }
 
     pub fn config(&self) -> Config {
+        self.config_with_host(None)
+    }
+
+    pub fn config_with_host(&self, host: Option<&str>) -> Config {
         let overrides = Overrides {
             config: Some(self.config_path.clone()),
             state_dir: Some(self.state_dir()),
+            host: host.map(str::to_owned),
             ..Overrides::default()
         };
         let host = std::env::var("DOCKER_HOST").ok();
@@ -84,8 +99,17 @@ impl Fixture {
 
     /// The services as the owner of the state, and the state over them.
     pub async fn open(&self) -> ApiState {
+        self.open_config(self.config()).await
+    }
+
+    /// [`Fixture::open`] with the engine at `host`.
+    pub async fn open_with_host(&self, host: &str) -> ApiState {
+        self.open_config(self.config_with_host(Some(host))).await
+    }
+
+    async fn open_config(&self, config: Config) -> ApiState {
         let services = Services::open(
-            &self.config(),
+            &config,
             Access::Own(Ownership {
                 holder: Holder::current("slipwayd test", true),
                 wait: LockWait::Up(Duration::from_secs(30)),
