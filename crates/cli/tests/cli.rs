@@ -257,3 +257,59 @@ fn bench_ls_times_env_ls_on_a_state_of_twenty_environments() {
     );
     assert!(report["env_ls_p99_ms"].as_f64().unwrap() >= report["env_ls_p50_ms"].as_f64().unwrap());
 }
+
+/// The `slipwayd` binary beside `slipway` in the target directory, built if this test run
+/// didn't build it already.
+fn slipwayd() -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_BIN_EXE_slipway")).with_file_name("slipwayd");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "slipway-api", "--bin", "slipwayd"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "failed to build slipwayd");
+    }
+    path
+}
+
+#[tokio::test]
+async fn bench_api_reports_every_key_and_leaves_nothing_behind() {
+    let Some(_engine) = require_engine!() else {
+        return;
+    };
+    let daemon = slipwayd();
+    let output = slipway(&[
+        "bench",
+        "api",
+        "--image",
+        BUSYBOX_IMAGE,
+        "--iterations",
+        "3",
+        "--health-seconds",
+        "1",
+        "--connections",
+        "2",
+        "--slipwayd",
+        daemon.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    for key in [
+        "create_pooled_p50_ms",
+        "create_pooled_p99_ms",
+        "docker_run_p50_ms",
+        "speedup_p50",
+        "health_rps",
+        "rss_idle_mb",
+    ] {
+        assert!(report[key].as_f64().unwrap() > 0.0, "{key}: {report:#}");
+    }
+    assert_eq!(report["pooled_hits"], 3, "{report:#}");
+    assert_eq!(leftovers("slipway-bench-api"), 0);
+}

@@ -320,7 +320,13 @@ impl TestEngine {
     /// returns how many objects were removed.
     pub async fn cleanup(&self) -> usize {
         let unlabelled = self.unlabelled().clone();
-        cleanup_scope(self.runtime.as_ref(), &self.filter(), &unlabelled).await
+        cleanup_scope(self.runtime.as_ref(), &self.cleanup_filter(), &unlabelled).await
+    }
+
+    /// Everything with the test's scope label, slipway's or not (tests make foreign objects
+    /// on purpose, with this label only, to show slipway leaves them alone).
+    fn cleanup_filter(&self) -> LabelFilter {
+        LabelFilter::default().with(TEST_LABEL, self.scope.clone())
     }
 }
 
@@ -413,7 +419,7 @@ impl Drop for TestEngine {
     fn drop(&mut self) {
         // Best effort, on a fresh connection and runtime: the test's runtime may be shutting down.
         let endpoint = self.endpoint.clone();
-        let filter = self.filter();
+        let filter = self.cleanup_filter();
         let unlabelled = self.unlabelled().clone();
         let worker = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()

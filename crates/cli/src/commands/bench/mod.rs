@@ -1,6 +1,8 @@
 //! `slipway bench …`: measurements users run on their own hosts, always against the raw
 //! engine in the same run, reported as ratios.
 
+mod api;
+mod http;
 mod ls;
 mod pool;
 mod run;
@@ -26,6 +28,8 @@ pub(crate) enum BenchCommand {
     Run(run::RunBenchArgs),
     /// `slipway env ls` on a state with N environments vs `docker ps`.
     Ls(ls::LsBenchArgs),
+    /// A real slipwayd: pooled creates over HTTP vs `docker run -d`, health throughput, RSS.
+    Api(api::ApiBenchArgs),
 }
 
 pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<Outcome> {
@@ -35,5 +39,6 @@ pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Resul
         BenchCommand::Setup(args) => setup::run(config, args).await,
         BenchCommand::Run(args) => run::run(config, args).await,
         BenchCommand::Ls(args) => ls::run(config, args).await,
+        BenchCommand::Api(args) => api::run(config, args).await,
     }
 }
