@@ -123,7 +123,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let reload_state = state.clone();
     let server_config = config.server.clone();
     let mut hangup = signal(SignalKind::hangup())?;
-    tokio::spawn(async move {
+    let reloader = tokio::spawn(async move {
         while hangup.recv().await.is_some() {
             match server_config.load_secrets() {
                 Ok(secrets) if !secrets.is_empty() => {
@@ -141,6 +141,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("shutting down; environments keep running");
+    reloader.abort();
+    let _ = reloader.await;
     match Arc::try_unwrap(services) {
         Ok(services) => services.shutdown(SHUTDOWN_TIMEOUT).await?,
         Err(_) => tracing::info!("background work still holds the services; exiting anyway"),

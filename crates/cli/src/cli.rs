@@ -97,4 +97,6 @@ pub(crate) enum Command {
     Clean(CleanArgs),
     /// Show (or verify) the audit log.
     Audit(AuditArgs),
+    /// Remove this state's stopped environment and pool containers and unused images older than N hours.
+    Prune(crate::commands::prune::PruneArgs),
 }

@@ -60,6 +60,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Stop { run } => commands::run::stop(&config, run).await,
         Command::Clean(args) => commands::run::clean(&config, args).await,
         Command::Audit(args) => commands::audit::run(&config, args).await,
+        Command::Prune(args) => commands::prune::run(&config, args).await,
     }
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod bench;
 pub(crate) mod doctor;
 pub(crate) mod env;
 pub(crate) mod pool;
+pub(crate) mod prune;
 pub(crate) mod run;
 
 use std::time::Duration;
