@@ -22,6 +22,8 @@ const MAX_LABEL_KEY: usize = 128;
 const MAX_LABEL_VALUE: usize = 256;
 /// Memory limits accepted, in MiB.
 const MEMORY_MB: std::ops::RangeInclusive<u64> = 16..=1 << 20;
+/// Idle minutes after which an environment may be stopped: up to a week.
+const AUTO_STOP_MINUTES: std::ops::RangeInclusive<u32> = 1..=7 * 24 * 60;
 /// Longest idempotency key accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
@@ -42,6 +44,7 @@ pub(crate) struct ContainerView {
     branch: Option<String>,
     labels: BTreeMap<String, String>,
     from_pool: bool,
+    auto_stop_minutes: Option<u32>,
     created_at: i64,
     updated_at: i64,
 }
@@ -92,6 +95,7 @@ impl From<&EnvironmentRecord> for ContainerView {
             branch: record.branch.as_ref().map(ToString::to_string),
             labels: record.labels.clone(),
             from_pool: record.from_pool,
+            auto_stop_minutes: record.auto_stop_minutes,
             created_at: record.created_at.unix_millis(),
             updated_at: record.updated_at.unix_millis(),
         }
@@ -178,6 +182,7 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ContainerView>> {
     let record = find(&state, &id).await?;
+    state.touch(&record.id);
     Ok(Json(ContainerView::from(&record)))
 }
 
@@ -212,6 +217,7 @@ pub(crate) struct CreateBody {
     memory_mb: Option<u64>,
     labels: Option<BTreeMap<String, String>>,
     repo: Option<String>,
+    auto_stop_minutes: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -271,6 +277,15 @@ impl CreateBody {
         };
         let labels = self.labels.unwrap_or_default();
         check_labels(&labels)?;
+        if let Some(minutes) = self.auto_stop_minutes {
+            if !AUTO_STOP_MINUTES.contains(&minutes) {
+                return Err(ApiError::invalid(format!(
+                    "`autoStopMinutes`: {minutes} is outside {}-{}",
+                    AUTO_STOP_MINUTES.start(),
+                    AUTO_STOP_MINUTES.end()
+                )));
+            }
+        }
         Ok(NewEnvironment {
             name: Some(name.to_string()),
             repo,
@@ -281,6 +296,7 @@ impl CreateBody {
             volume,
             labels,
             idempotency_key,
+            auto_stop_minutes: self.auto_stop_minutes,
         })
     }
 }
@@ -369,6 +385,7 @@ pub(crate) async fn create(
         }
     }
     let record = environments.create(request).await?;
+    state.touch(&record.id);
     tracing::info!(container = %record.id, from_pool = record.from_pool, "container created");
     Ok((StatusCode::CREATED, Json(created(&record))).into_response())
 }

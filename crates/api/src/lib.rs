@@ -15,6 +15,7 @@ pub mod callbacks;
 mod containers;
 pub mod error;
 pub mod health;
+mod idle;
 mod json;
 mod maintenance;
 pub mod request_log;
@@ -28,6 +29,7 @@ use axum::Router;
 pub use auth::Secrets;
 pub use callbacks::{CallbackEvent, CallbackTarget, DELIVERY_HEADER, SIGNATURE_HEADER};
 pub use error::ApiError;
+pub use idle::IDLE_CHECK;
 pub use json::MAX_BODY_BYTES;
 pub use state::ApiState;
 

@@ -112,6 +112,7 @@ pub(crate) async fn setup(
         )));
     }
     let guard = state.begin_setup(&record.id)?;
+    state.touch(&record.id);
     if let Some(target) = &callback {
         state.callbacks().remember(&record.id, target)?;
     }

@@ -10,6 +10,7 @@ use slipway_core::{Error, Result};
 use crate::auth::Secrets;
 use crate::callbacks::Callbacks;
 use crate::health::Health;
+use crate::idle::Activity;
 
 /// The directory, inside the state directory, where running setups keep their callback.
 const CALLBACKS_DIR: &str = "callbacks";
@@ -20,7 +21,7 @@ pub struct ApiState {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     services: Arc<Services>,
     secrets: Secrets,
     health: Health,
@@ -28,6 +29,8 @@ struct Inner {
     started: Instant,
     /// Environments with a setup under way (one at a time each).
     setups: Mutex<HashSet<String>>,
+    /// When each environment was last used.
+    activity: Activity,
     /// Held while a create with an idempotency key looks for an earlier one and records its
     /// own, so two retries racing each other still make one environment.
     idempotent_creates: tokio::sync::Mutex<()>,
@@ -51,6 +54,7 @@ impl ApiState {
                 callbacks,
                 started: Instant::now(),
                 setups: Mutex::default(),
+                activity: Activity::default(),
                 idempotent_creates: tokio::sync::Mutex::new(()),
             }),
         })
@@ -81,6 +85,23 @@ impl ApiState {
         self.inner.started
     }
 
+    /// Marks environment `id` as used now (for the idle policy).
+    pub fn touch(&self, id: &str) {
+        self.inner.activity.touch(id);
+    }
+
+    pub(crate) fn activity(&self) -> &Activity {
+        &self.inner.activity
+    }
+
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    pub(crate) fn upgrade(inner: &std::sync::Weak<Inner>) -> Option<ApiState> {
+        inner.upgrade().map(|inner| ApiState { inner })
+    }
+
     pub(crate) async fn idempotency_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.inner.idempotent_creates.lock().await
     }
@@ -106,6 +127,7 @@ impl ApiState {
             .health
             .spawn_probe(Arc::downgrade(&self.inner.services));
         crate::setup::report_interrupted(self);
+        self.spawn_idle_watch();
     }
 
     /// Waits until the first health look is done (at most `timeout`).

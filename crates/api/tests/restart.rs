@@ -5,8 +5,6 @@
 mod support;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use slipway_app::{Access, Services};
@@ -15,52 +13,9 @@ use slipway_core::prelude::*;
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::require_engine;
 use slipway_testkit::synthetic::{node_app, SyntheticRepo};
+use support::daemon::Daemon;
 use support::receiver::Receiver;
 use support::{until, Fixture, SECRET};
-
-struct Daemon {
-    child: Child,
-    url: String,
-}
-
-impl Daemon {
-    fn start(fixture: &Fixture) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_slipwayd"))
-            .arg("--config")
-            .arg(&fixture.config_path)
-            .arg("--state-dir")
-            .arg(fixture.state_dir())
-            .args(["--listen", "127.0.0.1:0"])
-            .env_remove("SLIPWAY_API_SECRET")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("slipwayd starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("slipwayd listening on ")
-            .unwrap_or_else(|| panic!("slipwayd printed {line:?}"))
-            .to_owned();
-        Daemon { child, url }
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn post(client: &reqwest::Client, url: String, body: String) -> Option<serde_json::Value> {
     let response = client

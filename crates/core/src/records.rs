@@ -22,6 +22,8 @@ pub enum EnvironmentStatus {
     Ready,
     /// A step failed; see the record's `error`.
     Error,
+    /// Stopped for being idle; the next setup or exec starts it again.
+    Stopped,
 }
 
 impl EnvironmentStatus {
@@ -35,6 +37,7 @@ impl EnvironmentStatus {
             EnvironmentStatus::Starting => "starting",
             EnvironmentStatus::Ready => "ready",
             EnvironmentStatus::Error => "error",
+            EnvironmentStatus::Stopped => "stopped",
         }
     }
 
@@ -102,6 +105,9 @@ pub struct EnvironmentRecord {
     /// Whether its container was warm in a pool when it was claimed.
     #[serde(default)]
     pub from_pool: bool,
+    /// Stop it after this many minutes nobody used it (`None`: never).
+    #[serde(default)]
+    pub auto_stop_minutes: Option<u32>,
 }
 
 /// One phase of a setup: when it began and how long it took.

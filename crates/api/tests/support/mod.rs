@@ -17,6 +17,7 @@ use slipway_testkit::engine::TEST_LABEL;
 use slipway_testkit::{free_port_range, TestEngine};
 use tower::ServiceExt as _;
 
+pub mod daemon;
 pub mod receiver;
 
 /// The API secret the tests use.

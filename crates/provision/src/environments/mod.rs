@@ -54,6 +54,9 @@ impl Default for EnvironmentSettings {
     }
 }
 
+/// How long a stopping environment's processes get before they are killed.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The image environments start from until a repo has its main image.
 pub const DEFAULT_BASE_IMAGE: &str = "node:24-slim";
 
@@ -79,6 +82,8 @@ pub struct NewEnvironment {
     pub labels: std::collections::BTreeMap<String, String>,
     /// The creator's idempotency key, kept with the record.
     pub idempotency_key: Option<String>,
+    /// Stop it after this many idle minutes (the caller decides what idle means).
+    pub auto_stop_minutes: Option<u32>,
 }
 
 /// Creates, sets up, runs commands in and destroys environments.
@@ -268,6 +273,7 @@ impl Environments {
             phases: Vec::new(),
             idempotency_key: new.idempotency_key.clone(),
             from_pool: false,
+            auto_stop_minutes: new.auto_stop_minutes,
         };
         self.store.put_environment(&record).await?;
         let lease = match self.pool.claim(&key, &record.id).await {
@@ -319,13 +325,42 @@ impl Environments {
     }
 
     /// Runs a command in an environment, in the app directory unless the request says
-    /// otherwise; a timed-out command is killed with everything it started.
+    /// otherwise; a timed-out command is killed with everything it started. A stopped
+    /// environment is started first.
     pub async fn exec(&self, id: &str, mut request: ExecRequest) -> Result<ExecOutcome> {
+        self.wake(id).await?;
         let container = self.container(id).await?;
         if request.working_dir.is_none() {
             request.working_dir = Some(self.provisioner.config().app_dir.clone());
         }
         self.runtime.exec(&container, &request).await
+    }
+
+    /// Stops an environment's container (it keeps its port and memory; [`Self::wake`]
+    /// starts it again).
+    pub async fn stop(&self, id: &str) -> Result<EnvironmentRecord> {
+        let mut record = self.get(id).await?;
+        let container = self.container(id).await?;
+        self.runtime.stop_container(&container, STOP_GRACE).await?;
+        record.status = EnvironmentStatus::Stopped;
+        record.updated_at = Timestamp::now();
+        self.store.put_environment(&record).await?;
+        Ok(record)
+    }
+
+    /// Starts a stopped environment's container again; its dev server needs a new setup.
+    /// Anything else is left as it is.
+    pub async fn wake(&self, id: &str) -> Result<EnvironmentRecord> {
+        let mut record = self.get(id).await?;
+        if record.status != EnvironmentStatus::Stopped {
+            return Ok(record);
+        }
+        let container = self.container(id).await?;
+        self.runtime.start_container(&container).await?;
+        record.status = EnvironmentStatus::Created;
+        record.updated_at = Timestamp::now();
+        self.store.put_environment(&record).await?;
+        Ok(record)
     }
 
     /// An environment's output: the dev server's, as its container logs it.

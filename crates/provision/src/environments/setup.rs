@@ -69,7 +69,7 @@ impl Environments {
     ) -> Result<EnvironmentRecord> {
         request.validate()?;
         let _busy = self.mark_busy(id)?;
-        let mut record = self.get(id).await?;
+        let mut record = self.wake(id).await?;
         let container = record
             .container_id
             .clone()

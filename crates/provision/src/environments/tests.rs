@@ -179,6 +179,7 @@ async fn recovery_settles_a_crash_between_claim_and_record_and_interrupted_setup
         phases: Vec::new(),
         idempotency_key: None,
         from_pool: false,
+        auto_stop_minutes: None,
     };
     h.store.put_environment(&orphan).await.unwrap();
     // A claim whose record never got its container (crash right after the claim).

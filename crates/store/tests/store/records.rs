@@ -27,6 +27,7 @@ fn environment(id: &str, created: i64) -> EnvironmentRecord {
         phases: Vec::new(),
         idempotency_key: None,
         from_pool: false,
+        auto_stop_minutes: None,
     }
 }
 

@@ -141,5 +141,6 @@ fn record(n: u32) -> EnvironmentRecord {
         phases: Vec::new(),
         idempotency_key: None,
         from_pool: false,
+        auto_stop_minutes: None,
     }
 }
