@@ -83,6 +83,17 @@ async fn create_setup_with_signed_callbacks_serve_destroy_and_reuse_the_port() {
     )
     .await;
     assert_eq!(accepted.status, 202, "{}", accepted.body);
+    // One setup at a time per container.
+    let second = call(
+        &router,
+        "POST",
+        &format!("/api/containers/{id}/setup"),
+        Some(SECRET),
+        Some(&setup.to_string()),
+    )
+    .await;
+    assert_eq!(second.status, 409, "{}", second.body);
+    assert_eq!(second.body["error"]["code"], "conflict");
 
     let deliveries = until(Duration::from_secs(180), "the ready callback", || async {
         let accepted = receiver.accepted();
@@ -173,6 +184,15 @@ async fn create_setup_with_signed_callbacks_serve_destroy_and_reuse_the_port() {
         .await
         .unwrap();
     assert!(!format!("{inspected:?}").contains("gho_not-a-real-token"));
+    // Nor anywhere in the state: database, mirrors, callback files.
+    for file in walk(&fixture.state_dir()) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("gho_not-a-real-token"),
+            "the token is in {}",
+            file.display()
+        );
+    }
 
     // Destroy: 204, gone from the list, a second destroy is a 404, the port is free again.
     let destroyed = call(
@@ -204,6 +224,45 @@ async fn create_setup_with_signed_callbacks_serve_destroy_and_reuse_the_port() {
         .map(|lease| lease.port)
         .collect();
     assert!(!leased.contains(&host_port), "{leased:?}");
+    // Host ports are recycled: a fresh container takes the lowest free port, and after it is
+    // destroyed the next one takes that same port again.
+    let mut seen = Vec::new();
+    for name in ["next-1", "next-2"] {
+        let body = format!(r#"{{"name":"{name}","pool":false}}"#);
+        let next = call(
+            &router,
+            "POST",
+            "/api/containers",
+            Some(SECRET),
+            Some(&body),
+        )
+        .await;
+        assert_eq!(next.status, 201, "{}", next.body);
+        assert_eq!(next.body["fromPool"], false);
+        seen.push(next.body["hostPort"].as_u64().unwrap());
+        let path = format!("/api/containers/{}", next.body["id"].as_str().unwrap());
+        assert_eq!(
+            call(&router, "DELETE", &path, Some(SECRET), None)
+                .await
+                .status,
+            204
+        );
+    }
+    assert_eq!(seen[0], seen[1], "{seen:?}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 #[tokio::test]

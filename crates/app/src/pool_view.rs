@@ -70,6 +70,10 @@ impl Pool for PoolView {
         Err(self.refuse("hand out a container"))
     }
 
+    async fn claim_fresh(&self, _key: &PoolKey, _holder: &str) -> Result<Lease> {
+        Err(self.refuse("create a container"))
+    }
+
     async fn release(&self, _lease: &Lease) -> Result<()> {
         Err(self.refuse("give a container back"))
     }

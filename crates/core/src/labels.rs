@@ -24,8 +24,6 @@ pub const RUN_ID: &str = "dev.slipway.run-id";
 pub const CREATOR: &str = "dev.slipway.creator";
 /// The `owner/repo` an environment, image or volume belongs to.
 pub const REPO: &str = "dev.slipway.repo";
-/// Marks a container asked for fresh: its value makes a pool key of its own, never filled.
-pub const COLD: &str = "dev.slipway.cold";
 /// The current label schema version.
 pub const SCHEMA_VERSION: &str = "1";
 

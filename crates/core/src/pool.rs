@@ -176,6 +176,9 @@ pub trait Pool: Send + Sync {
     async fn ensure_pool(&self, config: PoolConfig) -> Result<PoolKey>;
     /// Hands out a ready container of `key` to `holder`, or creates one if none is ready.
     async fn claim(&self, key: &PoolKey, holder: &str) -> Result<Lease>;
+    /// Creates a container of `key` for `holder` even when ready ones wait (a caller that
+    /// asked for a fresh one); counted as a miss.
+    async fn claim_fresh(&self, key: &PoolKey, holder: &str) -> Result<Lease>;
     /// Gives a claimed container back; it is removed, never reused.
     async fn release(&self, lease: &Lease) -> Result<()>;
     /// Every pool's state and the memory budget.

@@ -88,22 +88,24 @@ impl WarmPool {
         Ok(Some(lease))
     }
 
-    fn choose_source(&self, key: &PoolKey) -> Result<Source> {
+    fn choose_source(&self, key: &PoolKey, fresh: bool) -> Result<Source> {
         let mut state = self.inner.lock();
         let state = &mut *state;
         let key_state = state
             .keys
             .get_mut(key)
             .ok_or_else(|| Error::not_found(format!("pool `{key}`")))?;
-        if let Some(member) = key_state.ready.pop_front() {
-            return Ok(Source::Ready(member));
-        }
-        // A creation already under way finishes sooner than a new one would.
-        if key_state.creating > key_state.promised {
-            let (sender, receiver) = oneshot::channel();
-            key_state.promised += 1;
-            key_state.waiters.push_back(sender);
-            return Ok(Source::InFlight(receiver));
+        if !fresh {
+            if let Some(member) = key_state.ready.pop_front() {
+                return Ok(Source::Ready(member));
+            }
+            // A creation already under way finishes sooner than a new one would.
+            if key_state.creating > key_state.promised {
+                let (sender, receiver) = oneshot::channel();
+                key_state.promised += 1;
+                key_state.waiters.push_back(sender);
+                return Ok(Source::InFlight(receiver));
+            }
         }
         state.budget.reserve(key_state.memory_bytes())?;
         Ok(Source::Cold {
@@ -112,11 +114,17 @@ impl WarmPool {
         })
     }
 
-    /// Hands out a ready container, takes over a creation under way, or creates one.
-    pub(crate) async fn claim_for(&self, key: &PoolKey, holder: &str) -> Result<Lease> {
+    /// Hands out a ready container, takes over a creation under way, or creates one; only
+    /// creates one when `fresh`.
+    pub(crate) async fn claim_for(
+        &self,
+        key: &PoolKey,
+        holder: &str,
+        fresh: bool,
+    ) -> Result<Lease> {
         let started = Instant::now();
         loop {
-            let source = self.choose_source(key);
+            let source = self.choose_source(key, fresh);
             self.inner.wake.notify_one();
             let (member, warm) = match source? {
                 Source::Ready(member) => match self.take_ready(key, member).await? {

@@ -100,7 +100,11 @@ impl Pool for WarmPool {
     }
 
     async fn claim(&self, key: &PoolKey, holder: &str) -> Result<Lease> {
-        self.claim_for(key, holder).await
+        self.claim_for(key, holder, false).await
+    }
+
+    async fn claim_fresh(&self, key: &PoolKey, holder: &str) -> Result<Lease> {
+        self.claim_for(key, holder, true).await
     }
 
     async fn release(&self, lease: &Lease) -> Result<()> {

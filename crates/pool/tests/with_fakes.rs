@@ -151,6 +151,22 @@ async fn a_warm_claim_does_not_create_anything_and_is_recorded() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_fresh_claim_creates_even_with_ready_containers_and_leaves_them_ready() {
+    let h = harness(PoolConfig::new(spec()), 100).await;
+    h.pool.fill(&h.key).await.unwrap();
+    let ready = status(&h.pool).await.ready;
+    assert!(ready >= 1);
+    let creates = h.fake.call_count("create_container");
+    let lease = h.pool.claim_fresh(&h.key, "fresh-holder").await.unwrap();
+    assert!(!lease.warm);
+    assert_eq!(h.fake.call_count("create_container"), creates + 1);
+    let s = status(&h.pool).await;
+    assert_eq!((s.hits, s.misses, s.claimed), (0, 1, 1));
+    assert_eq!(s.ready, ready, "the ready containers stay ready");
+    assert_eq!(h.store.claims().await.unwrap(), vec![lease]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_empty_pool_serves_a_cold_create_counted_as_a_miss() {
     let h = harness(
         PoolConfig::new(spec()).with_target_size(0).with_min_size(0),

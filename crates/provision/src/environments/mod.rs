@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::stream::BoxStream;
 use slipway_core::prelude::*;
 use slipway_core::{
-    labels, ContainerId, ContainerName, ContainerSpec, EnvironmentRecord, EnvironmentStatus, Error,
+    ContainerId, ContainerName, ContainerSpec, EnvironmentRecord, EnvironmentStatus, Error,
     ExecOutcome, ExecRequest, GitCredentials, ImageRef, LogLine, LogOptions, Mount, Pool,
     PoolConfig, PoolKey, PortBinding, RemoveOptions, RepoSlug, Result, Timestamp,
     DEFAULT_POOL_MEMORY_BYTES,
@@ -237,14 +237,7 @@ impl Environments {
                 read_only: false,
             });
         }
-        if new.cold {
-            // A key of its own, never filled: the claim creates the container.
-            spec.labels.insert(
-                labels::COLD.to_owned(),
-                uuid::Uuid::new_v4().simple().to_string(),
-            );
-        }
-        let custom = new.cold || !new.ports.is_empty() || new.volume.is_some();
+        let custom = !new.ports.is_empty() || new.volume.is_some();
         let warm = if custom { 0 } else { warm };
         let key = self.pool_key(&spec, warm).await?;
 
@@ -276,7 +269,12 @@ impl Environments {
             auto_stop_minutes: new.auto_stop_minutes,
         };
         self.store.put_environment(&record).await?;
-        let lease = match self.pool.claim(&key, &record.id).await {
+        let claimed = if new.cold {
+            self.pool.claim_fresh(&key, &record.id).await
+        } else {
+            self.pool.claim(&key, &record.id).await
+        };
+        let lease = match claimed {
             Ok(lease) => lease,
             Err(error) => {
                 self.forget(&record.id).await;
