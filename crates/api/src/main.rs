@@ -143,10 +143,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     tracing::info!("shutting down; environments keep running");
     reloader.abort();
     let _ = reloader.await;
-    match Arc::try_unwrap(services) {
-        Ok(services) => services.shutdown(SHUTDOWN_TIMEOUT).await?,
-        Err(_) => tracing::info!("background work still holds the services; exiting anyway"),
-    }
+    // Creations under way finish, so nothing is left half made; the lock goes with the
+    // process.
+    services.stop_background(SHUTDOWN_TIMEOUT).await?;
     Ok(())
 }
 

@@ -249,6 +249,12 @@ async fn create_setup_with_signed_callbacks_serve_destroy_and_reuse_the_port() {
         );
     }
     assert_eq!(seen[0], seen[1], "{seen:?}");
+    // The warm pool's creations under way finish before the test's cleanup looks.
+    state
+        .services()
+        .stop_background(Duration::from_secs(30))
+        .await
+        .unwrap();
 }
 
 /// Every file under `dir`.

@@ -139,4 +139,5 @@ async fn sighup_rotates_secrets_sigterm_leaves_environments_and_a_restart_finds_
         .await
         .unwrap();
     assert_eq!(deleted.status(), 204);
+    assert!(daemon.stop().success());
 }

@@ -210,4 +210,5 @@ async fn kill_9_during_creates_and_setups_loses_no_container_and_leases_no_port_
             .status();
         assert_eq!(status, 204);
     }
+    assert!(daemon.stop().success());
 }

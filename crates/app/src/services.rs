@@ -309,8 +309,8 @@ impl Services {
     }
 
     /// Stops background work (the pools' refill and health watch), waiting at most
-    /// `timeout`; containers stay for the next owner to adopt. Then lets go of the state.
-    pub async fn shutdown(self, timeout: Duration) -> Result<()> {
+    /// `timeout` for creations under way; containers stay for the next owner to adopt.
+    pub async fn stop_background(&self, timeout: Duration) -> Result<()> {
         if let Some(Engine {
             pool: PoolHandle::Owned(pool),
             ..
@@ -318,6 +318,12 @@ impl Services {
         {
             pool.shutdown(timeout).await?;
         }
+        Ok(())
+    }
+
+    /// [`Services::stop_background`], then lets go of the state.
+    pub async fn shutdown(self, timeout: Duration) -> Result<()> {
+        self.stop_background(timeout).await?;
         drop(self.lock);
         Ok(())
     }

@@ -51,6 +51,13 @@ impl Daemon {
         self.child.wait().unwrap();
     }
 
+    /// SIGTERM, and wait for the exit: the pool finishes the creations under way, so
+    /// nothing half made outlives the test.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.child.wait().unwrap()
+    }
+
     /// Sends `signal` (`HUP`, `TERM`, ...).
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")

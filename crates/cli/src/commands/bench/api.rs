@@ -310,8 +310,16 @@ fn rss_mb(pid: u32) -> anyhow::Result<f64> {
     Ok(kb / 1024.0)
 }
 
-/// Stops the server and removes every container and network of its scratch state.
+/// Stops the server (gracefully: its pool finishes the creations under way) and removes
+/// every container and network of its scratch state.
 async fn remove_scratch(config: &Config, mut server: Server) -> anyhow::Result<()> {
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.child.try_wait()?.is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = server.child.kill();
     let _ = server.child.wait();
     let scratch = Config::load(
