@@ -451,6 +451,19 @@ async fn every_hostile_input_gets_a_json_4xx_and_changes_nothing() {
         .unwrap();
     assert_eq!(send(&router, request).await.status, 400);
 
+    // More memory than the budget holds: capacity, 503 with Retry-After, nothing made.
+    let answer = call(
+        &router,
+        "POST",
+        c,
+        Some(SECRET),
+        Some(r#"{"name":"too-big","memoryMb":1048576}"#),
+    )
+    .await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.body["error"]["code"], "capacity_exhausted");
+    assert!(answer.headers.contains_key("retry-after"));
+
     assert_eq!(snapshot(&state, &engine).await, before, "something changed");
     assert!(engine.runtime().inspect_container(&foreign).await.is_ok());
     let destroyed = call(&router, "DELETE", &format!("{c}/{id}"), Some(SECRET), None).await;
