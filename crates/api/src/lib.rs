@@ -5,7 +5,8 @@
 //!
 //! - `GET /health` (no auth): engine, pool and container count, 503 while the engine is down.
 //! - `GET|POST /api/containers`, `GET|DELETE /api/containers/{id}`,
-//!   `POST /api/containers/{id}/setup` (signed callbacks), `POST /api/maintenance/prune`.
+//!   `POST /api/containers/{id}/setup` (signed callbacks), `POST /api/containers/{id}/exec`
+//!   (killed with everything it started at its timeout), `POST /api/maintenance/prune`.
 //!
 //! Every `/api/*` route needs `Authorization: Bearer <secret>`; errors are
 //! `{"error": {"code", "message"}}`.
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod callbacks;
 mod containers;
 pub mod error;
+mod exec;
 pub mod health;
 mod idle;
 mod json;
@@ -40,6 +42,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/containers/0a1b2c3d"),
     ("DELETE", "/api/containers/0a1b2c3d"),
     ("POST", "/api/containers/0a1b2c3d/setup"),
+    ("POST", "/api/containers/0a1b2c3d/exec"),
     ("POST", "/api/maintenance/prune"),
 ];
 
@@ -55,6 +58,7 @@ pub fn app(state: ApiState) -> Router {
             get(containers::get).delete(containers::destroy),
         )
         .route("/containers/{id}/setup", post(setup::setup))
+        .route("/containers/{id}/exec", post(exec::exec))
         .route("/maintenance/prune", post(maintenance::prune))
         .fallback(|| async { ApiError::not_found("route") });
     Router::new()

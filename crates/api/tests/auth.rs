@@ -17,7 +17,7 @@ async fn every_api_route_refuses_a_missing_or_wrong_token() {
     let unrouted = [
         ("GET", "/api/"),
         ("GET", "/api/anything"),
-        ("POST", "/api/containers/0a1b2c3d/exec"),
+        ("POST", "/api/containers/0a1b2c3d/terminal"),
         ("PUT", "/api/containers"),
     ];
     for (method, path) in API_ROUTES.iter().chain(unrouted.iter()) {

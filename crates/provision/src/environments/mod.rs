@@ -322,14 +322,20 @@ impl Environments {
             .ok_or_else(|| Error::not_found(format!("the container of environment `{id}`")))
     }
 
-    /// Runs a command in an environment, in the app directory unless the request says
-    /// otherwise; a timed-out command is killed with everything it started. A stopped
-    /// environment is started first.
+    /// Runs a command in an environment, in the app directory (`/` before the first setup)
+    /// unless the request says otherwise; a timed-out command is killed with everything it
+    /// started. A stopped environment is started first.
     pub async fn exec(&self, id: &str, mut request: ExecRequest) -> Result<ExecOutcome> {
-        self.wake(id).await?;
+        let record = self.wake(id).await?;
         let container = self.container(id).await?;
         if request.working_dir.is_none() {
-            request.working_dir = Some(self.provisioner.config().app_dir.clone());
+            // The app directory exists once a setup copied a tree in.
+            let set_up = record.branch.is_some();
+            request.working_dir = Some(if set_up {
+                self.provisioner.config().app_dir.clone()
+            } else {
+                "/".to_owned()
+            });
         }
         self.runtime.exec(&container, &request).await
     }

@@ -1,0 +1,155 @@
+//! `POST /api/containers/{id}/exec` against the real engine: exit codes, both streams, stdin,
+//! env and cwd, the output cap, and a timeout that leaves nothing of the command running.
+
+mod support;
+
+use std::time::Duration;
+
+use slipway_testkit::engine::BUSYBOX_IMAGE;
+use slipway_testkit::require_engine;
+use support::{call, router, until, Fixture, SECRET};
+
+#[tokio::test]
+async fn exec_runs_to_completion_caps_output_and_kills_everything_at_its_timeout() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let fixture = Fixture::new(Some(&engine), BUSYBOX_IMAGE, 0);
+    let state = fixture.open().await;
+    let router = router(&state);
+    let created = call(
+        &router,
+        "POST",
+        "/api/containers",
+        Some(SECRET),
+        Some(r#"{"name":"exec"}"#),
+    )
+    .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/containers/{id}/exec");
+    let exec = |body: serde_json::Value| {
+        let router = router.clone();
+        let path = path.clone();
+        async move {
+            call(
+                &router,
+                "POST",
+                &path,
+                Some(SECRET),
+                Some(&body.to_string()),
+            )
+            .await
+        }
+    };
+
+    let ran =
+        exec(serde_json::json!({"command": "echo hi; echo oops >&2; exit 3", "timeout": 10000}))
+            .await;
+    assert_eq!(ran.status, 200, "{}", ran.body);
+    assert_eq!(ran.body["exitCode"], 3);
+    assert_eq!(ran.body["stdout"], "hi\n");
+    assert_eq!(ran.body["stderr"], "oops\n");
+    assert_eq!(ran.body["timedOut"], false);
+    assert_eq!(ran.body["truncated"], false);
+    assert!(ran.body["durationMs"].is_u64());
+
+    // An array runs without a shell: the argument keeps its space and `$X` stays literal.
+    let argv = exec(serde_json::json!({"command": ["echo", "a b", "$X"]})).await;
+    assert_eq!(argv.body["stdout"], "a b $X\n", "{}", argv.body);
+    let piped = exec(serde_json::json!({
+        "command": "cat; echo \"$GREETING\"; pwd",
+        "stdin": "from stdin\n",
+        "env": {"GREETING": "hello"},
+        "cwd": "/tmp"
+    }))
+    .await;
+    assert_eq!(
+        piped.body["stdout"], "from stdin\nhello\n/tmp\n",
+        "{}",
+        piped.body
+    );
+
+    let capped = exec(serde_json::json!({"command": "yes | head -c 3000000"})).await;
+    assert_eq!(
+        capped.body["truncated"], true,
+        "{}",
+        capped.body["truncated"]
+    );
+    assert_eq!(capped.body["stdout"].as_str().unwrap().len(), 1 << 20);
+    assert_eq!(capped.body["exitCode"], 0);
+
+    // Past its timeout the command and what it left behind are killed.
+    let timed = exec(serde_json::json!({
+        "command": "sleep 300 & setsid sh -c 'sleep 301' & sleep 302",
+        "timeout": 500
+    }))
+    .await;
+    assert_eq!(timed.status, 200, "{}", timed.body);
+    assert_eq!(timed.body["timedOut"], true, "{}", timed.body);
+    assert!(timed.body["exitCode"].is_null());
+    let container = state
+        .services()
+        .environments()
+        .unwrap()
+        .container(&id)
+        .await
+        .unwrap();
+    until(
+        Duration::from_secs(10),
+        "nothing of the command left",
+        || async {
+            let processes = engine.processes(&container).await;
+            (!processes.iter().any(|p| p.contains("sleep 30"))).then_some(())
+        },
+    )
+    .await;
+
+    for (body, what) in [
+        (serde_json::json!({"command": ""}), "an empty command"),
+        (serde_json::json!({"command": []}), "an empty argv"),
+        (
+            serde_json::json!({"command": "true", "timeout": 0}),
+            "no time",
+        ),
+        (
+            serde_json::json!({"command": "true", "timeout": 4_000_000}),
+            "too long",
+        ),
+        (
+            serde_json::json!({"command": "true", "cwd": "tmp"}),
+            "a relative cwd",
+        ),
+        (
+            serde_json::json!({"command": "true", "env": {"A": "x\u{0}y"}}),
+            "NUL in env",
+        ),
+        (
+            serde_json::json!({"command": "true", "env": {"1A": "x"}}),
+            "a bad env key",
+        ),
+        (serde_json::json!({"command": 5}), "a number"),
+        (
+            serde_json::json!({"command": "true", "user": "root"}),
+            "an unknown field",
+        ),
+    ] {
+        let answer = exec(body).await;
+        assert_eq!(answer.status, 400, "{what}: {}", answer.body);
+    }
+    let unknown = call(
+        &router,
+        "POST",
+        "/api/containers/0a1b2c3d/exec",
+        Some(SECRET),
+        Some(r#"{"command":"true"}"#),
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+    let path = format!("/api/containers/{id}");
+    assert_eq!(
+        call(&router, "DELETE", &path, Some(SECRET), None)
+            .await
+            .status,
+        204
+    );
+}
