@@ -2,24 +2,21 @@
 //! from its warm pool against `docker run -d` of the same image in the same run, `GET /health`
 //! throughput over kept-alive connections, and the server's idle memory.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use slipway_app::{Access, Config, Overrides, Services};
-use slipway_core::labels::{self, LabelFilter};
+use slipway_app::Config;
 use slipway_core::prelude::*;
-use slipway_core::{ImageRef, RemoveOptions, IDLE_COMMAND};
+use slipway_core::{ImageRef, IDLE_COMMAND};
 
 use super::http::Connection;
+use super::server::{remove_scratch, rss_mb, start_server, Server, MEMORY_MB};
 use super::stats::{round, Samples};
 use crate::commands::Outcome;
 use crate::output::{ms, print_json, Table};
-
-/// Memory of each environment in the benchmark, MiB.
-const MEMORY_MB: u64 = 32;
 
 /// Options of `slipway bench api`.
 #[derive(Debug, Args)]
@@ -60,20 +57,6 @@ struct Report {
     rss_idle_mb: f64,
 }
 
-/// The scratch server and everything it made, removed when dropped.
-struct Server {
-    child: Child,
-    address: String,
-    state: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 pub(crate) async fn run(config: &Config, args: ApiBenchArgs) -> anyhow::Result<Outcome> {
     let runtime = config
         .engine
@@ -87,7 +70,13 @@ pub(crate) async fn run(config: &Config, args: ApiBenchArgs) -> anyhow::Result<O
         );
     }
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let server = start_server(config, &args, &token)?;
+    let server = start_server(
+        config,
+        &args.image,
+        args.iterations + 2,
+        args.slipwayd.as_deref(),
+        &token,
+    )?;
     let outcome = measure(config, &args, &server, &token).await;
     let cleanup = remove_scratch(config, server).await;
     let report = outcome?;
@@ -117,61 +106,6 @@ pub(crate) async fn run(config: &Config, args: ApiBenchArgs) -> anyhow::Result<O
         report.speedup_p50, report.health_rps, args.connections, report.rss_idle_mb
     );
     Ok(Outcome::Success)
-}
-
-fn start_server(config: &Config, args: &ApiBenchArgs, token: &str) -> anyhow::Result<Server> {
-    let state = tempfile::tempdir().context("failed to create a scratch state directory")?;
-    let config_file = state.path().join("slipway.toml");
-    std::fs::write(
-        &config_file,
-        format!(
-            "[pool]\nmemory_budget_mb = {}\n\n[provision]\nbase_image = \"{}\"\nmemory_mb = {MEMORY_MB}\n\
-             warm_base = {}\n",
-            (u64::from(args.iterations) + 8) * MEMORY_MB * 2,
-            args.image,
-            args.iterations + 2,
-        ),
-    )
-    .context("failed to write the scratch config")?;
-    let binary = match &args.slipwayd {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("slipwayd"),
-    };
-    let mut child = Command::new(&binary)
-        .arg("--config")
-        .arg(&config_file)
-        .arg("--state-dir")
-        .arg(state.path().join("state"))
-        .args(["--listen", "127.0.0.1:0"])
-        .arg("--host")
-        .arg(config.engine.endpoint.to_string())
-        .env("SLIPWAY_API_SECRET", token)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| {
-            format!(
-                "failed to start {} (build it with `cargo build --release -p slipway-api`, or \
-                 pass --slipwayd)",
-                binary.display()
-            )
-        })?;
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().context("no stdout")?),
-        &mut line,
-    )?;
-    let address = line
-        .trim()
-        .strip_prefix("slipwayd listening on http://")
-        .with_context(|| format!("slipwayd did not start: {line:?}"))?
-        .to_owned();
-    Ok(Server {
-        child,
-        address,
-        state,
-    })
 }
 
 async fn measure(
@@ -295,51 +229,4 @@ async fn health_load(address: &str, token: &str, args: &ApiBenchArgs) -> anyhow:
         total += done??;
     }
     Ok(total as f64 / started.elapsed().as_secs_f64())
-}
-
-/// A process's resident memory, MB.
-fn rss_mb(pid: u32) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .context("failed to read the server's /proc status")?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kb| kb.parse().ok())
-        .context("no VmRSS in /proc status")?;
-    Ok(kb / 1024.0)
-}
-
-/// Stops the server (gracefully: its pool finishes the creations under way) and removes
-/// every container and network of its scratch state.
-async fn remove_scratch(config: &Config, mut server: Server) -> anyhow::Result<()> {
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.child.try_wait()?.is_none() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = server.child.kill();
-    let _ = server.child.wait();
-    let scratch = Config::load(
-        &Overrides {
-            state_dir: Some(server.state.path().join("state")),
-            ..Overrides::default()
-        },
-        &|_| None,
-    )?;
-    let services = Services::open(&scratch, Access::Records).await?;
-    let instance = services.store().instance_id();
-    let runtime = config.engine.connect().await?;
-    let ours = LabelFilter::managed().with(labels::INSTANCE, instance.as_str());
-    for container in runtime.list_containers(&ours).await? {
-        runtime
-            .remove_container(&container.id, RemoveOptions::force())
-            .await?;
-    }
-    for network in runtime.list_networks(&ours).await? {
-        runtime.remove_network(&network.id).await?;
-    }
-    Ok(())
 }

@@ -7,6 +7,7 @@ mod ls;
 mod pool;
 mod run;
 mod runtime;
+mod server;
 mod setup;
 mod stats;
 
