@@ -202,27 +202,9 @@ async fn cycle_raw(docker: &Docker, spec: &ContainerSpec) -> anyhow::Result<[Dur
     let id = created?.id;
     let (started, start) = timed(docker.start_container(&id, None::<StartContainerOptions>)).await;
     started?;
-    let (ran, exec) = timed(async {
-        let exec = docker
-            .create_exec(
-                &id,
-                CreateExecOptions {
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    cmd: Some(vec!["true"]),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        if let StartExecResults::Attached { output, .. } = docker.start_exec(&exec.id, None).await?
-        {
-            output.try_for_each(|_| async { Ok(()) }).await?;
-        }
-        docker.inspect_exec(&exec.id).await
-    })
-    .await;
+    let (ran, exec) = timed(raw_exec(docker, &id, vec!["true"])).await;
     anyhow::ensure!(
-        ran?.exit_code == Some(0),
+        ran? == Some(0),
         "`true` failed in the raw benchmark container"
     );
     let options = RemoveContainerOptions {
@@ -257,4 +239,28 @@ fn print_table(report: &Report, samples: usize) {
         ]);
     }
     print!("{}", table.render());
+}
+
+/// A command run to completion through raw bollard (create, start attached, drain, inspect):
+/// its exit code.
+pub(crate) async fn raw_exec(
+    docker: &Docker,
+    container: &str,
+    cmd: Vec<&str>,
+) -> anyhow::Result<Option<i64>> {
+    let exec = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                cmd: Some(cmd),
+                ..Default::default()
+            },
+        )
+        .await?;
+    if let StartExecResults::Attached { output, .. } = docker.start_exec(&exec.id, None).await? {
+        output.try_for_each(|_| async { Ok(()) }).await?;
+    }
+    Ok(docker.inspect_exec(&exec.id).await?.exit_code)
 }
