@@ -313,3 +313,31 @@ async fn bench_api_reports_every_key_and_leaves_nothing_behind() {
     assert_eq!(report["pooled_hits"], 3, "{report:#}");
     assert_eq!(leftovers("slipway-bench-api"), 0);
 }
+
+#[tokio::test]
+async fn bench_exec_compares_the_api_exec_with_raw_bollard() {
+    let Some(_engine) = require_engine!() else {
+        return;
+    };
+    let daemon = slipwayd();
+    let output = slipway(&[
+        "bench",
+        "exec",
+        "--image",
+        BUSYBOX_IMAGE,
+        "--iterations",
+        "3",
+        "--slipwayd",
+        daemon.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    for key in ["exec_p50_ms", "raw_exec_p50_ms", "exec_ratio_p50"] {
+        assert!(report[key].as_f64().unwrap() > 0.0, "{key}: {report:#}");
+    }
+}

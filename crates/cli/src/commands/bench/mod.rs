@@ -2,6 +2,7 @@
 //! engine in the same run, reported as ratios.
 
 mod api;
+mod exec;
 mod http;
 mod ls;
 mod pool;
@@ -31,6 +32,8 @@ pub(crate) enum BenchCommand {
     Ls(ls::LsBenchArgs),
     /// A real slipwayd: pooled creates over HTTP vs `docker run -d`, health throughput, RSS.
     Api(api::ApiBenchArgs),
+    /// Exec through a real slipwayd's API vs a raw bollard exec in the same container.
+    Exec(exec::ExecBenchArgs),
 }
 
 pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<Outcome> {
@@ -41,5 +44,6 @@ pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Resul
         BenchCommand::Run(args) => run::run(config, args).await,
         BenchCommand::Ls(args) => ls::run(config, args).await,
         BenchCommand::Api(args) => api::run(config, args).await,
+        BenchCommand::Exec(args) => exec::run(config, args).await,
     }
 }

@@ -21,6 +21,13 @@ pub(crate) struct Server {
     state: tempfile::TempDir,
 }
 
+impl Server {
+    /// The scratch state directory the server owns.
+    pub(crate) fn state_dir(&self) -> std::path::PathBuf {
+        self.state.path().join("state")
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
