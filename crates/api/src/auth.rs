@@ -73,6 +73,19 @@ pub fn bearer(request: &Request) -> Option<&str> {
         .map(str::trim)
 }
 
+/// `?token=` on the routes a browser opens without headers (event streams); everything
+/// else takes the header only. Request logs never carry query strings.
+pub fn query_token(request: &Request) -> Option<&str> {
+    if !request.uri().path().ends_with("/logs") {
+        return None;
+    }
+    request
+        .uri()
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+}
+
 /// Whether `path` is under `/api` (and so needs a token).
 pub fn is_protected(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/")
@@ -88,7 +101,8 @@ pub async fn require_bearer(
     if !is_protected(request.uri().path()) {
         return next.run(request).await;
     }
-    match bearer(&request) {
+    let token = bearer(&request).or_else(|| query_token(&request));
+    match token {
         Some(token) if secrets.accepts(token) => next.run(request).await,
         _ => ApiError::unauthorized().into_response(),
     }

@@ -19,6 +19,8 @@ mod exec;
 pub mod health;
 mod idle;
 mod json;
+mod log_hub;
+mod logs;
 mod maintenance;
 pub mod request_log;
 mod setup;
@@ -43,6 +45,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/containers/0a1b2c3d"),
     ("POST", "/api/containers/0a1b2c3d/setup"),
     ("POST", "/api/containers/0a1b2c3d/exec"),
+    ("GET", "/api/containers/0a1b2c3d/logs"),
     ("POST", "/api/maintenance/prune"),
 ];
 
@@ -59,6 +62,7 @@ pub fn app(state: ApiState) -> Router {
         )
         .route("/containers/{id}/setup", post(setup::setup))
         .route("/containers/{id}/exec", post(exec::exec))
+        .route("/containers/{id}/logs", get(logs::logs))
         .route("/maintenance/prune", post(maintenance::prune))
         .fallback(|| async { ApiError::not_found("route") });
     Router::new()

@@ -119,9 +119,14 @@ pub(crate) async fn setup(
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<EnvironmentEvent>();
     let forwarder = {
         let state = state.clone();
+        let id_for_logs = record.id.clone();
         let callback = callback.clone();
         tokio::spawn(async move {
+            let buffer = state.log_hub().buffer(&id_for_logs);
             while let Some(event) = receiver.recv().await {
+                for line in &event.event.log {
+                    buffer.push("setup", line.clone(), event.event.at);
+                }
                 if let (Some(target), Some(callback_event)) = (&callback, callback_event(&event)) {
                     state.callbacks().send(target, callback_event);
                 }

@@ -11,6 +11,7 @@ use crate::auth::Secrets;
 use crate::callbacks::Callbacks;
 use crate::health::Health;
 use crate::idle::Activity;
+use crate::log_hub::LogHub;
 
 /// The directory, inside the state directory, where running setups keep their callback.
 const CALLBACKS_DIR: &str = "callbacks";
@@ -31,6 +32,8 @@ pub(crate) struct Inner {
     setups: Mutex<HashSet<String>>,
     /// When each environment was last used.
     activity: Activity,
+    /// Each environment's recent output.
+    log_hub: LogHub,
     /// Held while a create with an idempotency key looks for an earlier one and records its
     /// own, so two retries racing each other still make one environment.
     idempotent_creates: tokio::sync::Mutex<()>,
@@ -46,6 +49,7 @@ impl ApiState {
             server.callback_timeout,
             server.callback_attempts,
         )?;
+        let log_lines = server.log_buffer_lines;
         Ok(Self {
             inner: Arc::new(Inner {
                 services,
@@ -55,6 +59,7 @@ impl ApiState {
                 started: Instant::now(),
                 setups: Mutex::default(),
                 activity: Activity::default(),
+                log_hub: LogHub::new(log_lines),
                 idempotent_creates: tokio::sync::Mutex::new(()),
             }),
         })
@@ -88,6 +93,10 @@ impl ApiState {
     /// Marks environment `id` as used now (for the idle policy).
     pub fn touch(&self, id: &str) {
         self.inner.activity.touch(id);
+    }
+
+    pub(crate) fn log_hub(&self) -> &LogHub {
+        &self.inner.log_hub
     }
 
     pub(crate) fn activity(&self) -> &Activity {

@@ -1,0 +1,141 @@
+//! `GET /api/containers/{id}/logs`: Server-Sent Events of an environment's output (setup
+//! phases and the container's stdout/stderr), each with its sequence number as the event id:
+//! a client reconnecting with `Last-Event-ID` gets exactly the lines it missed, or an
+//! `event: gap` saying how many the ring no longer holds; `event: end` when the output ends.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+
+use crate::containers::find;
+use crate::error::{ApiError, ApiResult};
+use crate::log_hub::Buffer;
+use crate::state::ApiState;
+
+/// How often a comment keeps an idle stream (and the proxies on its way) alive.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// `?tail=N` and `?token=` (checked by the auth layer).
+fn parse_query(query: Option<&str>) -> ApiResult<Option<usize>> {
+    let mut tail = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "tail" => {
+                tail = Some(
+                    value
+                        .parse()
+                        .map_err(|_| ApiError::invalid("`tail` is a count of lines"))?,
+                )
+            }
+            "token" => {}
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "unknown parameter `{}`; use `tail` or `token`",
+                    key.escape_debug()
+                )))
+            }
+        }
+    }
+    Ok(tail)
+}
+
+/// `GET /api/containers/{id}/logs`.
+pub(crate) async fn logs(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let tail = parse_query(query.as_deref())?;
+    let last_event_id = match headers.get("last-event-id") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::invalid("`Last-Event-ID` is a line number"))?,
+        ),
+        None => None,
+    };
+    let record = find(&state, &id).await?;
+    state.touch(&record.id);
+    let buffer = state.logs_of(&record.id).await?;
+    let after = match (last_event_id, tail) {
+        (Some(seen), _) => seen,
+        (None, Some(n)) => buffer.tail_start(n),
+        (None, None) => 0,
+    };
+    Ok(Sse::new(events(buffer, after)).keep_alive(KeepAlive::new().interval(HEARTBEAT)))
+}
+
+/// The events after line `after`, live, until the output ends.
+fn events(buffer: Arc<Buffer>, after: u64) -> impl Stream<Item = Result<Event, Infallible>> {
+    let changes = buffer.subscribe();
+    let state = (buffer, changes, after, VecDeque::<Event>::new(), false);
+    futures_util::stream::unfold(
+        state,
+        |(buffer, mut changes, mut after, mut queue, mut ended)| async move {
+            loop {
+                if let Some(event) = queue.pop_front() {
+                    return Some((Ok(event), (buffer, changes, after, queue, ended)));
+                }
+                if ended {
+                    return None;
+                }
+                let read = buffer.read_after(after);
+                if read.missed > 0 {
+                    queue.push_back(
+                        Event::default()
+                            .event("gap")
+                            .data(serde_json::json!({ "missed": read.missed }).to_string()),
+                    );
+                }
+                for entry in read.entries {
+                    after = entry.seq;
+                    queue.push_back(
+                        Event::default()
+                            .id(entry.seq.to_string())
+                            .data(serde_json::to_string(&entry).expect("a log entry serializes")),
+                    );
+                }
+                if !queue.is_empty() {
+                    continue;
+                }
+                let (last, done) = *changes.borrow_and_update();
+                if done && last <= after {
+                    queue.push_back(Event::default().event("end").data("{}"));
+                    ended = true;
+                    continue;
+                }
+                if last > after {
+                    continue;
+                }
+                if changes.changed().await.is_err() {
+                    queue.push_back(Event::default().event("end").data("{}"));
+                    ended = true;
+                }
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_takes_tail_and_token_only() {
+        assert_eq!(parse_query(Some("tail=20")).unwrap(), Some(20));
+        assert_eq!(parse_query(Some("token=x&tail=1")).unwrap(), Some(1));
+        assert_eq!(parse_query(None).unwrap(), None);
+        assert!(parse_query(Some("tail=many")).is_err());
+        assert!(parse_query(Some("follow=1")).is_err());
+    }
+}

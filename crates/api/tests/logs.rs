@@ -1,0 +1,191 @@
+//! `GET /api/containers/{id}/logs` over a real socket against the real engine: lines in
+//! order with their numbers, a reconnect with `Last-Event-ID` getting exactly what it missed,
+//! `event: gap` when the ring dropped lines, `?tail=N`, the query token, `event: end`.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use slipway_core::prelude::*;
+use slipway_core::ExecRequest;
+use slipway_testkit::engine::BUSYBOX_IMAGE;
+use slipway_testkit::require_engine;
+use support::{call, router, Fixture, SECRET};
+
+/// One parsed event.
+#[derive(Debug, Clone, PartialEq)]
+struct Sse {
+    event: Option<String>,
+    id: Option<u64>,
+    data: serde_json::Value,
+}
+
+/// Reads events from `url` until `until` says stop (or 20 s pass).
+async fn read_events(
+    url: &str,
+    last_event_id: Option<u64>,
+    until: impl Fn(&[Sse]) -> bool,
+) -> Vec<Sse> {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id.to_string());
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    let mut body = response.bytes_stream();
+    let mut buffered = String::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !until(&events) {
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("events in time")
+            .expect("the stream stays open")
+            .unwrap();
+        buffered.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffered.find("\n\n") {
+            let frame: String = buffered.drain(..end + 2).collect();
+            let mut event = Sse {
+                event: None,
+                id: None,
+                data: serde_json::Value::Null,
+            };
+            let mut comment = true;
+            for line in frame.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event.event = Some(v.trim().to_owned());
+                    comment = false;
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    event.id = v.trim().parse().ok();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    event.data = serde_json::from_str(v.trim()).unwrap();
+                    comment = false;
+                }
+            }
+            if !comment {
+                events.push(event);
+            }
+        }
+    }
+    events
+}
+
+fn lines(events: &[Sse]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.event.is_none())
+        .map(|e| e.data["line"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_reconnect_gets_exactly_the_lines_it_missed_or_hears_of_the_gap() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let fixture = Fixture::with_provision(
+        Some(&engine),
+        BUSYBOX_IMAGE,
+        0,
+        "\n[server]\nlog_buffer_lines = 25",
+    );
+    let state = fixture.open().await;
+    let router = router(&state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = router.clone();
+    tokio::spawn(async move { axum::serve(listener, served).await });
+
+    let created = call(
+        &router,
+        "POST",
+        "/api/containers",
+        Some(SECRET),
+        Some(r#"{"name":"logs"}"#),
+    )
+    .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let container = state
+        .services()
+        .environments()
+        .unwrap()
+        .container(&id)
+        .await
+        .unwrap();
+    let write = |from: u32, to: u32| {
+        let script = format!("for i in $(seq {from} {to}); do echo line-$i > /proc/1/fd/1; done");
+        let runtime = engine.runtime();
+        let container = container.clone();
+        async move {
+            let outcome = runtime
+                .exec(&container, &ExecRequest::new(["sh", "-c", &script]))
+                .await
+                .unwrap();
+            assert!(outcome.success(), "{}", outcome.stderr_text());
+        }
+    };
+    let url = format!("{base}/api/containers/{id}/logs?token={SECRET}");
+    let unauthorized = reqwest::get(format!(
+        "{base}/api/containers/{id}/logs?token=wrong-token-0123456789"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+
+    write(1, 20).await;
+    let first = read_events(&url, None, |e| e.len() >= 10).await;
+    let seen: Vec<u64> = first.iter().take(10).map(|e| e.id.unwrap()).collect();
+    assert_eq!(seen, (1..=10).collect::<Vec<_>>());
+    assert_eq!(
+        lines(&first[..10]),
+        (1..=10).map(|i| format!("line-{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(first[0].data["stream"], "stdout");
+    assert!(first[0].data["timestamp"].as_i64().unwrap() > 0);
+    // Disconnected after line 10; ten more are written meanwhile.
+    write(21, 30).await;
+    let rest = read_events(&url, Some(10), |e| lines(e).len() >= 20).await;
+    assert_eq!(
+        lines(&rest),
+        (11..=30).map(|i| format!("line-{i}")).collect::<Vec<_>>(),
+        "no duplicate, no gap"
+    );
+    assert!(rest.iter().all(|e| e.event.is_none()));
+
+    // The ring keeps 25: a client last at line 2 hears that 3 are gone, then gets 6-30.
+    let late = read_events(&url, Some(2), |e| lines(e).len() >= 25).await;
+    assert_eq!(late[0].event.as_deref(), Some("gap"));
+    assert_eq!(late[0].data["missed"], 3);
+    assert_eq!(
+        lines(&late),
+        (6..=30).map(|i| format!("line-{i}")).collect::<Vec<_>>()
+    );
+
+    let tail = read_events(&format!("{url}&tail=5"), None, |e| e.len() >= 5).await;
+    assert_eq!(
+        lines(&tail),
+        (26..=30).map(|i| format!("line-{i}")).collect::<Vec<_>>()
+    );
+
+    // Destroyed: an open stream ends.
+    let open = tokio::spawn({
+        let url = url.clone();
+        async move {
+            read_events(&url, Some(30), |e| {
+                e.iter().any(|e| e.event.as_deref() == Some("end"))
+            })
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let path = format!("/api/containers/{id}");
+    assert_eq!(
+        call(&router, "DELETE", &path, Some(SECRET), None)
+            .await
+            .status,
+        204
+    );
+    let ended = open.await.unwrap();
+    assert_eq!(ended.last().unwrap().event.as_deref(), Some("end"));
+}
