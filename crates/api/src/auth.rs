@@ -76,7 +76,8 @@ pub fn bearer(request: &Request) -> Option<&str> {
 /// `?token=` on the routes a browser opens without headers (event streams); everything
 /// else takes the header only. Request logs never carry query strings.
 pub fn query_token(request: &Request) -> Option<&str> {
-    if !request.uri().path().ends_with("/logs") {
+    let path = request.uri().path();
+    if !(path.ends_with("/logs") || path.ends_with("/terminal")) {
         return None;
     }
     request
@@ -86,9 +87,9 @@ pub fn query_token(request: &Request) -> Option<&str> {
         .find_map(|pair| pair.strip_prefix("token="))
 }
 
-/// Whether `path` is under `/api` (and so needs a token).
+/// Whether `path` needs a token: everything under `/api`, and `/metrics`.
 pub fn is_protected(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/")
+    path == "/api" || path.starts_with("/api/") || path == "/metrics"
 }
 
 /// Middleware: a request under `/api` without a valid bearer token gets a 401 and goes no

@@ -384,7 +384,11 @@ pub(crate) async fn create(
             return Ok((StatusCode::OK, Json(created(&record))).into_response());
         }
     }
+    let started = std::time::Instant::now();
     let record = environments.create(request).await?;
+    state
+        .metrics()
+        .create(record.from_pool, started.elapsed().as_secs_f64());
     state.touch(&record.id);
     tracing::info!(container = %record.id, from_pool = record.from_pool, "container created");
     Ok((StatusCode::CREATED, Json(created(&record))).into_response())

@@ -22,9 +22,11 @@ mod json;
 mod log_hub;
 mod logs;
 mod maintenance;
+mod metrics;
 pub mod request_log;
 mod setup;
 mod state;
+mod terminal;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -37,7 +39,8 @@ pub use idle::IDLE_CHECK;
 pub use json::MAX_BODY_BYTES;
 pub use state::ApiState;
 
-/// The routes under `/api`, each behind bearer auth (listed for the test that walks them).
+/// The routes behind bearer auth: everything under `/api`, and `/metrics` (listed for the
+/// test that walks them).
 pub const API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/containers"),
     ("POST", "/api/containers"),
@@ -46,7 +49,9 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/containers/0a1b2c3d/setup"),
     ("POST", "/api/containers/0a1b2c3d/exec"),
     ("GET", "/api/containers/0a1b2c3d/logs"),
+    ("GET", "/api/containers/0a1b2c3d/terminal"),
     ("POST", "/api/maintenance/prune"),
+    ("GET", "/metrics"),
 ];
 
 /// The whole API over `state`.
@@ -63,10 +68,12 @@ pub fn app(state: ApiState) -> Router {
         .route("/containers/{id}/setup", post(setup::setup))
         .route("/containers/{id}/exec", post(exec::exec))
         .route("/containers/{id}/logs", get(logs::logs))
+        .route("/containers/{id}/terminal", get(terminal::terminal))
         .route("/maintenance/prune", post(maintenance::prune))
         .fallback(|| async { ApiError::not_found("route") });
     Router::new()
         .route("/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
         .nest("/api", api)
         .fallback(|| async { ApiError::not_found("route") })
         // Over the whole router, not the nested one: whatever path under `/api` a request
@@ -76,6 +83,9 @@ pub fn app(state: ApiState) -> Router {
             auth::require_bearer,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(request_log::log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_log::log_request,
+        ))
         .with_state(state)
 }

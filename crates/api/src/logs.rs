@@ -72,58 +72,93 @@ pub(crate) async fn logs(
         (None, Some(n)) => buffer.tail_start(n),
         (None, None) => 0,
     };
-    Ok(Sse::new(events(buffer, after)).keep_alive(KeepAlive::new().interval(HEARTBEAT)))
+    let open = StreamOpen::new(state);
+    Ok(Sse::new(events(buffer, after, open)).keep_alive(KeepAlive::new().interval(HEARTBEAT)))
+}
+
+/// Counts an open log stream for as long as it lives.
+struct StreamOpen(ApiState);
+
+impl StreamOpen {
+    fn new(state: ApiState) -> Self {
+        state.metrics().log_stream(1);
+        Self(state)
+    }
+}
+
+impl Drop for StreamOpen {
+    fn drop(&mut self) {
+        self.0.metrics().log_stream(-1);
+    }
 }
 
 /// The events after line `after`, live, until the output ends.
-fn events(buffer: Arc<Buffer>, after: u64) -> impl Stream<Item = Result<Event, Infallible>> {
+fn events(
+    buffer: Arc<Buffer>,
+    after: u64,
+    open: StreamOpen,
+) -> impl Stream<Item = Result<Event, Infallible>> {
     let changes = buffer.subscribe();
     let state = (buffer, changes, after, VecDeque::<Event>::new(), false);
-    futures_util::stream::unfold(
-        state,
-        |(buffer, mut changes, mut after, mut queue, mut ended)| async move {
-            loop {
-                if let Some(event) = queue.pop_front() {
-                    return Some((Ok(event), (buffer, changes, after, queue, ended)));
-                }
-                if ended {
-                    return None;
-                }
-                let read = buffer.read_after(after);
-                if read.missed > 0 {
-                    queue.push_back(
-                        Event::default()
-                            .event("gap")
-                            .data(serde_json::json!({ "missed": read.missed }).to_string()),
-                    );
-                }
-                for entry in read.entries {
-                    after = entry.seq;
-                    queue.push_back(
-                        Event::default()
-                            .id(entry.seq.to_string())
-                            .data(serde_json::to_string(&entry).expect("a log entry serializes")),
-                    );
-                }
-                if !queue.is_empty() {
-                    continue;
-                }
-                let (last, done) = *changes.borrow_and_update();
-                if done && last <= after {
-                    queue.push_back(Event::default().event("end").data("{}"));
-                    ended = true;
-                    continue;
-                }
-                if last > after {
-                    continue;
-                }
-                if changes.changed().await.is_err() {
-                    queue.push_back(Event::default().event("end").data("{}"));
-                    ended = true;
-                }
-            }
-        },
-    )
+    let stream = futures_util::stream::unfold(state, step);
+    // The counter goes when the stream does.
+    futures_util::StreamExt::map(stream, move |event| {
+        let _ = &open;
+        event
+    })
+}
+
+type Step = (
+    Arc<Buffer>,
+    tokio::sync::watch::Receiver<(u64, bool)>,
+    u64,
+    VecDeque<Event>,
+    bool,
+);
+
+async fn step(
+    (buffer, mut changes, mut after, mut queue, mut ended): Step,
+) -> Option<(Result<Event, Infallible>, Step)> {
+    loop {
+        if let Some(event) = queue.pop_front() {
+            return Some((Ok(event), (buffer, changes, after, queue, ended)));
+        }
+        if ended {
+            return None;
+        }
+        let read = buffer.read_after(after);
+        if read.missed > 0 {
+            queue.push_back(
+                Event::default()
+                    .event("gap")
+                    .data(serde_json::json!({ "missed": read.missed }).to_string()),
+            );
+        }
+        for entry in read.entries {
+            after = entry.seq;
+            queue.push_back(
+                Event::default()
+                    .id(entry.seq.to_string())
+                    .data(serde_json::to_string(&entry).expect("a log entry serializes")),
+            );
+        }
+        if !queue.is_empty() {
+            continue;
+        }
+        let (last, done) = *changes.borrow_and_update();
+        if done && last <= after {
+            queue.push_back(Event::default().event("end").data("{}"));
+            ended = true;
+            continue;
+        }
+        if last > after {
+            continue;
+        }
+        if changes.changed().await.is_err() {
+            queue.push_back(Event::default().event("end").data("{}"));
+            ended = true;
+        }
+    }
 }
 
 #[cfg(test)]

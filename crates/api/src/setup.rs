@@ -127,6 +127,17 @@ pub(crate) async fn setup(
                 for line in &event.event.log {
                     buffer.push("setup", line.clone(), event.event.at);
                 }
+                let setup = &event.event;
+                if let Some(ms) = setup.duration_ms.filter(|_| !setup.started) {
+                    state
+                        .metrics()
+                        .phase(setup.phase.as_str(), ms as f64 / 1000.0);
+                }
+                match setup.phase {
+                    Phase::Ready => state.metrics().setup("ready"),
+                    Phase::Error => state.metrics().setup("error"),
+                    _ => {}
+                }
                 if let (Some(target), Some(callback_event)) = (&callback, callback_event(&event)) {
                     state.callbacks().send(target, callback_event);
                 }

@@ -12,6 +12,8 @@ use crate::callbacks::Callbacks;
 use crate::health::Health;
 use crate::idle::Activity;
 use crate::log_hub::LogHub;
+use crate::metrics::Metrics;
+use crate::terminal::Sessions;
 
 /// The directory, inside the state directory, where running setups keep their callback.
 const CALLBACKS_DIR: &str = "callbacks";
@@ -34,6 +36,12 @@ pub(crate) struct Inner {
     activity: Activity,
     /// Each environment's recent output.
     log_hub: LogHub,
+    /// Open terminal sessions.
+    terminals: Arc<Sessions>,
+    /// What `/metrics` reports.
+    metrics: Metrics,
+    /// Where each detached terminal's client stopped reading.
+    detaches: Mutex<std::collections::HashMap<String, u64>>,
     /// Held while a create with an idempotency key looks for an earlier one and records its
     /// own, so two retries racing each other still make one environment.
     idempotent_creates: tokio::sync::Mutex<()>,
@@ -60,6 +68,9 @@ impl ApiState {
                 setups: Mutex::default(),
                 activity: Activity::default(),
                 log_hub: LogHub::new(log_lines),
+                terminals: Arc::default(),
+                metrics: Metrics::default(),
+                detaches: Mutex::default(),
                 idempotent_creates: tokio::sync::Mutex::new(()),
             }),
         })
@@ -93,6 +104,33 @@ impl ApiState {
     /// Marks environment `id` as used now (for the idle policy).
     pub fn touch(&self, id: &str) {
         self.inner.activity.touch(id);
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn terminals(&self) -> &Arc<Sessions> {
+        &self.inner.terminals
+    }
+
+    /// Notes that terminal `session`'s client went away having been sent `position` bytes.
+    pub(crate) fn remember_detach(&self, session: &str, position: u64) {
+        self.inner
+            .detaches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(session.to_owned(), position);
+    }
+
+    /// Where terminal `session`'s last client stopped (0: it never detached).
+    pub(crate) fn detached_at(&self, session: &str) -> u64 {
+        self.inner
+            .detaches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(session)
+            .unwrap_or(0)
     }
 
     pub(crate) fn log_hub(&self) -> &LogHub {

@@ -194,6 +194,23 @@ async fn create_setup_with_signed_callbacks_serve_destroy_and_reuse_the_port() {
         );
     }
 
+    // The metrics saw the create, the setup's phases and the requests.
+    let metrics = call(&router, "GET", "/metrics", Some(SECRET), None).await;
+    assert_eq!(metrics.status, 200);
+    let text = String::from_utf8_lossy(&metrics.raw).into_owned();
+    for wanted in [
+        "slipway_engine_up 1",
+        "slipway_pool_ready{",
+        "slipway_create_seconds_count{result=\"hit\"} 1",
+        "slipway_setups_total{outcome=\"ready\"} 1",
+        "slipway_setup_phase_seconds_count{phase=\"cloning\"} 1",
+        "slipway_setup_phase_seconds_count{phase=\"installing\"} 1",
+        "slipway_http_requests_total{method=\"POST\",route=\"/api/containers\",status=\"201\"} 1",
+        "slipway_terminals_open 0",
+    ] {
+        assert!(text.contains(wanted), "no {wanted} in\n{text}");
+    }
+
     // Destroy: 204, gone from the list, a second destroy is a 404, the port is free again.
     let destroyed = call(
         &router,

@@ -35,6 +35,7 @@ pub(crate) struct FileServer {
     pub(crate) callback_timeout_secs: Option<u64>,
     pub(crate) callback_attempts: Option<u32>,
     pub(crate) log_buffer_lines: Option<usize>,
+    pub(crate) terminal_grace_secs: Option<u64>,
 }
 
 /// `[engine]`.

@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub callback_attempts: u32,
     /// Lines of output kept per environment for log streams.
     pub log_buffer_lines: usize,
+    /// How long a terminal's shell outlives its dropped socket.
+    pub terminal_grace: Duration,
 }
 
 impl ServerConfig {
@@ -63,6 +65,7 @@ impl ServerConfig {
             callback_timeout: Duration::from_secs(file.callback_timeout_secs.unwrap_or(10)),
             callback_attempts: file.callback_attempts.unwrap_or(8).max(1),
             log_buffer_lines: file.log_buffer_lines.unwrap_or(10_000).max(1),
+            terminal_grace: Duration::from_secs(file.terminal_grace_secs.unwrap_or(300)),
         })
     }
 
