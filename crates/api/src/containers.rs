@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use slipway_core::{ContainerName, EnvironmentRecord, ImageRef, RepoSlug};
 use slipway_provision::NewEnvironment;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json::ApiJson;
 use crate::state::ApiState;
 
@@ -28,7 +28,7 @@ const AUTO_STOP_MINUTES: std::ops::RangeInclusive<u32> = 1..=7 * 24 * 60;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// One container as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ContainerView {
     id: String,
@@ -49,17 +49,17 @@ pub(crate) struct ContainerView {
     updated_at: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct PhaseView {
+pub(crate) struct PhaseView {
     phase: String,
     started_at: i64,
     duration_ms: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct PortView {
+pub(crate) struct PortView {
     container_port: u16,
     host_port: u16,
 }
@@ -160,6 +160,14 @@ fn serde_urlencoded_pairs(query: &str) -> ApiResult<Vec<(String, String)>> {
     .map_err(|e| ApiError::invalid(e.body_text()))
 }
 
+#[utoipa::path(get, path = "/api/containers", tag = "containers",
+    params(
+        ("repo" = Option<String>, Query, description = "only containers of this `owner/repo`"),
+        ("state" = Option<String>, Query, description = "only containers in this state"),
+        ("label" = Option<String>, Query, description = "`key=value`; repeat for more"),
+    ),
+    responses((status = 200, body = Vec<ContainerView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
 /// `GET /api/containers`.
 pub(crate) async fn list(
     State(state): State<ApiState>,
@@ -176,6 +184,10 @@ pub(crate) async fn list(
     ))
 }
 
+#[utoipa::path(get, path = "/api/containers/{id}", tag = "containers",
+    params(("id" = String, Path, description = "the container's 8 hex characters")),
+    responses((status = 200, body = ContainerView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 /// `GET /api/containers/{id}`.
 pub(crate) async fn get(
     State(state): State<ApiState>,
@@ -206,7 +218,7 @@ fn is_container_id(id: &str) -> bool {
 }
 
 /// `POST /api/containers`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct CreateBody {
     name: String,
@@ -220,9 +232,9 @@ pub(crate) struct CreateBody {
     auto_stop_minutes: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Created {
+pub(crate) struct Created {
     id: String,
     name: String,
     host_port: Option<u16>,
@@ -353,6 +365,12 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     Ok(Some(key.to_owned()))
 }
 
+#[utoipa::path(post, path = "/api/containers", tag = "containers", request_body = CreateBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key returns the first container")),
+    responses((status = 201, body = Created), (status = 200, body = Created, description = "the container an earlier request with this Idempotency-Key made"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
 /// `POST /api/containers`: 201 with the container, served from a warm one when one matches;
 /// a retry with the same `Idempotency-Key` gets the first one back (200).
 pub(crate) async fn create(
@@ -403,6 +421,10 @@ fn created(record: &EnvironmentRecord) -> Created {
     }
 }
 
+#[utoipa::path(delete, path = "/api/containers/{id}", tag = "containers",
+    params(("id" = String, Path, description = "the container's 8 hex characters")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 /// `DELETE /api/containers/{id}`: 204; the host port is released, the repo's volume stays.
 pub(crate) async fn destroy(
     State(state): State<ApiState>,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use slipway_core::ExecRequest;
 
 use crate::containers::find;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json::ApiJson;
 use crate::state::ApiState;
 
@@ -24,7 +24,7 @@ const MAX_ARGS: usize = 4096;
 const MAX_COMMAND_BYTES: usize = 256 << 10;
 
 /// A command: a string runs under `sh -c`, an array runs directly.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub(crate) enum Command {
     Shell(String),
@@ -32,7 +32,7 @@ pub(crate) enum Command {
 }
 
 /// The body of an exec.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct ExecBody {
     command: Command,
@@ -43,7 +43,7 @@ pub(crate) struct ExecBody {
 }
 
 /// What the command did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ExecAnswer {
     exit_code: Option<i64>,
@@ -100,6 +100,11 @@ impl ExecBody {
     }
 }
 
+#[utoipa::path(post, path = "/api/containers/{id}/exec", tag = "containers", request_body = ExecBody,
+    params(("id" = String, Path, description = "the container's 8 hex characters")),
+    responses((status = 200, body = ExecAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
+    security(("bearer" = [])))]
 /// `POST /api/containers/{id}/exec`.
 pub(crate) async fn exec(
     State(state): State<ApiState>,

@@ -95,9 +95,9 @@ impl Health {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct HealthBody {
+pub(crate) struct HealthBody {
     status: &'static str,
     container_count: usize,
     uptime: u64,
@@ -105,18 +105,20 @@ struct HealthBody {
     pool: PoolBody,
 }
 
-#[derive(Serialize)]
-struct EngineBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct EngineBody {
     reachable: bool,
     version: Option<String>,
 }
 
-#[derive(Serialize)]
-struct PoolBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PoolBody {
     ready: usize,
     target: usize,
 }
 
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, body = HealthBody), (status = 503, body = HealthBody, description = "the engine is unreachable")))]
 /// `GET /health` (no auth): 200 `ok`, or 503 `degraded` while the engine is unreachable.
 pub async fn health(State(state): State<ApiState>) -> Response {
     let snapshot = state.health().snapshot();

@@ -23,6 +23,7 @@ mod log_hub;
 mod logs;
 mod maintenance;
 mod metrics;
+pub mod openapi;
 pub mod request_log;
 mod setup;
 mod state;
@@ -52,6 +53,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/containers/0a1b2c3d/terminal"),
     ("POST", "/api/maintenance/prune"),
     ("GET", "/metrics"),
+    ("GET", "/api/openapi.json"),
 ];
 
 /// The whole API over `state`.
@@ -70,6 +72,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/containers/{id}/logs", get(logs::logs))
         .route("/containers/{id}/terminal", get(terminal::terminal))
         .route("/maintenance/prune", post(maintenance::prune))
+        .route("/openapi.json", get(openapi::openapi_json))
         .fallback(|| async { ApiError::not_found("route") });
     Router::new()
         .route("/health", get(health::health))

@@ -14,7 +14,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 
 use crate::containers::find;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::log_hub::Buffer;
 use crate::state::ApiState;
 
@@ -46,6 +46,14 @@ fn parse_query(query: Option<&str>) -> ApiResult<Option<usize>> {
     Ok(tail)
 }
 
+#[utoipa::path(get, path = "/api/containers/{id}/logs", tag = "containers",
+    params(("id" = String, Path, description = "the container's 8 hex characters"),
+        ("tail" = Option<usize>, Query, description = "start this many lines before the end"),
+        ("token" = Option<String>, Query, description = "the API secret, for clients that can't send headers"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "the last line seen: resume after it")),
+    responses((status = 200, content_type = "text/event-stream", description = "events `id: <n>` with `data: {line, timestamp, stream}`, `event: gap`, `event: end`"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 /// `GET /api/containers/{id}/logs`.
 pub(crate) async fn logs(
     State(state): State<ApiState>,

@@ -5,9 +5,9 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
-use slipway_app::maintenance::{prune as prune_state, PruneOutcome};
+use slipway_app::maintenance::prune as prune_state;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json::ApiJson;
 use crate::state::ApiState;
 
@@ -15,23 +15,43 @@ use crate::state::ApiState;
 const MAX_HOURS: u64 = 24 * 365 * 10;
 
 /// The body of a prune.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct PruneBody {
     older_than_hours: u64,
 }
 
+/// What a prune removed.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PruneAnswer {
+    /// Stopped environment and pool containers, by id.
+    containers: Vec<String>,
+    /// Images, by reference or id.
+    images: Vec<String>,
+    /// Disk space the images freed, in bytes.
+    reclaimed_bytes: u64,
+}
+
+#[utoipa::path(post, path = "/api/maintenance/prune", tag = "maintenance", request_body = PruneBody,
+    responses((status = 200, body = PruneAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody)),
+    security(("bearer" = [])))]
 /// Removes this state's stopped environment and pool containers and its unused images
 /// older than `olderThanHours`, and says what went.
 pub(crate) async fn prune(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson<PruneBody>,
-) -> ApiResult<Json<PruneOutcome>> {
+) -> ApiResult<Json<PruneAnswer>> {
     if body.older_than_hours > MAX_HOURS {
         return Err(ApiError::invalid(format!(
             "`olderThanHours` is at most {MAX_HOURS}"
         )));
     }
     let age = Duration::from_secs(body.older_than_hours * 3600);
-    Ok(Json(prune_state(state.services(), age).await?))
+    let outcome = prune_state(state.services(), age).await?;
+    Ok(Json(PruneAnswer {
+        containers: outcome.containers,
+        images: outcome.images,
+        reclaimed_bytes: outcome.reclaimed_bytes,
+    }))
 }

@@ -121,6 +121,9 @@ fn label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, content_type = "text/plain", description = "Prometheus text"), (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
 /// `GET /metrics`.
 pub(crate) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     let mut out = String::new();

@@ -12,7 +12,7 @@ use slipway_provision::{EnvValue, EnvironmentEvent, Phase, SetupRequest};
 
 use crate::callbacks::{CallbackEvent, CallbackTarget};
 use crate::containers::find;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json::ApiJson;
 use crate::state::ApiState;
 
@@ -24,7 +24,7 @@ const MAX_ENV_VALUE: usize = 32 << 10;
 const MAX_TOKEN: usize = 4096;
 
 /// The body of a setup.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct SetupBody {
     repo: String,
@@ -92,6 +92,11 @@ impl SetupBody {
     }
 }
 
+#[utoipa::path(post, path = "/api/containers/{id}/setup", tag = "containers", request_body = SetupBody,
+    params(("id" = String, Path, description = "the container's 8 hex characters")),
+    responses((status = 202, description = "the setup runs in the background"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
+    security(("bearer" = [])))]
 /// `POST /api/containers/{id}/setup`.
 pub(crate) async fn setup(
     State(state): State<ApiState>,

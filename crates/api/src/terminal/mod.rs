@@ -16,7 +16,7 @@ use serde::Deserialize;
 use slipway_core::TtySize;
 
 use crate::containers::find;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::ApiState;
 
 pub(crate) use session::{Session, Sessions};
@@ -71,6 +71,14 @@ fn parse_query(query: Option<&str>) -> ApiResult<Query> {
     Ok(parsed)
 }
 
+#[utoipa::path(get, path = "/api/containers/{id}/terminal", tag = "containers",
+    params(("id" = String, Path, description = "the container's 8 hex characters"),
+        ("session" = Option<String>, Query, description = "reattach to this session"),
+        ("cols" = Option<u16>, Query), ("rows" = Option<u16>, Query),
+        ("token" = Option<String>, Query, description = "the API secret, for clients that can't send headers")),
+    responses((status = 101, description = "a WebSocket: binary frames both ways, JSON control frames `resize` and `close`"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 /// `GET /api/containers/{id}/terminal`.
 pub(crate) async fn terminal(
     State(state): State<ApiState>,

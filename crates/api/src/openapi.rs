@@ -1,0 +1,57 @@
+//! `GET /api/openapi.json`: the OpenAPI description of every route, its schemas and the
+//! bearer scheme, generated from the handlers' own annotations.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{containers, error, exec, health, logs, maintenance, metrics, setup, terminal};
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "slipwayd", description = "slipway's management API: dev environments from a warm pool."),
+    paths(
+        health::health,
+        metrics::metrics,
+        containers::list,
+        containers::get,
+        containers::create,
+        containers::destroy,
+        setup::setup,
+        exec::exec,
+        logs::logs,
+        terminal::terminal,
+        maintenance::prune,
+        openapi_json,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail)),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "containers", description = "dev environments"),
+        (name = "maintenance", description = "pruning"),
+        (name = "health", description = "health and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds the `bearer` security scheme the routes name.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[utoipa::path(get, path = "/api/openapi.json", tag = "health",
+    responses((status = 200, description = "this document"), (status = 401, body = error::ErrorBody)),
+    security(("bearer" = [])))]
+/// `GET /api/openapi.json`.
+pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,81 @@
+//! The OpenAPI document: it parses as OpenAPI 3, every `$ref` resolves, and every route the
+//! router serves is in it (and every path in it is served).
+
+mod support;
+
+use slipway_api::openapi::ApiDoc;
+use slipway_api::API_ROUTES;
+use support::{call, router, Fixture, SECRET};
+use utoipa::OpenApi;
+
+fn refs(value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                if key == "$ref" {
+                    found.push(value.as_str().unwrap().to_owned());
+                }
+                refs(value, found);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_document_describes_every_route_and_resolves_every_reference() {
+    let fixture = Fixture::new(None, "slipway-test/busybox:1", 0);
+    let state = fixture.open_records().await;
+    let router = router(&state);
+    let served = call(&router, "GET", "/api/openapi.json", Some(SECRET), None).await;
+    assert_eq!(served.status, 200);
+    let document = served.body;
+    assert_eq!(document, serde_json::to_value(ApiDoc::openapi()).unwrap());
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
+    let mut found = Vec::new();
+    refs(&document, &mut found);
+    assert!(!found.is_empty());
+    for reference in found {
+        let name = reference
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("an unexpected reference {reference}"));
+        assert!(
+            document["components"]["schemas"][name].is_object(),
+            "{reference} does not resolve"
+        );
+    }
+
+    let routes: Vec<(String, String)> = API_ROUTES
+        .iter()
+        .chain([("GET", "/health")].iter())
+        .map(|(method, path)| (method.to_lowercase(), path.replace("0a1b2c3d", "{id}")))
+        .collect();
+    for (method, path) in &routes {
+        let operation = &document["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is not documented");
+        assert!(operation["responses"].is_object(), "{method} {path}");
+        if path != "/health" {
+            assert!(
+                operation["security"].is_array(),
+                "{method} {path} does not name the bearer scheme"
+            );
+        }
+    }
+    let documented: usize = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+    assert_eq!(
+        documented,
+        routes.len(),
+        "a documented path the router doesn't serve"
+    );
+}
