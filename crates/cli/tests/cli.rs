@@ -341,3 +341,35 @@ async fn bench_exec_compares_the_api_exec_with_raw_bollard() {
         assert!(report[key].as_f64().unwrap() > 0.0, "{key}: {report:#}");
     }
 }
+
+#[tokio::test]
+async fn bench_logs_reports_throughput_latency_and_memory() {
+    let Some(_engine) = require_engine!() else {
+        return;
+    };
+    let daemon = slipwayd();
+    let output = slipway(&[
+        "bench",
+        "logs",
+        "--image",
+        BUSYBOX_IMAGE,
+        "--lines",
+        "2000",
+        "--streams",
+        "20",
+        "--slipwayd",
+        daemon.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    for key in ["lines_per_s", "raw_lines_per_s", "rss_1000_streams_mb"] {
+        assert!(report[key].as_f64().unwrap() > 0.0, "{key}: {report:#}");
+    }
+    // Latencies are whole milliseconds apart at worst: zero is a valid answer.
+    assert!(report["latency_p99_ms"].as_f64().unwrap() >= 0.0);
+}

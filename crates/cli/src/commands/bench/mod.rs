@@ -4,6 +4,7 @@
 mod api;
 mod exec;
 mod http;
+mod logs;
 mod ls;
 mod pool;
 mod run;
@@ -34,6 +35,8 @@ pub(crate) enum BenchCommand {
     Api(api::ApiBenchArgs),
     /// Exec through a real slipwayd's API vs a raw bollard exec in the same container.
     Exec(exec::ExecBenchArgs),
+    /// A real slipwayd's SSE logs: lines/s, latency, memory with 1,000 streams; vs the engine.
+    Logs(logs::LogsBenchArgs),
 }
 
 pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<Outcome> {
@@ -45,5 +48,6 @@ pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Resul
         BenchCommand::Ls(args) => ls::run(config, args).await,
         BenchCommand::Api(args) => api::run(config, args).await,
         BenchCommand::Exec(args) => exec::run(config, args).await,
+        BenchCommand::Logs(args) => logs::run(config, args).await,
     }
 }

@@ -11,6 +11,9 @@ use slipway_core::labels::{self, LabelFilter};
 use slipway_core::prelude::*;
 use slipway_core::{ImageRef, RemoveOptions};
 
+/// Lines the scratch server keeps per container (enough for the log benchmark's burst).
+pub(crate) const LOG_LINES: usize = 200_000;
+
 /// Memory of each environment in the benchmarks, MiB.
 pub(crate) const MEMORY_MB: u64 = 32;
 
@@ -50,7 +53,7 @@ pub(crate) fn start_server(
         &config_file,
         format!(
             "[pool]\nmemory_budget_mb = {}\n\n[provision]\nbase_image = \"{}\"\nmemory_mb = {MEMORY_MB}\n\
-             warm_base = {}\n",
+             warm_base = {}\n\n[server]\nlog_buffer_lines = {LOG_LINES}\n",
             (u64::from(warm) + 8) * MEMORY_MB * 2,
             image,
             warm,
