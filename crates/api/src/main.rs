@@ -137,6 +137,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     });
 
     let router = app(state);
+    // Keystrokes and log lines are small writes: send each at once.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

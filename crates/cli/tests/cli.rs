@@ -373,3 +373,32 @@ async fn bench_logs_reports_throughput_latency_and_memory() {
     // Latencies are whole milliseconds apart at worst: zero is a valid answer.
     assert!(report["latency_p99_ms"].as_f64().unwrap() >= 0.0);
 }
+
+#[tokio::test]
+async fn bench_terminal_compares_keystroke_echo_with_a_raw_tty() {
+    let Some(_engine) = require_engine!() else {
+        return;
+    };
+    let daemon = slipwayd();
+    let output = slipway(&[
+        "bench",
+        "terminal",
+        "--image",
+        BUSYBOX_IMAGE,
+        "--keystrokes",
+        "20",
+        "--slipwayd",
+        daemon.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    for key in ["terminal_p99_ms", "raw_tty_p99_ms"] {
+        assert!(report[key].as_f64().unwrap() > 0.0, "{key}: {report:#}");
+    }
+    assert!(report["terminal_added_p99_ms"].as_f64().unwrap() >= 0.0);
+}

@@ -188,7 +188,8 @@ async fn measure(
     })
 }
 
-async fn container_of(server: &Server, id: &str) -> anyhow::Result<ContainerId> {
+/// The engine container of environment `id` of the scratch server.
+pub(crate) async fn container_of(server: &Server, id: &str) -> anyhow::Result<ContainerId> {
     let scratch = Config::load(
         &Overrides {
             state_dir: Some(server.state_dir()),

@@ -12,6 +12,7 @@ mod runtime;
 mod server;
 mod setup;
 mod stats;
+mod terminal;
 
 use clap::Subcommand;
 
@@ -37,6 +38,8 @@ pub(crate) enum BenchCommand {
     Exec(exec::ExecBenchArgs),
     /// A real slipwayd's SSE logs: lines/s, latency, memory with 1,000 streams; vs the engine.
     Logs(logs::LogsBenchArgs),
+    /// Keystroke echo through a real slipwayd's terminal vs a raw engine TTY.
+    Terminal(terminal::TerminalBenchArgs),
 }
 
 pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<Outcome> {
@@ -49,5 +52,6 @@ pub(crate) async fn run(config: &Config, command: BenchCommand) -> anyhow::Resul
         BenchCommand::Api(args) => api::run(config, args).await,
         BenchCommand::Exec(args) => exec::run(config, args).await,
         BenchCommand::Logs(args) => logs::run(config, args).await,
+        BenchCommand::Terminal(args) => terminal::run(config, args).await,
     }
 }
