@@ -92,20 +92,35 @@ pub fn is_protected(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/") || path == "/metrics"
 }
 
-/// Middleware: a request under `/api` without a valid bearer token gets a 401 and goes no
-/// further.
-pub async fn require_bearer(
-    State(secrets): State<Secrets>,
+/// The container a `/api/containers/{id}/…` path names.
+fn container_of(path: &str) -> Option<&str> {
+    path.strip_prefix("/api/containers/")?.split('/').next()
+}
+
+/// Middleware: a request under `/api` (or for `/metrics`) without a valid token gets a 401
+/// and goes no further. The header takes an API secret; `?token=` on a terminal or log
+/// stream takes an API secret or a ticket for that container.
+pub(crate) async fn require_bearer(
+    State(state): State<crate::ApiState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if !is_protected(request.uri().path()) {
+    let path = request.uri().path();
+    if !is_protected(path) {
         return next.run(request).await;
     }
-    let token = bearer(&request).or_else(|| query_token(&request));
-    match token {
-        Some(token) if secrets.accepts(token) => next.run(request).await,
-        _ => ApiError::unauthorized().into_response(),
+    let allowed = match (bearer(&request), query_token(&request)) {
+        (Some(token), _) => state.secrets().accepts(token),
+        (None, Some(token)) => {
+            state.secrets().accepts(token)
+                || container_of(path).is_some_and(|id| state.tickets().redeem(token, id))
+        }
+        (None, None) => false,
+    };
+    if allowed {
+        next.run(request).await
+    } else {
+        ApiError::unauthorized().into_response()
     }
 }
 

@@ -28,6 +28,7 @@ pub mod request_log;
 mod setup;
 mod state;
 mod terminal;
+mod tickets;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -51,6 +52,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/containers/0a1b2c3d/exec"),
     ("GET", "/api/containers/0a1b2c3d/logs"),
     ("GET", "/api/containers/0a1b2c3d/terminal"),
+    ("POST", "/api/containers/0a1b2c3d/tickets"),
     ("POST", "/api/maintenance/prune"),
     ("GET", "/metrics"),
     ("GET", "/api/openapi.json"),
@@ -71,6 +73,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/containers/{id}/exec", post(exec::exec))
         .route("/containers/{id}/logs", get(logs::logs))
         .route("/containers/{id}/terminal", get(terminal::terminal))
+        .route("/containers/{id}/tickets", post(tickets::issue))
         .route("/maintenance/prune", post(maintenance::prune))
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(|| async { ApiError::not_found("route") });
@@ -82,7 +85,7 @@ pub fn app(state: ApiState) -> Router {
         // Over the whole router, not the nested one: whatever path under `/api` a request
         // names, routed or not, it is refused without a valid token.
         .layer(axum::middleware::from_fn_with_state(
-            state.secrets().clone(),
+            state.clone(),
             auth::require_bearer,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{containers, error, exec, health, logs, maintenance, metrics, setup, terminal};
+use crate::{
+    containers, error, exec, health, logs, maintenance, metrics, setup, terminal, tickets,
+};
 
 /// The document.
 #[derive(OpenApi)]
@@ -22,6 +24,7 @@ use crate::{containers, error, exec, health, logs, maintenance, metrics, setup, 
         exec::exec,
         logs::logs,
         terminal::terminal,
+        tickets::issue,
         maintenance::prune,
         openapi_json,
     ),

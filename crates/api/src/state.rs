@@ -14,6 +14,7 @@ use crate::idle::Activity;
 use crate::log_hub::LogHub;
 use crate::metrics::Metrics;
 use crate::terminal::Sessions;
+use crate::tickets::Tickets;
 
 /// The directory, inside the state directory, where running setups keep their callback.
 const CALLBACKS_DIR: &str = "callbacks";
@@ -40,6 +41,8 @@ pub(crate) struct Inner {
     terminals: Arc<Sessions>,
     /// What `/metrics` reports.
     metrics: Metrics,
+    /// Single-use tickets for browsers.
+    tickets: Tickets,
     /// Where each detached terminal's client stopped reading.
     detaches: Mutex<std::collections::HashMap<String, u64>>,
     /// Held while a create with an idempotency key looks for an earlier one and records its
@@ -70,6 +73,7 @@ impl ApiState {
                 log_hub: LogHub::new(log_lines),
                 terminals: Arc::default(),
                 metrics: Metrics::default(),
+                tickets: Tickets::default(),
                 detaches: Mutex::default(),
                 idempotent_creates: tokio::sync::Mutex::new(()),
             }),
@@ -104,6 +108,10 @@ impl ApiState {
     /// Marks environment `id` as used now (for the idle policy).
     pub fn touch(&self, id: &str) {
         self.inner.activity.touch(id);
+    }
+
+    pub(crate) fn tickets(&self) -> &Tickets {
+        &self.inner.tickets
     }
 
     pub(crate) fn metrics(&self) -> &Metrics {

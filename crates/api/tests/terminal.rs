@@ -72,6 +72,30 @@ async fn type_resize_reattach_and_close_a_terminal() {
     .await;
     assert!(refused.is_err(), "a wrong token is refused");
 
+    // A browser's way in: a single-use ticket instead of the secret.
+    let ticket = call(
+        &router,
+        "POST",
+        &format!("/api/containers/{id}/tickets"),
+        Some(SECRET),
+        None,
+    )
+    .await;
+    assert_eq!(ticket.status, 201, "{}", ticket.body);
+    let ticket = ticket.body["ticket"].as_str().unwrap().to_owned();
+    let with_ticket = format!("ws://{address}/api/containers/{id}/terminal?token={ticket}");
+    let (mut by_ticket, _) = connect(&with_ticket).await;
+    by_ticket
+        .send(Message::Text(r#"{"type":"close"}"#.into()))
+        .await
+        .unwrap();
+    assert!(
+        tokio_tungstenite::connect_async(&with_ticket)
+            .await
+            .is_err(),
+        "a ticket opens once"
+    );
+
     let (mut first, session) = connect(&format!("{url}&cols=80&rows=24")).await;
     typed(&mut first, "echo hi-$((40+2))\n").await;
     read_until(&mut first, "hi-42").await;
