@@ -155,6 +155,33 @@ async fn env_up_serves_the_repo_and_the_other_verbs_manage_it() {
     let logs = stdout(&run(&["env", "logs", &id]));
     assert!(logs.contains("[dev] ready on port 3000"), "{logs}");
 
+    // A shell, fed from a pipe: what it prints comes back, and the end of input ends it.
+    let mut shell = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .arg("--config")
+        .arg(config)
+        .args(["env", "shell", &id])
+        .env("SLIPWAY_STATE_DIR", state.path())
+        .env_remove("SLIPWAY_API_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    shell
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo shell-$((20+1)) in $(pwd)\n")
+        .unwrap();
+    let shell = shell.wait_with_output().unwrap();
+    let printed = String::from_utf8_lossy(&shell.stdout);
+    assert!(
+        shell.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shell.stderr)
+    );
+    assert!(printed.contains("shell-21 in /"), "{printed}");
+
     let container = record["container_id"].as_str().unwrap().to_owned();
     assert!(stdout(&run(&["env", "rm", &id])).contains(&id));
     let gone = engine

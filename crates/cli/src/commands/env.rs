@@ -37,6 +37,11 @@ pub(crate) enum EnvCommand {
         #[arg(long)]
         tail: Option<usize>,
     },
+    /// An interactive shell in an environment (through slipwayd when SLIPWAY_API_URL is set).
+    Shell {
+        /// The environment id.
+        id: String,
+    },
     /// Run a command in an environment's app directory and exit with its exit code.
     Exec {
         /// The environment id.
@@ -95,11 +100,16 @@ pub(crate) struct UpArgs {
 }
 
 pub(crate) async fn run(config: &Config, command: EnvCommand) -> anyhow::Result<Outcome> {
+    if let EnvCommand::Shell { id } = &command {
+        return crate::commands::shell::run(config, id).await;
+    }
     let access = match &command {
         EnvCommand::Up(args) => own(&format!("env up {}", args.repo), false),
         EnvCommand::Rm { id } => own(&format!("env rm {id}"), false),
         EnvCommand::Ls(_) => Access::Records,
-        EnvCommand::Logs { .. } | EnvCommand::Exec { .. } => Access::Read,
+        EnvCommand::Logs { .. } | EnvCommand::Exec { .. } | EnvCommand::Shell { .. } => {
+            Access::Read
+        }
     };
     let services = Services::open(config, access).await?;
     let outcome = dispatch(&services, command).await;
@@ -109,6 +119,7 @@ pub(crate) async fn run(config: &Config, command: EnvCommand) -> anyhow::Result<
 
 async fn dispatch(services: &Services, command: EnvCommand) -> anyhow::Result<Outcome> {
     match command {
+        EnvCommand::Shell { id } => anyhow::bail!("`env shell {id}` runs on its own"),
         EnvCommand::Up(args) => up(services.environments()?, args).await,
         EnvCommand::Ls(args) => {
             let records = services.store().environments().await?;

@@ -7,6 +7,7 @@ pub(crate) mod env;
 pub(crate) mod pool;
 pub(crate) mod prune;
 pub(crate) mod run;
+pub(crate) mod shell;
 
 use std::time::Duration;
 
