@@ -6,7 +6,7 @@
 //! setup runs, so the process that settles a setup a crash interrupted can still report it.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -271,11 +271,6 @@ impl Callbacks {
 
     fn path(&self, container: &str) -> PathBuf {
         self.dir.join(format!("{container}.json"))
-    }
-
-    /// The directory targets are kept in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

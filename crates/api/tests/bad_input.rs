@@ -8,7 +8,7 @@ use slipway_core::prelude::*;
 use slipway_core::ContainerSpec;
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::require_engine;
-use support::{call, router, send, Fixture, SECRET};
+use support::{call, create, router, send, Fixture, SECRET};
 
 struct Case {
     method: &'static str,
@@ -71,16 +71,7 @@ async fn every_hostile_input_gets_a_json_4xx_and_changes_nothing() {
     let fixture = Fixture::new(Some(&engine), BUSYBOX_IMAGE, 0);
     let state = fixture.open().await;
     let router = router(&state);
-    let created = call(
-        &router,
-        "POST",
-        "/api/containers",
-        Some(SECRET),
-        Some(r#"{"name":"target"}"#),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let id = created.body["id"].as_str().unwrap().to_owned();
+    let id = create(&router, "target").await;
     let setup = format!("/api/containers/{id}/setup");
     // A container that isn't slipway's (only the test's cleanup label): its id must not
     // reach it.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::{require_engine, Need};
-use support::{call, router, until, Fixture, SECRET};
+use support::{call, create, destroy, router, until, Fixture, SECRET};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 
@@ -97,21 +97,6 @@ async fn health_and_creates_answer_503_while_the_engine_is_away_and_recover_with
         (health.status == 200).then_some(())
     })
     .await;
-    let created = call(
-        &router,
-        "POST",
-        "/api/containers",
-        Some(SECRET),
-        Some(r#"{"name":"after-return"}"#),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let id = created.body["id"].as_str().unwrap();
-    let path = format!("/api/containers/{id}");
-    assert_eq!(
-        call(&router, "DELETE", &path, Some(SECRET), None)
-            .await
-            .status,
-        204
-    );
+    let id = create(&router, "after-return").await;
+    destroy(&router, &id).await;
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::require_engine;
-use support::{call, router, until, Fixture, SECRET};
+use support::{call, create, destroy, router, until, Fixture, SECRET};
 
 #[tokio::test]
 async fn exec_runs_to_completion_caps_output_and_kills_everything_at_its_timeout() {
@@ -17,15 +17,7 @@ async fn exec_runs_to_completion_caps_output_and_kills_everything_at_its_timeout
     let fixture = Fixture::new(Some(&engine), BUSYBOX_IMAGE, 0);
     let state = fixture.open().await;
     let router = router(&state);
-    let created = call(
-        &router,
-        "POST",
-        "/api/containers",
-        Some(SECRET),
-        Some(r#"{"name":"exec"}"#),
-    )
-    .await;
-    let id = created.body["id"].as_str().unwrap().to_owned();
+    let id = create(&router, "exec").await;
     let path = format!("/api/containers/{id}/exec");
     let exec = |body: serde_json::Value| {
         let router = router.clone();
@@ -145,11 +137,5 @@ async fn exec_runs_to_completion_caps_output_and_kills_everything_at_its_timeout
     )
     .await;
     assert_eq!(unknown.status, 404);
-    let path = format!("/api/containers/{id}");
-    assert_eq!(
-        call(&router, "DELETE", &path, Some(SECRET), None)
-            .await
-            .status,
-        204
-    );
+    destroy(&router, &id).await;
 }

@@ -10,7 +10,7 @@ use slipway_core::prelude::*;
 use slipway_core::{ContainerState, ExecRequest};
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::require_engine;
-use support::{call, router, Fixture, SECRET};
+use support::{call, destroy, router, Fixture, SECRET};
 
 #[tokio::test]
 async fn an_idle_environment_is_stopped_and_the_next_exec_starts_it_again() {
@@ -102,12 +102,6 @@ async fn an_idle_environment_is_stopped_and_the_next_exec_starts_it_again() {
     .await;
     assert_eq!(shown.body["state"], "created", "{}", shown.body);
     for id in [idle, used, forever] {
-        let path = format!("/api/containers/{id}");
-        assert_eq!(
-            call(&router, "DELETE", &path, Some(SECRET), None)
-                .await
-                .status,
-            204
-        );
+        destroy(&router, &id).await;
     }
 }

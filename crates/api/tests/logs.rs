@@ -11,7 +11,7 @@ use slipway_core::prelude::*;
 use slipway_core::ExecRequest;
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::require_engine;
-use support::{call, router, Fixture, SECRET};
+use support::{create, destroy, router, serve, Fixture, SECRET};
 
 /// One parsed event.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,20 +92,9 @@ async fn a_reconnect_gets_exactly_the_lines_it_missed_or_hears_of_the_gap() {
     );
     let state = fixture.open().await;
     let router = router(&state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let served = router.clone();
-    tokio::spawn(async move { axum::serve(listener, served).await });
+    let base = format!("http://{}", serve(&router).await);
 
-    let created = call(
-        &router,
-        "POST",
-        "/api/containers",
-        Some(SECRET),
-        Some(r#"{"name":"logs"}"#),
-    )
-    .await;
-    let id = created.body["id"].as_str().unwrap().to_owned();
+    let id = create(&router, "logs").await;
     let container = state
         .services()
         .environments()
@@ -179,13 +168,7 @@ async fn a_reconnect_gets_exactly_the_lines_it_missed_or_hears_of_the_gap() {
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let path = format!("/api/containers/{id}");
-    assert_eq!(
-        call(&router, "DELETE", &path, Some(SECRET), None)
-            .await
-            .status,
-        204
-    );
+    destroy(&router, &id).await;
     let ended = open.await.unwrap();
     assert_eq!(ended.last().unwrap().event.as_deref(), Some("end"));
 }

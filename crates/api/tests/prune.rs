@@ -8,7 +8,7 @@ use slipway_core::prelude::*;
 use slipway_core::{ContainerId, ContainerSpec};
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::{require_engine, TestEngine};
-use support::{call, router, Fixture, SECRET};
+use support::{call, create, router, Fixture, SECRET};
 
 async fn stopped(engine: &TestEngine, labels: slipway_core::Labels) -> ContainerId {
     let mut all = engine.scope_labels();
@@ -32,16 +32,7 @@ async fn prune_removes_only_this_states_stopped_unheld_containers_old_enough() {
     let fixture = Fixture::new(Some(&engine), BUSYBOX_IMAGE, 0);
     let state = fixture.open().await;
     let router = router(&state);
-    let created = call(
-        &router,
-        "POST",
-        "/api/containers",
-        Some(SECRET),
-        Some(r#"{"name":"kept"}"#),
-    )
-    .await;
-    assert_eq!(created.status, 201);
-    let id = created.body["id"].as_str().unwrap().to_owned();
+    let id = create(&router, "kept").await;
     let instance = state.services().store().instance_id();
 
     let ours = stopped(&engine, Scope::new(Role::Env, &instance).labels()).await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::require_engine;
-use support::{call, router, until, Fixture, SECRET};
+use support::{call, create, destroy, router, serve, until, Fixture, SECRET};
 use tokio_tungstenite::tungstenite::Message;
 
 type Socket =
@@ -67,19 +67,8 @@ async fn type_resize_reattach_and_close_a_terminal() {
     let fixture = Fixture::new(Some(&engine), BUSYBOX_IMAGE, 0);
     let state = fixture.open().await;
     let router = router(&state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let served = router.clone();
-    tokio::spawn(async move { axum::serve(listener, served).await });
-    let created = call(
-        &router,
-        "POST",
-        "/api/containers",
-        Some(SECRET),
-        Some(r#"{"name":"tty"}"#),
-    )
-    .await;
-    let id = created.body["id"].as_str().unwrap().to_owned();
+    let address = serve(&router).await;
+    let id = create(&router, "tty").await;
     let url = format!("ws://{address}/api/containers/{id}/terminal?token={SECRET}");
 
     let refused = tokio_tungstenite::connect_async(format!(
@@ -185,13 +174,7 @@ async fn type_resize_reattach_and_close_a_terminal() {
     )
     .await;
     reattach_refused(&url, &session).await;
-    let path = format!("/api/containers/{id}");
-    assert_eq!(
-        call(&router, "DELETE", &path, Some(SECRET), None)
-            .await
-            .status,
-        204
-    );
+    destroy(&router, &id).await;
 }
 
 #[tokio::test]
@@ -207,19 +190,8 @@ async fn a_shell_nobody_reattaches_within_the_grace_is_ended() {
     );
     let state = fixture.open().await;
     let router = router(&state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let served = router.clone();
-    tokio::spawn(async move { axum::serve(listener, served).await });
-    let created = call(
-        &router,
-        "POST",
-        "/api/containers",
-        Some(SECRET),
-        Some(r#"{"name":"grace"}"#),
-    )
-    .await;
-    let id = created.body["id"].as_str().unwrap().to_owned();
+    let address = serve(&router).await;
+    let id = create(&router, "grace").await;
     let url = format!("ws://{address}/api/containers/{id}/terminal?token={SECRET}");
     let (mut socket, session) = connect(&url).await;
     typed(&mut socket, "sleep 312 & echo started-$((5+5))\n").await;
@@ -242,11 +214,5 @@ async fn a_shell_nobody_reattaches_within_the_grace_is_ended() {
     )
     .await;
     reattach_refused(&url, &session).await;
-    let path = format!("/api/containers/{id}");
-    assert_eq!(
-        call(&router, "DELETE", &path, Some(SECRET), None)
-            .await
-            .status,
-        204
-    );
+    destroy(&router, &id).await;
 }

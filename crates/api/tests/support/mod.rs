@@ -3,7 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -201,7 +201,30 @@ where
     }
 }
 
-/// Whether `path` exists.
-pub fn exists(path: &Path) -> bool {
-    path.exists()
+/// Serves `router` on a port of the OS's choosing; its address.
+pub async fn serve(router: &Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let served = router.clone();
+    tokio::spawn(async move { axum::serve(listener, served).await });
+    address
+}
+
+/// Creates a container named `name` (asserting 201); its id.
+pub async fn create(router: &Router, name: &str) -> String {
+    let body = serde_json::json!({ "name": name }).to_string();
+    let created = call(router, "POST", "/api/containers", Some(SECRET), Some(&body)).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    created.body["id"].as_str().unwrap().to_owned()
+}
+
+/// Destroys container `id` (asserting 204).
+pub async fn destroy(router: &Router, id: &str) {
+    let path = format!("/api/containers/{id}");
+    assert_eq!(
+        call(router, "DELETE", &path, Some(SECRET), None)
+            .await
+            .status,
+        204
+    );
 }
