@@ -273,14 +273,27 @@ fn slipwayd() -> std::path::PathBuf {
     path
 }
 
+/// `slipway bench ARGS… --slipwayd <the built slipwayd> --json`, which must succeed; its report.
+fn bench_against_slipwayd(args: &[&str]) -> serde_json::Value {
+    let daemon = slipwayd();
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.extend(["--slipwayd", daemon.to_str().unwrap(), "--json"]);
+    let output = slipway(&all);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json(&output)
+}
+
 #[tokio::test]
 async fn bench_api_reports_every_key_and_leaves_nothing_behind() {
     let Some(_engine) = require_engine!() else {
         return;
     };
-    let daemon = slipwayd();
-    let output = slipway(&[
-        "bench",
+    let report = bench_against_slipwayd(&[
         "api",
         "--image",
         BUSYBOX_IMAGE,
@@ -290,16 +303,7 @@ async fn bench_api_reports_every_key_and_leaves_nothing_behind() {
         "1",
         "--connections",
         "2",
-        "--slipwayd",
-        daemon.to_str().unwrap(),
-        "--json",
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json(&output);
     for key in [
         "create_pooled_p50_ms",
         "create_pooled_p99_ms",
@@ -319,24 +323,7 @@ async fn bench_exec_compares_the_api_exec_with_raw_bollard() {
     let Some(_engine) = require_engine!() else {
         return;
     };
-    let daemon = slipwayd();
-    let output = slipway(&[
-        "bench",
-        "exec",
-        "--image",
-        BUSYBOX_IMAGE,
-        "--iterations",
-        "3",
-        "--slipwayd",
-        daemon.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json(&output);
+    let report = bench_against_slipwayd(&["exec", "--image", BUSYBOX_IMAGE, "--iterations", "3"]);
     for key in ["exec_p50_ms", "raw_exec_p50_ms", "exec_ratio_p50"] {
         assert!(report[key].as_f64().unwrap() > 0.0, "{key}: {report:#}");
     }
@@ -347,9 +334,7 @@ async fn bench_logs_reports_throughput_latency_and_memory() {
     let Some(_engine) = require_engine!() else {
         return;
     };
-    let daemon = slipwayd();
-    let output = slipway(&[
-        "bench",
+    let report = bench_against_slipwayd(&[
         "logs",
         "--image",
         BUSYBOX_IMAGE,
@@ -357,16 +342,7 @@ async fn bench_logs_reports_throughput_latency_and_memory() {
         "2000",
         "--streams",
         "20",
-        "--slipwayd",
-        daemon.to_str().unwrap(),
-        "--json",
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json(&output);
     for key in ["lines_per_s", "raw_lines_per_s", "rss_1000_streams_mb"] {
         assert!(report[key].as_f64().unwrap() > 0.0, "{key}: {report:#}");
     }
@@ -379,24 +355,8 @@ async fn bench_terminal_compares_keystroke_echo_with_a_raw_tty() {
     let Some(_engine) = require_engine!() else {
         return;
     };
-    let daemon = slipwayd();
-    let output = slipway(&[
-        "bench",
-        "terminal",
-        "--image",
-        BUSYBOX_IMAGE,
-        "--keystrokes",
-        "20",
-        "--slipwayd",
-        daemon.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json(&output);
+    let report =
+        bench_against_slipwayd(&["terminal", "--image", BUSYBOX_IMAGE, "--keystrokes", "20"]);
     for key in ["terminal_p99_ms", "raw_tty_p99_ms"] {
         assert!(report[key].as_f64().unwrap() > 0.0, "{key}: {report:#}");
     }
