@@ -1,13 +1,15 @@
 //! `POST /api/containers/{id}/exec`: a command to completion, with a timeout after which it
-//! and everything it started are killed, and output capped per stream.
+//! and everything it started are killed, and output capped per stream; with `?stream=true`
+//! the output arrives as events while it runs ([`crate::exec_stream`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use slipway_core::ExecRequest;
+use slipway_core::{ExecOutcome, ExecRequest};
 
 use crate::containers::find;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -52,6 +54,59 @@ pub(crate) struct ExecAnswer {
     timed_out: bool,
     duration_ms: u64,
     truncated: bool,
+}
+
+/// How a streamed command ended: the data of its `exit` event.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ExecExit {
+    exit_code: Option<i64>,
+    timed_out: bool,
+    duration_ms: u64,
+    truncated: bool,
+}
+
+impl ExecAnswer {
+    fn of(outcome: ExecOutcome) -> Self {
+        let exit = Self::summary(&outcome);
+        Self {
+            exit_code: exit.exit_code,
+            stdout: String::from_utf8_lossy(&outcome.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
+            timed_out: exit.timed_out,
+            duration_ms: exit.duration_ms,
+            truncated: exit.truncated,
+        }
+    }
+
+    /// The outcome without its output.
+    pub(crate) fn summary(outcome: &ExecOutcome) -> ExecExit {
+        ExecExit {
+            exit_code: outcome.exit_code,
+            timed_out: outcome.timed_out,
+            duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+            truncated: outcome.truncated,
+        }
+    }
+}
+
+/// `?stream=true|false`.
+fn wants_stream(query: Option<&str>) -> ApiResult<bool> {
+    let mut stream = false;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        stream = match pair.split_once('=').unwrap_or((pair, "")) {
+            ("stream", "true") => true,
+            ("stream", "false") => false,
+            ("stream", _) => return Err(ApiError::invalid("`stream` is `true` or `false`")),
+            (key, _) => {
+                return Err(ApiError::invalid(format!(
+                    "unknown parameter `{}`; use `stream`",
+                    key.escape_debug()
+                )))
+            }
+        };
+    }
+    Ok(stream)
 }
 
 impl ExecBody {
@@ -101,31 +156,45 @@ impl ExecBody {
 }
 
 #[utoipa::path(post, path = "/api/containers/{id}/exec", tag = "containers", request_body = ExecBody,
-    params(("id" = String, Path, description = "the container's 8 hex characters")),
-    responses((status = 200, body = ExecAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    params(("id" = String, Path, description = "the container's 8 hex characters"),
+        ("stream" = Option<bool>, Query, description = "send the output as Server-Sent Events while it runs")),
+    responses((status = 200, body = ExecAnswer, description = "the command's outcome; with `stream=true`, `text/event-stream` of `stdout`/`stderr` events (`{data}`) and one `exit` (ExecExit) or `error` (ErrorDetail)"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("bearer" = [])))]
 /// `POST /api/containers/{id}/exec`.
 pub(crate) async fn exec(
     State(state): State<ApiState>,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     ApiJson(body): ApiJson<ExecBody>,
-) -> ApiResult<Json<ExecAnswer>> {
+) -> ApiResult<Response> {
+    let stream = wants_stream(query.as_deref())?;
     let request = body.into_request()?;
     let record = find(&state, &id).await?;
     state.touch(&record.id);
+    if stream {
+        return Ok(crate::exec_stream::stream(state, record.id, request).into_response());
+    }
     let outcome = state
         .services()
         .environments()?
         .exec(&record.id, request)
         .await?;
     state.touch(&record.id);
-    Ok(Json(ExecAnswer {
-        exit_code: outcome.exit_code,
-        stdout: String::from_utf8_lossy(&outcome.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
-        timed_out: outcome.timed_out,
-        duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
-        truncated: outcome.truncated,
-    }))
+    Ok(Json(ExecAnswer::of(outcome)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_takes_stream_only() {
+        assert!(!wants_stream(None).unwrap());
+        assert!(wants_stream(Some("stream=true")).unwrap());
+        assert!(!wants_stream(Some("stream=false")).unwrap());
+        assert!(wants_stream(Some("stream=yes")).is_err());
+        assert!(wants_stream(Some("tail=1")).is_err());
+    }
 }

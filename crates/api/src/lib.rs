@@ -16,6 +16,7 @@ pub mod callbacks;
 mod containers;
 pub mod error;
 mod exec;
+mod exec_stream;
 pub mod health;
 mod idle;
 mod json;

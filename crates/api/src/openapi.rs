@@ -28,7 +28,7 @@ use crate::{
         maintenance::prune,
         openapi_json,
     ),
-    components(schemas(error::ErrorBody, error::ErrorDetail)),
+    components(schemas(error::ErrorBody, error::ErrorDetail, exec::ExecExit)),
     modifiers(&BearerScheme),
     tags(
         (name = "containers", description = "dev environments"),

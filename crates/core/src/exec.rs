@@ -29,7 +29,50 @@ pub struct ExecRequest {
     pub output_limit: usize,
     /// Bytes written to the command's stdin, which is then closed.
     pub stdin: Option<Vec<u8>>,
+    /// Sees the output as it arrives (what is kept of it, under the cap), besides the outcome.
+    #[serde(skip)]
+    pub tap: OutputTap,
 }
+
+/// A callback that sees a command's output as it arrives: the stream and the bytes kept of
+/// each chunk. It runs on the task collecting the output, so it must not block.
+#[derive(Clone, Default)]
+pub struct OutputTap(Option<std::sync::Arc<TapFn>>);
+
+type TapFn = dyn Fn(crate::LogSource, &[u8]) + Send + Sync;
+
+impl OutputTap {
+    /// A tap calling `f` with each chunk.
+    pub fn new(f: impl Fn(crate::LogSource, &[u8]) + Send + Sync + 'static) -> Self {
+        Self(Some(std::sync::Arc::new(f)))
+    }
+
+    /// Hands `bytes` of `source` to the callback, if there is one and they are not empty.
+    pub fn send(&self, source: crate::LogSource, bytes: &[u8]) {
+        if let (Some(f), false) = (&self.0, bytes.is_empty()) {
+            f(source, bytes);
+        }
+    }
+}
+
+impl fmt::Debug for OutputTap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "OutputTap(set)"
+        } else {
+            "OutputTap(none)"
+        })
+    }
+}
+
+/// Requests compare by what they run; a tap is where output goes, not part of the command.
+impl PartialEq for OutputTap {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for OutputTap {}
 
 impl ExecRequest {
     /// Runs `cmd` with no timeout and the default output cap.
@@ -46,6 +89,7 @@ impl ExecRequest {
             timeout: None,
             output_limit: DEFAULT_OUTPUT_LIMIT,
             stdin: None,
+            tap: OutputTap::default(),
         }
     }
 
@@ -92,6 +136,12 @@ impl ExecRequest {
     /// Feeds `input` to stdin.
     pub fn with_stdin(mut self, input: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(input.into());
+        self
+    }
+
+    /// Hands the output to `tap` as it arrives.
+    pub fn with_tap(mut self, tap: OutputTap) -> Self {
+        self.tap = tap;
         self
     }
 }

@@ -3,6 +3,7 @@
 
 use bollard::container::LogOutput;
 use futures_util::{Stream, StreamExt};
+use slipway_core::{LogSource, OutputTap};
 
 use super::kill::{ExecRoot, ROOT_PREFIX};
 
@@ -19,13 +20,17 @@ pub(super) struct Captured {
     pub(super) root: Option<ExecRoot>,
     /// Stderr held until the shim's line is complete; `None` once it was dealt with.
     head: Option<Vec<u8>>,
+    /// Who else sees what is kept, as it arrives.
+    tap: OutputTap,
 }
 
 impl Captured {
-    /// For a command run through the shim: its first stderr line names the root.
-    pub(super) fn shimmed() -> Self {
+    /// For a command run through the shim: its first stderr line names the root. What is
+    /// kept of the rest also goes to `tap`.
+    pub(super) fn shimmed(tap: OutputTap) -> Self {
         Self {
             head: Some(Vec::new()),
+            tap,
             ..Self::default()
         }
     }
@@ -38,14 +43,18 @@ impl Captured {
     pub(super) fn push(&mut self, chunk: LogOutput, limit: usize) {
         match chunk {
             LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                keep(&mut self.stdout, &message, limit, &mut self.truncated);
+                let kept = keep(&mut self.stdout, &message, limit, &mut self.truncated);
+                self.tap.send(LogSource::Stdout, kept);
             }
             LogOutput::StdErr { message } => match self.head.as_mut() {
                 Some(head) => {
                     head.extend_from_slice(&message);
                     self.settle_head(limit);
                 }
-                None => keep(&mut self.stderr, &message, limit, &mut self.truncated),
+                None => {
+                    let kept = keep(&mut self.stderr, &message, limit, &mut self.truncated);
+                    self.tap.send(LogSource::Stderr, kept);
+                }
             },
             LogOutput::StdIn { .. } => {}
         }
@@ -77,23 +86,28 @@ impl Captured {
             None => return,
         };
         self.head = None;
-        keep(&mut self.stderr, &rest, limit, &mut self.truncated);
+        let kept = keep(&mut self.stderr, &rest, limit, &mut self.truncated);
+        self.tap.send(LogSource::Stderr, kept);
     }
 
     /// Gives back whatever stderr is still held (the stream ended mid-line).
     pub(super) fn finish(&mut self, limit: usize) {
         if let Some(head) = self.head.take() {
-            keep(&mut self.stderr, &head, limit, &mut self.truncated);
+            let kept = keep(&mut self.stderr, &head, limit, &mut self.truncated);
+            self.tap.send(LogSource::Stderr, kept);
         }
     }
 }
 
-fn keep(target: &mut Vec<u8>, bytes: &[u8], limit: usize, truncated: &mut bool) {
+/// Appends what fits under `limit` of `bytes` to `target` and returns that part.
+fn keep<'a>(target: &mut Vec<u8>, bytes: &'a [u8], limit: usize, truncated: &mut bool) -> &'a [u8] {
     let room = limit.saturating_sub(target.len());
     if bytes.len() > room {
         *truncated = true;
     }
-    target.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    let kept = &bytes[..bytes.len().min(room)];
+    target.extend_from_slice(kept);
+    kept
 }
 
 /// Reads `output` to its end into `captured`.
@@ -141,7 +155,7 @@ mod tests {
 
     #[test]
     fn the_shim_s_line_is_taken_off_stderr_even_when_split() {
-        let mut captured = Captured::shimmed();
+        let mut captured = Captured::shimmed(OutputTap::default());
         captured.push(
             err("slipway-exec 7 (sh) S 0 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 "),
             100,
@@ -161,18 +175,47 @@ mod tests {
 
     #[test]
     fn stderr_that_is_not_the_shim_s_is_kept_whole() {
-        let mut captured = Captured::shimmed();
+        let mut captured = Captured::shimmed(OutputTap::default());
         captured.push(err("sh: can't open"), 100);
         captured.push(err(" /proc\n"), 100);
         assert_eq!(captured.root, None);
         assert_eq!(captured.stderr, b"sh: can't open /proc\n");
 
-        let mut cut = Captured::shimmed();
+        let mut cut = Captured::shimmed(OutputTap::default());
         cut.push(err("slipway-exec 7 (sh"), 100);
         cut.finish(100);
         assert_eq!(
             cut.stderr, b"slipway-exec 7 (sh",
             "a cut line is given back"
+        );
+    }
+
+    #[test]
+    fn the_tap_sees_what_is_kept_and_not_the_shim_s_line() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let tap = OutputTap::new(move |source, bytes| {
+            sink.lock().unwrap().push((source, bytes.to_vec()));
+        });
+        let mut captured = Captured::shimmed(tap);
+        captured.push(
+            err("slipway-exec 7 (sh) S 0 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 555 0\nwarn\n"),
+            6,
+        );
+        captured.push(
+            LogOutput::StdOut {
+                message: b"hello world".to_vec().into(),
+            },
+            6,
+        );
+        captured.push(err("dropped"), 6);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![
+                (LogSource::Stderr, b"warn\n".to_vec()),
+                (LogSource::Stdout, b"hello ".to_vec()),
+                (LogSource::Stderr, b"d".to_vec()),
+            ]
         );
     }
 

@@ -118,7 +118,7 @@ impl DockerRuntime {
         };
 
         let limit = request.output_limit;
-        let mut captured = Captured::shimmed();
+        let mut captured = Captured::shimmed(request.tap.clone());
         // Stdin is written while output is drained, so a command that never reads it (or
         // fills its output pipe first) can't stall the exec past its deadline.
         let feed = async {
