@@ -6,22 +6,14 @@ mod support;
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use slipway_core::prelude::*;
 use slipway_core::ExecRequest;
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::require_engine;
+use support::sse::Sse;
 use support::{create, destroy, router, serve, Fixture, SECRET};
 
-/// One parsed event.
-#[derive(Debug, Clone, PartialEq)]
-struct Sse {
-    event: Option<String>,
-    id: Option<u64>,
-    data: serde_json::Value,
-}
-
-/// Reads events from `url` until `until` says stop (or 20 s pass).
+/// Reads events from `url` (resuming after `last_event_id`) until `until` says stop.
 async fn read_events(
     url: &str,
     last_event_id: Option<u64>,
@@ -31,44 +23,7 @@ async fn read_events(
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id.to_string());
     }
-    let response = request.send().await.unwrap();
-    assert_eq!(response.status(), 200, "{url}");
-    let mut body = response.bytes_stream();
-    let mut buffered = String::new();
-    let mut events = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !until(&events) {
-        let chunk = tokio::time::timeout_at(deadline, body.next())
-            .await
-            .expect("events in time")
-            .expect("the stream stays open")
-            .unwrap();
-        buffered.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffered.find("\n\n") {
-            let frame: String = buffered.drain(..end + 2).collect();
-            let mut event = Sse {
-                event: None,
-                id: None,
-                data: serde_json::Value::Null,
-            };
-            let mut comment = true;
-            for line in frame.lines() {
-                if let Some(v) = line.strip_prefix("event:") {
-                    event.event = Some(v.trim().to_owned());
-                    comment = false;
-                } else if let Some(v) = line.strip_prefix("id:") {
-                    event.id = v.trim().parse().ok();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    event.data = serde_json::from_str(v.trim()).unwrap();
-                    comment = false;
-                }
-            }
-            if !comment {
-                events.push(event);
-            }
-        }
-    }
-    events
+    support::sse::read(request, until).await
 }
 
 fn lines(events: &[Sse]) -> Vec<String> {

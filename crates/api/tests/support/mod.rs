@@ -19,6 +19,7 @@ use tower::ServiceExt as _;
 
 pub mod daemon;
 pub mod receiver;
+pub mod sse;
 
 /// The API secret the tests use.
 pub const SECRET: &str = "test-secret-0123456789abcdef";
