@@ -1,5 +1,6 @@
 //! `POST /api/containers/{id}/exec` against the real engine: exit codes, both streams, stdin,
-//! env and cwd, the output cap, and a timeout that leaves nothing of the command running.
+//! env and cwd, the output cap, a timeout that leaves nothing of the command running, and the
+//! streamed form.
 
 mod support;
 
@@ -7,7 +8,8 @@ use std::time::Duration;
 
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::require_engine;
-use support::{call, create, destroy, router, until, Fixture, SECRET};
+use support::sse::{self, Sse};
+use support::{call, create, destroy, router, serve, until, Fixture, SECRET};
 
 #[tokio::test]
 async fn exec_runs_to_completion_caps_output_and_kills_everything_at_its_timeout() {
@@ -137,5 +139,99 @@ async fn exec_runs_to_completion_caps_output_and_kills_everything_at_its_timeout
     )
     .await;
     assert_eq!(unknown.status, 404);
+    destroy(&router, &id).await;
+}
+
+#[tokio::test]
+async fn a_streamed_exec_sends_output_while_it_runs_and_a_client_that_leaves_kills_it() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let fixture = Fixture::new(Some(&engine), BUSYBOX_IMAGE, 0);
+    let state = fixture.open().await;
+    let router = router(&state);
+    let address = serve(&router).await;
+    let id = create(&router, "exec-stream").await;
+    let url = format!("http://{address}/api/containers/{id}/exec?stream=true");
+    let post = |body: serde_json::Value| {
+        reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(SECRET)
+            .json(&body)
+    };
+    let ended = |events: &[Sse]| {
+        events
+            .last()
+            .is_some_and(|e| matches!(e.event.as_deref(), Some("exit" | "error")))
+    };
+    let text_of = |events: &[Sse], stream: &str| -> String {
+        events
+            .iter()
+            .filter(|e| e.event.as_deref() == Some(stream))
+            .map(|e| e.data["data"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let events = sse::read(
+        post(serde_json::json!({
+            "command": "echo one; echo two >&2; sleep 0.2; printf 'thr€e\\n'; exit 4",
+            "timeout": 10000
+        })),
+        ended,
+    )
+    .await;
+    assert_eq!(text_of(&events, "stdout"), "one\nthr€e\n", "{events:?}");
+    assert_eq!(text_of(&events, "stderr"), "two\n", "{events:?}");
+    let exit = &events.last().unwrap().data;
+    assert_eq!(exit["exitCode"], 4, "{exit}");
+    assert_eq!(exit["timedOut"], false);
+    assert!(
+        exit.get("stdout").is_none(),
+        "the exit event carries no output"
+    );
+
+    let timed = sse::read(
+        post(serde_json::json!({"command": "echo waiting; sleep 30", "timeout": 300})),
+        ended,
+    )
+    .await;
+    assert_eq!(text_of(&timed, "stdout"), "waiting\n");
+    let exit = &timed.last().unwrap().data;
+    assert_eq!(exit["timedOut"], true, "{exit}");
+    assert!(exit["exitCode"].is_null());
+
+    // The first line arrives while the command still runs; leaving then kills it.
+    let started = sse::read(
+        post(serde_json::json!({"command": "echo started; sleep 312; echo never"})),
+        |events| !events.is_empty(),
+    )
+    .await;
+    assert_eq!(text_of(&started, "stdout"), "started\n");
+    let container = state
+        .services()
+        .environments()
+        .unwrap()
+        .container(&id)
+        .await
+        .unwrap();
+    until(
+        Duration::from_secs(10),
+        "the abandoned command killed",
+        || async {
+            let processes = engine.processes(&container).await;
+            (!processes.iter().any(|p| p.contains("sleep 312"))).then_some(())
+        },
+    )
+    .await;
+
+    let bad = call(
+        &router,
+        "POST",
+        &format!("/api/containers/{id}/exec?stream=yes"),
+        Some(SECRET),
+        Some(r#"{"command":"true"}"#),
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
     destroy(&router, &id).await;
 }
