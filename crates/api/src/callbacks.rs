@@ -242,20 +242,9 @@ impl Callbacks {
 
     /// Keeps `target` for `container` while its setup runs (0600).
     pub fn remember(&self, container: &str, target: &CallbackTarget) -> Result<()> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let io = |e: std::io::Error| Error::invalid("callback state", e.to_string());
-        std::fs::create_dir_all(&self.dir).map_err(io)?;
-        let path = self.path(container);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io)?;
-        file.write_all(&serde_json::to_vec(target).expect("a target serializes"))
-            .map_err(io)
+        let body = serde_json::to_vec(target).expect("a target serializes");
+        crate::private_file::write(&self.path(container), &body)
+            .map_err(|e| Error::invalid("callback state", e.to_string()))
     }
 
     /// The target kept for `container`, if any.

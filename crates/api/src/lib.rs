@@ -25,6 +25,7 @@ mod logs;
 mod maintenance;
 mod metrics;
 pub mod openapi;
+mod private_file;
 pub mod request_log;
 mod setup;
 mod state;
