@@ -58,7 +58,7 @@ impl Secrets {
     }
 }
 
-fn digest(text: &str) -> [u8; 32] {
+pub(crate) fn digest(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
 
@@ -99,7 +99,8 @@ fn container_of(path: &str) -> Option<&str> {
 
 /// Middleware: a request under `/api` (or for `/metrics`) without a valid token gets a 401
 /// and goes no further. The header takes an API secret; `?token=` on a terminal or log
-/// stream takes an API secret or a ticket for that container.
+/// stream takes an API secret, a ticket for that container, or that container's callback
+/// secret.
 pub(crate) async fn require_bearer(
     State(state): State<crate::ApiState>,
     request: Request,
@@ -112,8 +113,13 @@ pub(crate) async fn require_bearer(
     let allowed = match (bearer(&request), query_token(&request)) {
         (Some(token), _) => state.secrets().accepts(token),
         (None, Some(token)) => {
+            let container = container_of(path);
             state.secrets().accepts(token)
-                || container_of(path).is_some_and(|id| state.tickets().redeem(token, id))
+                || container.is_some_and(|id| state.tickets().redeem(token, id))
+                || match container {
+                    Some(id) => opens_by_callback_secret(&state, id, token).await,
+                    None => false,
+                }
         }
         (None, None) => false,
     };
@@ -121,6 +127,14 @@ pub(crate) async fn require_bearer(
         next.run(request).await
     } else {
         ApiError::unauthorized().into_response()
+    }
+}
+
+/// Whether `token` is the callback secret of container `id`'s last setup.
+async fn opens_by_callback_secret(state: &crate::ApiState, id: &str, token: &str) -> bool {
+    match state.services().store().environment(id).await {
+        Ok(Some(record)) => state.keys().accepts(&record, token),
+        _ => false,
     }
 }
 

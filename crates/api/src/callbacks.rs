@@ -75,6 +75,11 @@ impl CallbackTarget {
         signature(self.secret.as_bytes(), body)
     }
 
+    /// The secret, which also opens this container's terminal and log stream.
+    pub(crate) fn secret(&self) -> Secret {
+        Secret::new(self.secret.clone())
+    }
+
     /// Whether `presented` is the signature of `body` with `secret` (for receivers and tests).
     pub fn verify(secret: &str, body: &[u8], presented: &str) -> bool {
         let Some(hex_part) = presented.strip_prefix("sha256=") else {

@@ -433,6 +433,7 @@ pub(crate) async fn destroy(
     let record = find(&state, &id).await?;
     state.services().environments()?.destroy(&record.id).await?;
     state.callbacks().forget(&record.id);
+    state.keys().forget(&record.id);
     state.log_hub().forget(&record.id);
     tracing::info!(container = %record.id, "container destroyed");
     Ok(StatusCode::NO_CONTENT)

@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod callbacks;
+mod container_keys;
 mod containers;
 pub mod error;
 mod exec;

@@ -49,7 +49,7 @@ fn parse_query(query: Option<&str>) -> ApiResult<Option<usize>> {
 #[utoipa::path(get, path = "/api/containers/{id}/logs", tag = "containers",
     params(("id" = String, Path, description = "the container's 8 hex characters"),
         ("tail" = Option<usize>, Query, description = "start this many lines before the end"),
-        ("token" = Option<String>, Query, description = "the API secret, for clients that can't send headers"),
+        ("token" = Option<String>, Query, description = "for clients that can't send headers: the API secret, a ticket for this container, or the callback secret of its last setup"),
         ("Last-Event-ID" = Option<u64>, Header, description = "the last line seen: resume after it")),
     responses((status = 200, content_type = "text/event-stream", description = "events `id: <n>` with `data: {line, timestamp, stream}`, `event: gap`, `event: end`"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),

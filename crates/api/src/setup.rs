@@ -120,6 +120,7 @@ pub(crate) async fn setup(
     state.touch(&record.id);
     if let Some(target) = &callback {
         state.callbacks().remember(&record.id, target)?;
+        state.keys().set(&record, &target.secret())?;
     }
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<EnvironmentEvent>();
     let forwarder = {

@@ -9,6 +9,7 @@ use slipway_core::{Error, Result};
 
 use crate::auth::Secrets;
 use crate::callbacks::Callbacks;
+use crate::container_keys::ContainerKeys;
 use crate::health::Health;
 use crate::idle::Activity;
 use crate::log_hub::LogHub;
@@ -18,6 +19,8 @@ use crate::tickets::Tickets;
 
 /// The directory, inside the state directory, where running setups keep their callback.
 const CALLBACKS_DIR: &str = "callbacks";
+/// The directory, inside the state directory, of the containers' callback-secret keys.
+const KEYS_DIR: &str = "keys";
 
 /// The services, the valid secrets, the health snapshot and the callback queues.
 #[derive(Clone)]
@@ -30,6 +33,8 @@ pub(crate) struct Inner {
     secrets: Secrets,
     health: Health,
     callbacks: Callbacks,
+    /// Each container's callback secret, as a key to its terminal and logs.
+    keys: ContainerKeys,
     started: Instant,
     /// Environments with a setup under way (one at a time each).
     setups: Mutex<HashSet<String>>,
@@ -61,12 +66,14 @@ impl ApiState {
             server.callback_attempts,
         )?;
         let log_lines = server.log_buffer_lines;
+        let keys = ContainerKeys::new(services.config().state_dir.join(KEYS_DIR));
         Ok(Self {
             inner: Arc::new(Inner {
                 services,
                 secrets,
                 health: Health::default(),
                 callbacks,
+                keys,
                 started: Instant::now(),
                 setups: Mutex::default(),
                 activity: Activity::default(),
@@ -98,6 +105,10 @@ impl ApiState {
     /// The callback queues.
     pub fn callbacks(&self) -> &Callbacks {
         &self.inner.callbacks
+    }
+
+    pub(crate) fn keys(&self) -> &ContainerKeys {
+        &self.inner.keys
     }
 
     /// When the server started.
@@ -183,6 +194,17 @@ impl ApiState {
             .spawn_probe(Arc::downgrade(&self.inner.services));
         crate::setup::report_interrupted(self);
         self.spawn_idle_watch();
+        let state = self.clone();
+        tokio::spawn(async move {
+            let store = state.services().store();
+            state
+                .keys()
+                .purge(|id| {
+                    let store = store.clone();
+                    async move { store.environment(&id).await.ok().flatten() }
+                })
+                .await;
+        });
     }
 
     /// Waits until the first health look is done (at most `timeout`).

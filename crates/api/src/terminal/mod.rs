@@ -75,7 +75,7 @@ fn parse_query(query: Option<&str>) -> ApiResult<Query> {
     params(("id" = String, Path, description = "the container's 8 hex characters"),
         ("session" = Option<String>, Query, description = "reattach to this session"),
         ("cols" = Option<u16>, Query), ("rows" = Option<u16>, Query),
-        ("token" = Option<String>, Query, description = "the API secret, for clients that can't send headers")),
+        ("token" = Option<String>, Query, description = "for clients that can't send headers: the API secret, a ticket for this container, or the callback secret of its last setup")),
     responses((status = 101, description = "a WebSocket: binary frames both ways, JSON control frames `resize` and `close`"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
