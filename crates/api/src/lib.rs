@@ -84,6 +84,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
         .nest("/api", api)
+        .merge(openapi::docs())
         .fallback(|| async { ApiError::not_found("route") })
         // Over the whole router, not the nested one: whatever path under `/api` a request
         // names, routed or not, it is refused without a valid token.

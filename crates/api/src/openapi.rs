@@ -1,5 +1,5 @@
 //! `GET /api/openapi.json`: the OpenAPI description of every route, its schemas and the
-//! bearer scheme, generated from the handlers' own annotations.
+//! bearer scheme, generated from the handlers' own annotations; `/docs` renders it.
 
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -57,4 +57,18 @@ impl Modify for BearerScheme {
 /// `GET /api/openapi.json`.
 pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+/// Where the rendered documentation is served.
+pub const DOCS_PATH: &str = "/docs";
+
+/// `/docs`: Swagger UI (its files are compiled in, so it works offline) over the same
+/// document, served at `/docs/openapi.json` without a token: it describes the API, which is
+/// the same on every host, and holds no data. "Authorize" takes the bearer secret for tries.
+pub(crate) fn docs<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    utoipa_swagger_ui::SwaggerUi::new(DOCS_PATH)
+        .url(format!("{DOCS_PATH}/openapi.json"), ApiDoc::openapi())
+        // Swagger UI would otherwise send the document to swagger.io's online validator.
+        .config(utoipa_swagger_ui::Config::default().validator_url("none"))
+        .into()
 }

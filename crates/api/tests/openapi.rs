@@ -79,3 +79,42 @@ async fn the_document_describes_every_route_and_resolves_every_reference() {
         "a documented path the router doesn't serve"
     );
 }
+
+#[tokio::test]
+async fn docs_render_the_same_document_offline_without_a_token() {
+    let fixture = Fixture::new(None, "slipway-test/busybox:1", 0);
+    let state = fixture.open_records().await;
+    let router = router(&state);
+    let page = call(&router, "GET", "/docs/", None, None).await;
+    assert_eq!(page.status, 200);
+    let html = String::from_utf8_lossy(&page.raw);
+    assert!(html.contains("swagger-ui"), "{html}");
+    // The page's scripts and styles are served from the binary, not a CDN.
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-initializer.js",
+    ] {
+        assert!(html.contains(asset), "the page loads {asset}");
+        let served = call(&router, "GET", &format!("/docs/{asset}"), None, None).await;
+        assert_eq!(served.status, 200, "{asset}");
+        assert!(served.raw.len() > 100, "{asset}");
+    }
+    assert!(
+        !html.contains("https://"),
+        "nothing is fetched from elsewhere"
+    );
+    let initializer = call(&router, "GET", "/docs/swagger-initializer.js", None, None).await;
+    let initializer = String::from_utf8_lossy(&initializer.raw);
+    assert!(initializer.contains("/docs/openapi.json"), "{initializer}");
+    assert!(
+        initializer.contains(r#""validatorUrl": "none""#),
+        "the document is not sent to an online validator: {initializer}"
+    );
+    let document = call(&router, "GET", "/docs/openapi.json", None, None).await;
+    assert_eq!(document.status, 200);
+    assert_eq!(
+        document.body,
+        serde_json::to_value(ApiDoc::openapi()).unwrap()
+    );
+}
