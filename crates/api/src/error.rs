@@ -83,8 +83,8 @@ pub struct ErrorBody {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// A stable machine-readable code: `invalid_request`, `unauthorized`, `not_found`,
-    /// `conflict`, `payload_too_large`, `unsupported_media_type`, `engine_unavailable`,
-    /// `capacity_exhausted`, `timeout`, `internal`.
+    /// `conflict`, `payload_too_large`, `unsupported_media_type`, `websocket_required`,
+    /// `engine_unavailable`, `capacity_exhausted`, `timeout`, `internal`.
     pub code: String,
     /// What went wrong, for a human.
     pub message: String,

@@ -9,6 +9,7 @@ mod session;
 
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
@@ -77,17 +78,29 @@ fn parse_query(query: Option<&str>) -> ApiResult<Query> {
         ("cols" = Option<u16>, Query), ("rows" = Option<u16>, Query),
         ("token" = Option<String>, Query, description = "for clients that can't send headers: the API secret, a ticket for this container, or the callback secret of its last setup")),
     responses((status = 101, description = "a WebSocket: binary frames both ways, JSON control frames `resize` and `close`"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 426, body = ErrorBody, description = "the connection can't be upgraded to a WebSocket")),
     security(("bearer" = [])))]
 /// `GET /api/containers/{id}/terminal`.
 pub(crate) async fn terminal(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let query = parse_query(query.as_deref())?;
     let record = find(&state, &id).await?;
+    // Checked after the container, so an unknown one is a 404 however it is asked for.
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::new(
+            rejection.status(),
+            "websocket_required",
+            format!(
+                "open the terminal as a WebSocket: {}",
+                rejection.body_text()
+            ),
+        )
+    })?;
     state.touch(&record.id);
     let sessions = state.terminals().clone();
     let (session, from) = match &query.session {
