@@ -34,6 +34,11 @@ async fn snapshot(
     state: &slipway_api::ApiState,
     engine: &slipway_testkit::TestEngine,
 ) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let sorted = |mut names: Vec<String>| {
+        // The engine lists in no particular order.
+        names.sort();
+        names
+    };
     let records = state
         .services()
         .environments()
@@ -43,7 +48,7 @@ async fn snapshot(
         .unwrap()
         .into_iter()
         .map(|r| format!("{} {} {}", r.id, r.status, r.updated_at.unix_millis()))
-        .collect();
+        .collect::<Vec<_>>();
     let containers = engine
         .runtime()
         .list_containers(&LabelFilter::default())
@@ -51,7 +56,7 @@ async fn snapshot(
         .unwrap()
         .into_iter()
         .map(|c| c.id.to_string())
-        .collect();
+        .collect::<Vec<_>>();
     let volumes = engine
         .runtime()
         .list_volumes(&LabelFilter::default())
@@ -59,8 +64,8 @@ async fn snapshot(
         .unwrap()
         .into_iter()
         .map(|v| v.name.to_string())
-        .collect();
-    (records, containers, volumes)
+        .collect::<Vec<_>>();
+    (sorted(records), sorted(containers), sorted(volumes))
 }
 
 #[tokio::test]
@@ -365,6 +370,20 @@ async fn every_hostile_input_gets_a_json_4xx_and_changes_nothing() {
             "",
             400,
             "a label filter without =",
+        ),
+        case(
+            "GET",
+            &format!("{c}/{id}/terminal"),
+            "",
+            400,
+            "a terminal asked for without a WebSocket upgrade",
+        ),
+        case(
+            "GET",
+            &format!("{c}/0a1b2c3d/terminal"),
+            "",
+            404,
+            "the terminal of an unknown container",
         ),
         case(
             "POST",
