@@ -221,14 +221,26 @@ fn is_container_id(id: &str) -> bool {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct CreateBody {
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,127}$", example = "web")]
     name: String,
+    #[schema(example = "node:24-slim")]
     image: Option<String>,
+    /// Container ports to publish on host ports.
+    #[schema(max_items = 16)]
     ports: Option<Vec<u16>>,
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,127}$", example = "deps")]
     volume_name: Option<String>,
     pool: Option<bool>,
+    #[schema(minimum = 16, maximum = 1048576)]
     memory_mb: Option<u64>,
+    /// At most 32.
     labels: Option<BTreeMap<String, String>>,
+    #[schema(
+        pattern = r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$",
+        example = "owner/repo"
+    )]
     repo: Option<String>,
+    #[schema(minimum = 1, maximum = 10080)]
     auto_stop_minutes: Option<u32>,
 }
 

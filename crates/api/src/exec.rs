@@ -38,7 +38,10 @@ pub(crate) enum Command {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct ExecBody {
     command: Command,
+    /// Milliseconds; a minute unless given.
+    #[schema(minimum = 1, maximum = 3600000)]
     timeout: Option<u64>,
+    #[schema(pattern = r"^/", example = "/app")]
     cwd: Option<String>,
     env: Option<BTreeMap<String, String>>,
     stdin: Option<String>,

@@ -29,7 +29,7 @@ use crate::{
         openapi_json,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, exec::ExecExit)),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &ContainerLinks),
     tags(
         (name = "containers", description = "dev environments"),
         (name = "maintenance", description = "pruning"),
@@ -48,6 +48,46 @@ impl Modify for BearerScheme {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Links from a create's answer to what can be done with the container it made (clients and
+/// stateful fuzzers follow them). The streams are left out: they stay open while it lives.
+struct ContainerLinks;
+
+/// The operations a new container's id leads to.
+const CONTAINER_OPERATIONS: &[(&str, &str)] = &[
+    ("GetContainer", "get"),
+    ("SetUpContainer", "setup"),
+    ("ExecInContainer", "exec"),
+    ("IssueTicket", "issue"),
+    ("DestroyContainer", "destroy"),
+];
+
+impl Modify for ContainerLinks {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::link::LinkBuilder;
+        use utoipa::openapi::RefOr;
+        let Some(create) = openapi
+            .paths
+            .paths
+            .get_mut("/api/containers")
+            .and_then(|item| item.post.as_mut())
+        else {
+            return;
+        };
+        for status in ["200", "201"] {
+            let Some(RefOr::T(answer)) = create.responses.responses.get_mut(status) else {
+                continue;
+            };
+            for (name, operation) in CONTAINER_OPERATIONS {
+                let link = LinkBuilder::new()
+                    .operation_id(*operation)
+                    .parameter("id", "$response.body#/id")
+                    .build();
+                answer.links.insert((*name).to_owned(), RefOr::T(link));
+            }
+        }
     }
 }
 

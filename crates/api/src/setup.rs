@@ -27,6 +27,10 @@ const MAX_TOKEN: usize = 4096;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct SetupBody {
+    #[schema(
+        pattern = r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$",
+        example = "owner/repo"
+    )]
     repo: String,
     branch: Option<String>,
     github_token: Option<String>,

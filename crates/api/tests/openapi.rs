@@ -51,6 +51,24 @@ async fn the_document_describes_every_route_and_resolves_every_reference() {
         );
     }
 
+    // A create's answer links to operations that exist, by the id it returns.
+    let operations: Vec<&str> = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|operation| operation["operationId"].as_str())
+        .collect();
+    let links = document["paths"]["/api/containers"]["post"]["responses"]["201"]["links"]
+        .as_object()
+        .expect("a create links to what can be done with the container");
+    assert!(links.len() >= 4, "{links:?}");
+    for link in links.values() {
+        let target = link["operationId"].as_str().unwrap();
+        assert!(operations.contains(&target), "a link to {target}");
+        assert_eq!(link["parameters"]["id"], "$response.body#/id");
+    }
+
     let routes: Vec<(String, String)> = API_ROUTES
         .iter()
         .chain([("GET", "/health")].iter())
