@@ -173,6 +173,14 @@ async fn env_up_serves_the_repo_and_the_other_verbs_manage_it() {
         .unwrap()
         .write_all(b"echo shell-$((20+1)) in $(pwd)\n")
         .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while shell.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = shell.kill();
+            panic!("env shell did not end within 60 s of its input ending");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let shell = shell.wait_with_output().unwrap();
     let printed = String::from_utf8_lossy(&shell.stdout);
     assert!(

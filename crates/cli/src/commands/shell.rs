@@ -22,6 +22,16 @@ const SHELL: [&str; 3] = [
 ];
 /// What ends the shell when our input ends: Ctrl-D on an empty line.
 const END_OF_INPUT: u8 = 0x04;
+/// How often Ctrl-D is sent again until the shell ends: one typed before the shell set up
+/// its terminal can be lost, and a program the shell runs may need its own.
+const END_OF_INPUT_AGAIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Fires every [`END_OF_INPUT_AGAIN`] once the input has ended.
+fn end_of_input_repeats() -> tokio::time::Interval {
+    let mut repeat = tokio::time::interval(END_OF_INPUT_AGAIN);
+    repeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    repeat
+}
 
 pub(crate) async fn run(config: &Config, id: &str) -> anyhow::Result<Outcome> {
     let _raw = RawMode::enter();
@@ -50,6 +60,7 @@ async fn direct(
         .await?;
     let mut stdout = std::io::stdout();
     let mut input_done = false;
+    let mut repeat = end_of_input_repeats();
     loop {
         tokio::select! {
             chunk = tty.output.next() => match chunk {
@@ -63,9 +74,11 @@ async fn direct(
                 Some(key) => tty.input.write(&key).await?,
                 None => {
                     input_done = true;
+                    repeat.reset();
                     tty.input.write(&[END_OF_INPUT]).await?;
                 }
             },
+            _ = repeat.tick(), if input_done => tty.input.write(&[END_OF_INPUT]).await?,
         }
     }
     services.shutdown(SHUTDOWN).await?;
@@ -89,6 +102,7 @@ async fn through_api(
         .with_context(|| format!("failed to open the terminal of {id} at {url}"))?;
     let mut stdout = std::io::stdout();
     let mut input_done = false;
+    let mut repeat = end_of_input_repeats();
     loop {
         tokio::select! {
             message = socket.next() => match message {
@@ -104,9 +118,13 @@ async fn through_api(
                 Some(key) => socket.send(Message::Binary(key.into())).await?,
                 None => {
                     input_done = true;
+                    repeat.reset();
                     socket.send(Message::Binary(vec![END_OF_INPUT].into())).await?;
                 }
             },
+            _ = repeat.tick(), if input_done => {
+                socket.send(Message::Binary(vec![END_OF_INPUT].into())).await?;
+            }
         }
     }
     Ok(Outcome::Success)
