@@ -93,10 +93,12 @@ CONFIG
   done
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  # Repo and named volumes outlive their containers by design; nothing else should be left.
+  # Repo and named volumes and the state's environment network outlive the containers by
+  # design; nothing else should be left.
   local filter="label=dev.slipway.test-run=$run_label"
   docker ps -aq --filter "$filter" | xargs -r docker rm -f >/dev/null
   docker volume ls -q --filter "$filter" | xargs -r docker volume rm -f >/dev/null
+  docker network ls -q --filter "$filter" | xargs -r docker network rm >/dev/null
 
   if [ "$status" != 0 ]; then
     tail -n 80 "$dir/schemathesis.log" >&2 || true
