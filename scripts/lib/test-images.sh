@@ -1,8 +1,9 @@
 # Builds the offline test images when missing. Nothing is pulled: the busybox image is
-# imported from Debian's busybox-static, the node image from a debootstrap of Debian.
+# imported from Debian's busybox-static, the node and dind images from debootstraps of Debian.
 
 BUSYBOX_IMAGE=slipway-test/busybox:1
 NODE_IMAGE=slipway-test/node:1
+DIND_IMAGE=slipway-test/dind:1
 
 image_present() { docker image inspect "$1" >/dev/null 2>&1; }
 
@@ -49,4 +50,25 @@ import_node_root() {
     --change 'CMD ["/bin/bash"]' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     - "$NODE_IMAGE" >/dev/null
+}
+
+# A Docker daemon to run inside a docker:dind run: Debian's docker.io (dockerd, the CLI,
+# containerd, runc) and iptables.
+build_dind_image() {
+  image_present "$DIND_IMAGE" && return 0
+  command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+  log "building $DIND_IMAGE (debootstrap, about a minute)"
+  local root
+  root=$(mktemp -d)
+  if ! debootstrap --variant=minbase --include=docker.io,iptables,ca-certificates bookworm "$root" >"$root.log" 2>&1; then
+    tail -n 20 "$root.log" >&2
+    rm -rf "$root" "$root.log"
+    die "building the dind test image failed"
+  fi
+  rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
+  tar -C "$root" -c . | docker import \
+    --change 'CMD ["/bin/sh"]' \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    - "$DIND_IMAGE" >/dev/null
+  rm -rf "$root" "$root.log"
 }

@@ -15,7 +15,7 @@ use slipway_core::{
 };
 use slipway_runtime::DockerRuntime;
 use slipway_store::SqliteStore;
-use slipway_testkit::engine::{TestEngine, TEST_LABEL};
+use slipway_testkit::engine::{Need, TestEngine, TEST_LABEL};
 
 struct Stack {
     engine: TestEngine,
@@ -32,7 +32,19 @@ async fn stack_with(
     runtime: Option<Arc<DockerRuntime>>,
     adjust: impl FnOnce(&mut BuildkitConfig),
 ) -> Option<Stack> {
-    let engine = TestEngine::connect().await?;
+    stack_for(&[], runtime, adjust).await
+}
+
+async fn stack_with_needs(needs: &[Need]) -> Option<Stack> {
+    stack_for(needs, None, |_| {}).await
+}
+
+async fn stack_for(
+    needs: &[Need],
+    runtime: Option<Arc<DockerRuntime>>,
+    adjust: impl FnOnce(&mut BuildkitConfig),
+) -> Option<Stack> {
+    let engine = TestEngine::connect_with(needs).await?;
     let runtime = runtime.unwrap_or_else(|| engine.shared());
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open_in_dir(dir.path()).unwrap());
@@ -66,9 +78,12 @@ async fn stack() -> Option<Stack> {
     stack_with(None, |_| {}).await
 }
 
+/// A dind run of busybox, which brings no daemon: these tests are about the sidecar and the
+/// network (`inner_daemon.rs` runs a real one).
 fn dind(stack: &Stack) -> RunSpec {
     RunSpec::new(stack.engine.busybox())
         .with_docker(DockerMode::Dind)
+        .with_inner_daemon(false)
         .with_command(["sleep", "3600"])
         .with_privilege(PrivilegeProfile::Capabilities(
             CapabilityProfile::near_privileged(),
@@ -368,7 +383,8 @@ async fn clean_removes_orphans_and_never_touches_a_live_run() {
         return;
     };
     let live = stack.manager.create(dind(&stack)).await.unwrap();
-    // A sidecar and a network of a run the store has never heard of.
+    // A sidecar, a network and an inner daemon's volume of a run the store has never heard
+    // of.
     let orphan_run = &format!("orphan-{}", stack.engine.scope());
     let mut orphan_labels = test_labels(&stack.engine);
     orphan_labels
@@ -381,6 +397,14 @@ async fn clean_removes_orphans_and_never_touches_a_live_run() {
             labels: orphan_labels.clone(),
             internal: false,
             isolated: false,
+        })
+        .await
+        .unwrap();
+    let orphan_volume = format!("slipway-run-{orphan_run}-docker");
+    runtime
+        .ensure_volume(&slipway_core::VolumeSpec {
+            name: orphan_volume.parse().unwrap(),
+            labels: orphan_labels.clone(),
         })
         .await
         .unwrap();
@@ -410,6 +434,7 @@ async fn clean_removes_orphans_and_never_touches_a_live_run() {
         (1, 1),
         "{dry:?}"
     );
+    assert_eq!(dry.volumes, [orphan_volume.clone()], "{dry:?}");
     assert_eq!(leftovers(&stack, &RunId::new(orphan_run)).await, (1, 1));
 
     let report = stack.manager.clean(&CleanOptions::default()).await.unwrap();
@@ -420,9 +445,16 @@ async fn clean_removes_orphans_and_never_touches_a_live_run() {
         (2, 1),
         "the live run is untouched"
     );
+    assert!(run_volumes(&stack, &RunId::new(orphan_run))
+        .await
+        .is_empty());
     assert_eq!(
         audit_kinds(&stack, &RunId::new(orphan_run)).await,
-        [audit_kind::ORPHAN_REMOVED, audit_kind::ORPHAN_REMOVED]
+        [
+            audit_kind::ORPHAN_REMOVED,
+            audit_kind::ORPHAN_REMOVED,
+            audit_kind::ORPHAN_REMOVED
+        ]
     );
 
     // Its state volume is in use by nothing live once the run stops.
@@ -624,4 +656,139 @@ async fn a_paused_run_is_alive_to_recovery() {
     );
     docker.unpause_container(main.as_str()).await.unwrap();
     stack.manager.stop(&run.id).await.unwrap();
+}
+
+/// A dind run of the dind test image whose daemon slipway starts.
+fn real_dind(stack: &Stack) -> RunSpec {
+    RunSpec::new(stack.engine.dind())
+        .with_docker(DockerMode::Dind)
+        .with_command(["sleep", "3600"])
+        .with_privilege(PrivilegeProfile::Capabilities(
+            CapabilityProfile::near_privileged(),
+        ))
+}
+
+/// This run's volumes (the inner daemon's storage).
+async fn run_volumes(stack: &Stack, run: &RunId) -> Vec<String> {
+    let filter = stack.engine.filter().with(labels::RUN_ID, run.to_string());
+    let volumes = stack.engine.runtime().list_volumes(&filter).await.unwrap();
+    volumes.into_iter().map(|v| v.name.to_string()).collect()
+}
+
+#[tokio::test]
+async fn two_dind_runs_each_get_their_own_inner_daemon_and_storage() {
+    let Some(stack) = stack_with_needs(&[Need::DindImage]).await else {
+        return;
+    };
+    let (a, b) = tokio::join!(
+        stack.manager.create(real_dind(&stack)),
+        stack.manager.create(real_dind(&stack))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let (a_main, b_main) = (
+        a.main_container_id.clone().unwrap(),
+        b.main_container_id.clone().unwrap(),
+    );
+    // The command sees the inner daemon, on overlay2, with none of the host's containers.
+    let (code, driver) = sh(&stack, &a_main, "docker info --format '{{.Driver}}'").await;
+    assert_eq!((code, driver.trim()), (0, "overlay2"), "{driver}");
+    let (code, listed) = sh(&stack, &a_main, "docker ps -aq | wc -l").await;
+    assert_eq!((code, listed.trim()), (0, "0"), "{listed}");
+    let build =
+        "mkdir -p /b && cd /b && echo x >f && printf 'FROM scratch\\nCOPY f /f\\n' >Dockerfile \
+                 && docker build -q -t only-in-a:1 . >/dev/null && docker images -q only-in-a:1";
+    let (code, built) = sh(&stack, &a_main, build).await;
+    assert_eq!(code, 0, "{built}");
+    assert!(!built.trim().is_empty());
+    let (code, seen) = sh(&stack, &b_main, "docker images -q only-in-a:1").await;
+    assert_eq!((code, seen.trim()), (0, ""), "run b sees run a's image");
+
+    let (a_volumes, b_volumes) = (
+        run_volumes(&stack, &a.id).await,
+        run_volumes(&stack, &b.id).await,
+    );
+    assert_eq!(a_volumes.len(), 1, "{a_volumes:?}");
+    assert_eq!(b_volumes.len(), 1, "{b_volumes:?}");
+    assert_ne!(a_volumes, b_volumes);
+    for run in [&a, &b] {
+        stack.manager.stop(&run.id).await.unwrap();
+        assert_eq!(leftovers(&stack, &run.id).await, (0, 0));
+        assert!(
+            run_volumes(&stack, &run.id).await.is_empty(),
+            "stop removes the storage"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_loaded_image_runs_inside_before_the_command_starts() {
+    let Some(stack) = stack_with_needs(&[Need::DindImage]).await else {
+        return;
+    };
+    // The command itself runs the loaded image: it must be there when the command starts.
+    let spec = real_dind(&stack)
+        .with_loaded_image(stack.engine.busybox())
+        .with_command([
+            "sh",
+            "-c",
+            "docker run --rm slipway-test/busybox:1 echo inner-hello >/tmp/out 2>&1; sleep 3600",
+        ]);
+    let run = stack.manager.create(spec).await.unwrap();
+    let main = run.main_container_id.clone().unwrap();
+    let mut said = String::new();
+    for _ in 0..100 {
+        said = sh(&stack, &main, "cat /tmp/out 2>/dev/null").await.1;
+        if !said.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(said.trim(), "inner-hello");
+    stack.manager.stop(&run.id).await.unwrap();
+    assert_eq!(leftovers(&stack, &run.id).await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_daemon_that_cannot_start_fails_the_run_with_what_it_said_and_leaves_nothing() {
+    let Some(stack) = stack_with_needs(&[Need::DindImage]).await else {
+        return;
+    };
+    // busybox brings no dockerd.
+    let mut no_dockerd = real_dind(&stack).with_loaded_image(stack.engine.busybox());
+    no_dockerd.image = stack.engine.busybox();
+    // Without the capability profile the cgroups can't be mounted read-write.
+    let unprivileged = RunSpec::new(stack.engine.dind())
+        .with_docker(DockerMode::Dind)
+        .with_command(["true"])
+        .with_privilege(PrivilegeProfile::Default)
+        .with_sidecar(slipway_buildkit::SidecarOverrides {
+            privilege: Some(PrivilegeProfile::Default),
+            ..Default::default()
+        });
+    for (spec, expected) in [
+        (no_dockerd, "has no dockerd"),
+        (unprivileged, "could not mount the cgroup"),
+    ] {
+        let error = stack.manager.create(spec).await.unwrap_err();
+        let run = error.run_id().cloned().expect("the run was recorded");
+        let chain = error_chain(&error);
+        assert!(chain.contains(expected), "{chain}");
+        assert_eq!(leftovers(&stack, &run).await, (0, 0), "{chain}");
+        assert!(run_volumes(&stack, &run).await.is_empty());
+        assert_eq!(
+            stack.store.run(&run).await.unwrap().unwrap().state,
+            RunState::Failed
+        );
+    }
+}
+
+/// An error with its sources, one per line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!("\n{cause}"));
+        source = cause.source();
+    }
+    text
 }

@@ -64,6 +64,7 @@ async fn a_dind_run_through_the_cli_from_start_to_stop() {
         "tcp",
         "--privilege",
         "caps",
+        "--no-inner-daemon",
         "--",
         "sleep",
         "3600",
@@ -235,6 +236,7 @@ async fn bench_run_reports_ready_and_teardown_against_raw_bollard() {
             "tcp",
             "--privilege",
             "caps",
+            "--no-inner-daemon",
             "--json",
         ],
     );
@@ -410,4 +412,57 @@ async fn clean_records_days_deletes_old_ended_runs_and_keeps_the_audit_verifiabl
         .collect();
     assert_eq!(left, [recent.id.to_string()]);
     assert_eq!(run(&["audit", "--verify"]).status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn an_attached_dind_run_has_its_own_docker_inside_and_leaves_nothing() {
+    let Some(engine) = require_engine!(slipway_testkit::Need::DindImage) else {
+        return;
+    };
+    let standin = engine.buildkit_standin().await;
+    let state = state_dir(&engine, "cli-dind");
+    let script = "docker info --format 'driver={{.Driver}}'; \
+                  echo \"containers=$(docker ps -aq | wc -l)\"; \
+                  mkdir /b && cd /b && echo x >f && printf 'FROM scratch\\nCOPY f /f\\n' >Dockerfile \
+                  && docker build -q -t built:1 . >/dev/null && echo built; \
+                  docker run --rm slipway-test/busybox:1 echo inner-hello";
+    let output = slipway(
+        state.path(),
+        &[
+            "run",
+            "--docker",
+            "dind",
+            "--attach",
+            "--image",
+            slipway_testkit::engine::DIND_IMAGE,
+            "--buildkit-image",
+            standin.as_str(),
+            "--buildkit-probe",
+            "tcp",
+            "--privilege",
+            "caps",
+            "--load-image",
+            BUSYBOX_IMAGE,
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    let printed = stdout(&output);
+    for expected in ["driver=overlay2", "containers=0", "built", "inner-hello"] {
+        assert!(
+            printed.lines().any(|l| l == expected),
+            "{expected}:\n{printed}"
+        );
+    }
+    // Attached: the run was stopped when its command ended — nothing of it is left.
+    let runs: serde_json::Value =
+        serde_json::from_str(&stdout(&slipway(state.path(), &["runs", "--json"]))).unwrap();
+    let id = runs[0]["id"].as_str().unwrap().to_owned();
+    let by_run = LabelFilter::default().with(slipway_core::labels::RUN_ID, id);
+    let runtime = engine.runtime();
+    assert!(runtime.list_containers(&by_run).await.unwrap().is_empty());
+    assert!(runtime.list_networks(&by_run).await.unwrap().is_empty());
+    assert!(runtime.list_volumes(&by_run).await.unwrap().is_empty());
 }

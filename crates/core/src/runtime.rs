@@ -119,6 +119,8 @@ pub trait Images: Send + Sync {
     async fn remove_image(&self, image: &str, force: bool) -> Result<()>;
     /// Removes unused images matching `filter`.
     async fn prune_images(&self, filter: &PruneFilter) -> Result<PruneReport>;
+    /// The image as a `docker save` tar archive (to load it into another daemon).
+    async fn export_image(&self, image: &ImageRef) -> Result<Vec<u8>>;
 }
 
 /// Image builds with the engine's BuildKit.

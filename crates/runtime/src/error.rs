@@ -129,6 +129,12 @@ pub enum RuntimeError {
         #[source]
         source: BollardError,
     },
+    #[error("failed to export image `{image}`")]
+    ExportImage {
+        image: String,
+        #[source]
+        source: BollardError,
+    },
     #[error("failed to inspect image {image}")]
     InspectImage {
         image: String,
@@ -260,6 +266,7 @@ impl RuntimeError {
             }
             ResizeTty { exec, .. } => format!("exec `{exec}`"),
             InspectImage { image, .. }
+            | ExportImage { image, .. }
             | Pull { image, .. }
             | Build { image, .. }
             | Push { image, .. }

@@ -126,6 +126,19 @@ impl Images for DockerRuntime {
             })
     }
 
+    async fn export_image(&self, image: &ImageRef) -> Result<Vec<u8>> {
+        let chunks: Vec<bytes::Bytes> = self
+            .docker
+            .export_image(image.as_str())
+            .try_collect()
+            .await
+            .or_core(self, |source| RuntimeError::ExportImage {
+                image: image.to_string(),
+                source,
+            })?;
+        Ok(chunks.concat())
+    }
+
     async fn remove_image(&self, image: &str, force: bool) -> Result<()> {
         let options = RemoveImageOptions {
             force,

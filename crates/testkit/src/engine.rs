@@ -29,6 +29,9 @@ use slipway_runtime::{DockerRuntime, Endpoint};
 pub const BUSYBOX_IMAGE: &str = "slipway-test/busybox:1";
 /// Debian with node, npm and git, built by `scripts/test`.
 pub const NODE_IMAGE: &str = "slipway-test/node:1";
+/// Debian with Docker (`dockerd`, the CLI, containerd) for docker:dind runs, built by
+/// `scripts/test`.
+pub const DIND_IMAGE: &str = "slipway-test/dind:1";
 /// A stand-in for a BuildKit sidecar: serves its `/etc` over HTTP on port 1234 (so
 /// `GET /hostname` tells which container answered) and ignores its arguments.
 /// Built from the busybox image by [`TestEngine::buildkit_standin`] when missing.
@@ -57,6 +60,8 @@ macro_rules! require_engine {
 pub enum Need {
     /// The node test image ([`NODE_IMAGE`]).
     NodeImage,
+    /// The dind test image ([`DIND_IMAGE`]).
+    DindImage,
     /// The engine on a local unix socket (to put a TCP or TLS front before it).
     LocalSocket,
     /// A registry at `SLIPWAY_TEST_REGISTRY` (`scripts/test` starts one).
@@ -147,6 +152,7 @@ impl TestEngine {
         for need in needs {
             match need {
                 Need::NodeImage => images.push(NODE_IMAGE),
+                Need::DindImage => images.push(DIND_IMAGE),
                 Need::LocalSocket if endpoint.local_socket().is_none() => {
                     return skip_or_fail(&format!(
                         "the test engine {endpoint} is not on a local socket"
@@ -283,6 +289,11 @@ impl TestEngine {
     /// The node test image.
     pub fn node(&self) -> ImageRef {
         NODE_IMAGE.parse().expect("valid test image reference")
+    }
+
+    /// The dind test image.
+    pub fn dind(&self) -> ImageRef {
+        DIND_IMAGE.parse().expect("valid test image reference")
     }
 
     /// The BuildKit stand-in image (probe it with `tcp`), built on first use.

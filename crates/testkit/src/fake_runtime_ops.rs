@@ -413,6 +413,14 @@ impl Images for FakeRuntime {
         Ok(())
     }
 
+    async fn export_image(&self, image: &ImageRef) -> Result<Vec<u8>> {
+        let state = self.enter("export_image", image.as_str())?;
+        if !state.images.contains_key(image.as_str()) {
+            return Err(Error::not_found(format!("image `{image}`")));
+        }
+        Ok(format!("fake archive of {image}").into_bytes())
+    }
+
     async fn remove_image(&self, image: &str, _force: bool) -> Result<()> {
         let mut state = self.enter("remove_image", image)?;
         state

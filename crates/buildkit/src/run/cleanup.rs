@@ -35,7 +35,7 @@ pub struct CleanReport {
     pub containers: Vec<String>,
     /// Networks of no live run.
     pub networks: Vec<String>,
-    /// Unused state volumes.
+    /// Inner-daemon storage of runs that are over, and unused state volumes.
     pub volumes: Vec<String>,
     /// Run records deleted (not counted in a dry run).
     pub run_records: u64,
@@ -120,9 +120,9 @@ impl RunManager {
         Ok(settled)
     }
 
-    /// Removes this instance's run containers, sidecars and networks whose run is not live
-    /// (not in the store, or over); with `volumes_unused_for`, also state volumes unused for
-    /// that long. Resources of live runs are never touched.
+    /// Removes this instance's run containers, sidecars, networks and inner-daemon volumes
+    /// whose run is not live (not in the store, or over); with `volumes_unused_for`, also
+    /// BuildKit state volumes unused for that long. Resources of live runs are never touched.
     pub async fn clean(&self, options: &CleanOptions) -> Result<CleanReport> {
         let runs = self.store.runs().await?;
         let live: BTreeSet<String> = runs
@@ -165,6 +165,25 @@ impl RunManager {
             }
             report.networks.push(network.name);
         }
+        // The inner daemons' storage of runs that are over (their containers went above).
+        for volume in self
+            .runtime
+            .list_volumes(&self.instance_filter(Role::Run))
+            .await?
+        {
+            if !orphaned(&volume.labels) {
+                continue;
+            }
+            if !options.dry_run {
+                match self.runtime.remove_volume(&volume.name).await {
+                    Ok(()) | Err(Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                self.orphan_removed(&volume.labels, "volume", &volume.name)
+                    .await;
+            }
+            report.volumes.push(volume.name);
+        }
         if !options.dry_run {
             // Reservations of runs that are over or unknown (a crash mid-create).
             for reservation in self.store.memory_reservations().await? {
@@ -186,9 +205,10 @@ impl RunManager {
             report.audit_entries = self.store.prune_audit(before).await?;
         }
         if let Some(unused_for) = options.volumes_unused_for {
-            report.volumes = self
+            let unused = self
                 .clean_volumes(&runs, unused_for, options.dry_run)
                 .await?;
+            report.volumes.extend(unused);
         }
         Ok(report)
     }

@@ -8,6 +8,7 @@ use slipway_core::{
 
 use super::error::RunError;
 use super::failpoint::{Interrupt, Step};
+use super::inner_daemon;
 use super::manager::memory_holder;
 use super::spec::{run_scope, RunSpec};
 use super::{audit_kind, RunManager, DOCKER_SOCKET};
@@ -184,6 +185,18 @@ impl RunManager {
                     network: handle.network_id.to_string(),
                     aliases: Vec::new(),
                 });
+                if spec.starts_inner_daemon() {
+                    let volume = self.create_docker_volume(&id, created).await?;
+                    container.mounts.push(slipway_core::Mount::Volume {
+                        name: volume,
+                        target: inner_daemon::DATA_ROOT.to_owned(),
+                        read_only: false,
+                    });
+                    let (entrypoint, cmd) = inner_daemon::wrap(&spec.command);
+                    container.entrypoint = Some(entrypoint);
+                    container.cmd = Some(cmd);
+                    env.insert("DOCKER_HOST".into(), inner_daemon::INNER_DOCKER_HOST.into());
+                }
             }
         }
         container.env = env;
@@ -201,9 +214,12 @@ impl RunManager {
                 source,
             })?;
         created.main = Some(main.clone());
-        record.main_container_id = Some(main);
+        record.main_container_id = Some(main.clone());
         self.save_step(record).await?;
         self.failpoints.check(Step::MainStarted, &id)?;
+        if spec.starts_inner_daemon() {
+            self.start_inner_daemon(spec, &id, &main).await?;
+        }
         record.state = RunState::Running;
         self.save_step(record).await?;
         Ok(())
@@ -297,6 +313,57 @@ impl RunManager {
         Ok(handle)
     }
 
+    /// The run's own volume for the inner daemon's storage; it carries the run's labels, so
+    /// the run's teardown removes it.
+    async fn create_docker_volume(
+        &self,
+        id: &RunId,
+        created: &mut Created,
+    ) -> std::result::Result<String, RunError> {
+        let mut labels = self.labels.clone();
+        labels.extend(run_scope(id, &self.instance).labels());
+        let name = format!("slipway-run-{id}-docker");
+        let spec = slipway_core::VolumeSpec {
+            name: name.parse().expect("run ids make valid volume names"),
+            labels,
+        };
+        let volume =
+            self.runtime
+                .ensure_volume(&spec)
+                .await
+                .map_err(|source| RunError::DockerVolume {
+                    run: id.clone(),
+                    source,
+                })?;
+        created.docker_volume = Some(volume.name.to_string());
+        Ok(volume.name.to_string())
+    }
+
+    /// Waits until the inner daemon answers, loads the images the run asked for, then lets
+    /// the command start.
+    async fn start_inner_daemon(
+        &self,
+        spec: &RunSpec,
+        id: &RunId,
+        main: &ContainerId,
+    ) -> std::result::Result<(), RunError> {
+        let failed = |source| RunError::InnerDaemon {
+            run: id.clone(),
+            source,
+        };
+        let started = std::time::Instant::now();
+        let runtime = self.runtime.as_ref();
+        let ready_in = inner_daemon::wait_ready(runtime, main, started)
+            .await
+            .map_err(failed)?;
+        inner_daemon::load_images(runtime, main, &spec.load_images)
+            .await
+            .map_err(failed)?;
+        inner_daemon::go(runtime, main).await.map_err(failed)?;
+        tracing::debug!(run = %id, ready_ms = ready_in.as_millis() as u64, "the inner daemon answers");
+        Ok(())
+    }
+
     /// Saves a step's record; a failure to do so fails the run.
     async fn save_step(&self, record: &mut RunRecord) -> std::result::Result<(), RunError> {
         self.save(record).await.map_err(|source| RunError::Record {
@@ -319,6 +386,11 @@ impl RunManager {
         if let Some(network) = &created.network {
             if let Err(e) = self.remove_network(network).await {
                 tracing::warn!(network = %network, error = %e, "failed to remove a run's network");
+            }
+        }
+        if let Some(volume) = &created.docker_volume {
+            if let Err(e) = self.runtime.remove_volume(volume).await {
+                tracing::warn!(volume = %volume, error = %e, "failed to remove a run's inner-daemon volume");
             }
         }
     }
@@ -364,6 +436,7 @@ struct Created {
     network: Option<NetworkId>,
     sidecar: Option<SidecarHandle>,
     main: Option<ContainerId>,
+    docker_volume: Option<String>,
 }
 
 /// The audit detail of a run's Docker access. The host's socket is root on the host, and so

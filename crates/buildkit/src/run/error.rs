@@ -92,6 +92,24 @@ pub enum RunError {
         #[source]
         source: Error,
     },
+    /// The volume for the inner daemon's storage could not be made.
+    #[error("failed to create the inner daemon's storage volume of run {run}")]
+    DockerVolume {
+        /// The run.
+        run: RunId,
+        /// Why.
+        #[source]
+        source: Error,
+    },
+    /// The inner Docker daemon did not come up, or images could not be loaded into it.
+    #[error("the inner Docker daemon of run {run} is not usable")]
+    InnerDaemon {
+        /// The run.
+        run: RunId,
+        /// Why, with what the daemon printed.
+        #[source]
+        source: Error,
+    },
     /// A test failpoint interrupted creation (feature `failpoints`).
     #[error("failpoint after {step:?} in run {run}")]
     Failpoint {
@@ -120,6 +138,8 @@ impl RunError {
             | RunError::StartSidecar { run, .. }
             | RunError::SidecarUnhealthy { run, .. }
             | RunError::StartMain { run, .. }
+            | RunError::DockerVolume { run, .. }
+            | RunError::InnerDaemon { run, .. }
             | RunError::Failpoint { run, .. } => Some(run),
         }
     }
@@ -134,7 +154,9 @@ impl RunError {
             | RunError::StateVolume { source, .. }
             | RunError::StartSidecar { source, .. }
             | RunError::SidecarUnhealthy { source, .. }
-            | RunError::StartMain { source, .. } => Some(source),
+            | RunError::StartMain { source, .. }
+            | RunError::DockerVolume { source, .. }
+            | RunError::InnerDaemon { source, .. } => Some(source),
             RunError::Failpoint { .. } => None,
         }
     }
@@ -154,7 +176,9 @@ impl From<RunError> for Error {
             | RunError::StateVolume { source, .. }
             | RunError::StartSidecar { source, .. }
             | RunError::SidecarUnhealthy { source, .. }
-            | RunError::StartMain { source, .. } => source.context(context),
+            | RunError::StartMain { source, .. }
+            | RunError::DockerVolume { source, .. }
+            | RunError::InnerDaemon { source, .. } => source.context(context),
         }
     }
 }

@@ -52,6 +52,12 @@ pub struct RunSpec {
     /// The most processes the main container may hold (a daemon inside runs its builds'
     /// processes under it too).
     pub pids_limit: u64,
+    /// `docker:dind` only: slipway starts `dockerd` in the main container and runs the
+    /// command once it answers (`true`, the default), or the image starts its own.
+    pub inner_daemon: bool,
+    /// `docker:dind` with slipway's daemon: images copied from the engine into the inner
+    /// daemon before the command starts.
+    pub load_images: Vec<ImageRef>,
 }
 
 /// A run's memory limit unless asked otherwise.
@@ -74,7 +80,26 @@ impl RunSpec {
             sidecar: SidecarOverrides::default(),
             memory_bytes: DEFAULT_RUN_MEMORY_BYTES,
             pids_limit: DEFAULT_RUN_PIDS_LIMIT,
+            inner_daemon: true,
+            load_images: Vec::new(),
         }
+    }
+
+    /// Whether slipway starts the inner daemon (`false`: the image brings its own).
+    pub fn with_inner_daemon(mut self, slipway_starts_it: bool) -> Self {
+        self.inner_daemon = slipway_starts_it;
+        self
+    }
+
+    /// Copies `image` from the engine into the inner daemon before the command starts.
+    pub fn with_loaded_image(mut self, image: ImageRef) -> Self {
+        self.load_images.push(image);
+        self
+    }
+
+    /// Whether this run gets slipway's inner daemon.
+    pub(crate) fn starts_inner_daemon(&self) -> bool {
+        self.docker == DockerMode::Dind && self.inner_daemon
     }
 
     /// Sets the Docker mode.
@@ -143,6 +168,12 @@ impl RunSpec {
                     format!("{key} is set by slipway for docker:host and docker:dind runs"),
                 ));
             }
+        }
+        if !self.load_images.is_empty() && !self.starts_inner_daemon() {
+            return Err(Error::invalid(
+                "loaded images",
+                "images are loaded into the daemon slipway starts in a docker:dind run; this run has none",
+            ));
         }
         if self.labels.keys().any(|k| k.starts_with("dev.slipway.")) {
             return Err(Error::invalid(

@@ -20,11 +20,14 @@ struct Owned {
     mains: BTreeSet<ContainerId>,
     sidecars: BTreeSet<ContainerId>,
     networks: BTreeSet<NetworkId>,
+    /// The inner daemon's storage (the BuildKit state volume is not the run's: it stays).
+    volumes: BTreeSet<String>,
 }
 
 impl RunManager {
-    /// Stops a run: the main container, then the sidecar, then the network. Stopping a
-    /// stopped run changes nothing; the BuildKit state volume stays.
+    /// Stops a run: the main container, then the sidecar, then the network, then the inner
+    /// daemon's storage. Stopping a stopped run changes nothing; the BuildKit state volume
+    /// stays.
     pub async fn stop(&self, id: &RunId) -> Result<RunRecord> {
         let mut record = self.get(id).await?;
         if record.state == RunState::Stopped {
@@ -76,6 +79,12 @@ impl RunManager {
         for network in &owned.networks {
             keep(self.remove_network(network).await);
         }
+        for volume in &owned.volumes {
+            match self.runtime.remove_volume(volume).await {
+                Ok(()) | Err(Error::NotFound { .. }) => {}
+                Err(e) => keep(Err(e)),
+            }
+        }
         if first_error.is_none() {
             self.release_memory(&record.id).await;
         }
@@ -102,6 +111,13 @@ impl RunManager {
                 .await?
                 .into_iter()
                 .map(|n| n.id),
+        );
+        owned.volumes.extend(
+            self.runtime
+                .list_volumes(&filter)
+                .await?
+                .into_iter()
+                .map(|v| v.name.to_string()),
         );
         Ok(owned)
     }

@@ -57,6 +57,10 @@ pub(crate) struct RunArgs {
     /// The main container's memory limit in MiB (default: buildkit.run_memory_mb, 2048).
     #[arg(long, value_parser = clap::value_parser!(u64).range(6..=(1 << 30)))]
     memory_mb: Option<u64>,
+    /// docker:dind: copy this image from the engine into the run's daemon before the
+    /// command starts (repeatable).
+    #[arg(long = "load-image", value_name = "IMAGE")]
+    load_images: Vec<ImageRef>,
     /// The command (default: the image's).
     #[arg(last = true)]
     command: Vec<String>,
@@ -97,6 +101,10 @@ pub(crate) struct SidecarArgs {
     /// The sidecar's memory limit in MiB (default: buildkit.memory_mb, 1024).
     #[arg(long, value_parser = clap::value_parser!(u64).range(6..=(1 << 30)))]
     buildkit_memory_mb: Option<u64>,
+    /// docker:dind: the image starts its own Docker daemon (by default slipway starts
+    /// `dockerd` in the run and runs the command once it answers).
+    #[arg(long)]
+    no_inner_daemon: bool,
 }
 
 impl SidecarArgs {
@@ -114,6 +122,7 @@ impl SidecarArgs {
                 health_timeout: None,
                 memory_bytes: self.buildkit_memory_mb.map(|mb| mb << 20),
             })
+            .with_inner_daemon(!self.no_inner_daemon)
     }
 }
 
@@ -150,6 +159,7 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> anyhow::Result<Outcom
             .map_or(config.runs.run_memory_bytes, |mb| mb << 20),
     );
     spec.pids_limit = config.runs.run_pids_limit;
+    spec.load_images = args.load_images;
     spec.name = args.name;
     spec.env.extend(args.env);
     let services = open(config, own_if_free("run")).await?;

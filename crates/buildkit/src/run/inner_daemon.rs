@@ -1,0 +1,187 @@
+//! The Docker daemon inside a `docker:dind` run, started by slipway rather than left to the
+//! image: a small init (any image with `dockerd` works) remounts the cgroup hierarchies
+//! read-write when the privilege profile left them read-only, starts `dockerd` with
+//! `overlay2` on the run's own volume at `/var/lib/docker`, waits until it answers, marks
+//! itself ready, waits for slipway's go (images are loaded in between) and only then runs
+//! the command with `DOCKER_HOST` pointing at the inner daemon.
+
+use std::time::{Duration, Instant};
+
+use slipway_core::{ContainerId, Error, ExecRequest, ImageRef, LogOptions, Result, Runtime};
+
+/// Where the inner daemon keeps its images and containers (a named volume: never
+/// overlay-on-overlay, never `vfs`).
+pub(crate) const DATA_ROOT: &str = "/var/lib/docker";
+/// The inner daemon's socket, as `DOCKER_HOST` gives it to the command.
+pub(crate) const INNER_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+/// How long the inner daemon may take to answer.
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The init, run as `/bin/sh -c INIT slipway-dind COMMAND…`. Exit code 125 and the
+/// daemon's last log lines on stderr when the daemon can't start.
+const INIT: &str = r#"set -u
+dir=/run/slipway-dind
+mkdir -p "$dir"
+log="$dir/dockerd.log"
+fail() {
+  echo "slipway-dind: $1" >&2
+  if [ -s "$log" ]; then
+    echo "slipway-dind: the inner dockerd's last lines:" >&2
+    tail -n 20 "$log" >&2
+  fi
+  : >"$dir/failed"
+  exit 125
+}
+command -v dockerd >/dev/null 2>&1 || fail "the image has no dockerd; a docker:dind run needs an image with Docker in it (such as docker:dind)"
+# Without --privileged the engine mounts the cgroup hierarchies read-only, and the inner
+# daemon could not make its containers' cgroups: mount each again, read-write.
+mounts=$(cat /proc/mounts)
+printf '%s\n' "$mounts" | while read -r _ target fstype options _; do
+  case "$fstype:$options" in
+    cgroup:ro,*) { umount "$target" && mount -t cgroup -o "rw${options#ro}" cgroup "$target"; } || exit 1 ;;
+    cgroup2:ro,*) mount -o remount,rw "$target" || exit 1 ;;
+  esac
+done || fail "could not mount the cgroup hierarchies read-write (the privilege profile must allow mounts)"
+dockerd --data-root /var/lib/docker --storage-driver overlay2 --host unix:///var/run/docker.sock >"$log" 2>&1 &
+daemon=$!
+tries=0
+until docker version >/dev/null 2>&1; do
+  kill -0 "$daemon" 2>/dev/null || fail "the inner dockerd exited before it answered"
+  tries=$((tries + 1))
+  [ "$tries" -le 1200 ] || fail "the inner dockerd did not answer within 60 s"
+  sleep 0.05
+done
+: >"$dir/ready"
+until [ -e "$dir/go" ]; do sleep 0.02; done
+export DOCKER_HOST=unix:///var/run/docker.sock
+if [ "$#" -eq 0 ]; then
+  wait "$daemon"
+  exit $?
+fi
+exec "$@"
+"#;
+
+/// Waits in the container until the init said ready (0) or failed (1), or its time is up.
+const WAIT_READY: &str = r#"i=0
+while [ "$i" -lt 3000 ]; do
+  [ -e /run/slipway-dind/ready ] && exit 0
+  [ -e /run/slipway-dind/failed ] && exit 1
+  i=$((i + 1))
+  sleep 0.02
+done
+exit 2"#;
+
+/// The entrypoint and command of a main container whose daemon slipway starts.
+pub(crate) fn wrap(command: &[String]) -> (Vec<String>, Vec<String>) {
+    let entrypoint = vec!["/bin/sh".to_owned(), "-c".to_owned(), INIT.to_owned()];
+    let mut cmd = vec!["slipway-dind".to_owned()];
+    cmd.extend(command.iter().cloned());
+    (entrypoint, cmd)
+}
+
+/// Waits until the inner daemon of `container` answers; how long that took from `since`.
+/// A daemon that fails is an error carrying what the init printed.
+pub(crate) async fn wait_ready(
+    runtime: &dyn Runtime,
+    container: &ContainerId,
+    since: Instant,
+) -> Result<Duration> {
+    let request = ExecRequest::shell(WAIT_READY).with_timeout(READY_TIMEOUT);
+    let outcome = runtime.exec(container, &request).await;
+    match outcome {
+        Ok(done) if done.exit_code == Some(0) => Ok(since.elapsed()),
+        Ok(done) => Err(not_ready(runtime, container, done.exit_code).await),
+        // A container whose init gave up is gone before the exec could start.
+        Err(_) => Err(not_ready(runtime, container, None).await),
+    }
+}
+
+async fn not_ready(runtime: &dyn Runtime, container: &ContainerId, code: Option<i64>) -> Error {
+    let said = init_output(runtime, container).await;
+    let why = match code {
+        Some(2) => "it did not answer in time",
+        _ => "it failed to start",
+    };
+    Error::backend(format!(
+        "the run's inner Docker daemon is not ready: {why}{}",
+        if said.is_empty() {
+            String::new()
+        } else {
+            format!("\n{said}")
+        }
+    ))
+}
+
+/// The init's own lines (what it said about the daemon), from the container's output.
+async fn init_output(runtime: &dyn Runtime, container: &ContainerId) -> String {
+    use futures_util::StreamExt as _;
+    let options = LogOptions {
+        follow: false,
+        tail: Some(40),
+        ..LogOptions::default()
+    };
+    let lines: Vec<String> = runtime
+        .logs(container, &options)
+        .filter_map(|line| async move { line.ok().map(|l| l.line) })
+        .collect()
+        .await;
+    lines.join("\n")
+}
+
+/// Copies `images` from the engine into the inner daemon of `container`.
+pub(crate) async fn load_images(
+    runtime: &dyn Runtime,
+    container: &ContainerId,
+    images: &[ImageRef],
+) -> Result<()> {
+    for image in images {
+        let archive = runtime.export_image(image).await?;
+        let loaded = runtime
+            .exec(
+                container,
+                &ExecRequest::new(["docker", "load", "--quiet"])
+                    .with_stdin(archive)
+                    .with_timeout(Duration::from_secs(600)),
+            )
+            .await?;
+        if loaded.exit_code != Some(0) {
+            return Err(Error::backend(format!(
+                "loading {image} into the run's inner daemon failed: {}",
+                loaded.stderr_text().trim()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Lets the init run the command.
+pub(crate) async fn go(runtime: &dyn Runtime, container: &ContainerId) -> Result<()> {
+    let done = runtime
+        .exec(
+            container,
+            &ExecRequest::new(["/bin/sh", "-c", ": >/run/slipway-dind/go"])
+                .with_timeout(Duration::from_secs(30)),
+        )
+        .await?;
+    match done.exit_code {
+        Some(0) => Ok(()),
+        code => Err(Error::backend(format!(
+            "could not start the run's command after its inner daemon (exit {code:?})"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_follows_the_init_as_its_arguments() {
+        let (entrypoint, cmd) = wrap(&["sh".to_owned(), "-c".to_owned(), "docker ps".to_owned()]);
+        assert_eq!(entrypoint[..2], ["/bin/sh", "-c"]);
+        assert!(entrypoint[2].contains("dockerd --data-root /var/lib/docker"));
+        assert_eq!(cmd, ["slipway-dind", "sh", "-c", "docker ps"]);
+        let (_, none) = wrap(&[]);
+        assert_eq!(none, ["slipway-dind"]);
+    }
+}
