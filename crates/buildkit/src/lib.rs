@@ -40,6 +40,7 @@ mod run;
 mod sidecar;
 
 pub use health::{count_workers, HealthProbe};
+pub use run::inner_daemon;
 pub use run::{
     audit_kind, CleanOptions, CleanReport, FailAction, RunError, RunManager, RunSpec,
     SidecarOverrides, Step, DEFAULT_RUN_MEMORY_BYTES, DEFAULT_RUN_PIDS_LIMIT, DOCKER_SOCKET,

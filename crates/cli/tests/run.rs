@@ -214,7 +214,7 @@ async fn stopping_an_unknown_run_names_it() {
 
 #[tokio::test]
 async fn bench_run_reports_ready_and_teardown_against_raw_bollard() {
-    let Some(engine) = require_engine!() else {
+    let Some(engine) = require_engine!(slipway_testkit::Need::DindImage) else {
         return;
     };
     let standin = engine.buildkit_standin().await;
@@ -253,6 +253,31 @@ async fn bench_run_reports_ready_and_teardown_against_raw_bollard() {
             "{key}: {report:#}"
         );
     }
+    assert_eq!(report["inner_daemon"], false);
+    assert!(report["inner_ready_p50_ms"].is_null());
+    // With slipway's inner daemon, on both sides, its answering is part of ready.
+    let output = slipway(
+        state.path(),
+        &[
+            "bench",
+            "run",
+            "--iterations",
+            "1",
+            "--image",
+            slipway_testkit::engine::DIND_IMAGE,
+            "--buildkit-image",
+            standin.as_str(),
+            "--buildkit-probe",
+            "tcp",
+            "--privilege",
+            "caps",
+            "--json",
+        ],
+    );
+    let inner: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(inner["inner_daemon"], true, "{inner:#}");
+    assert_eq!(inner["inner_ready_p50_ms"], inner["ready_p50_ms"]);
+    assert!(inner["raw_ready_p50_ms"].as_f64().unwrap() > 0.0);
     // The bench ran in a scratch state with a cache volume of its own, and removed it.
     let volumes = std::process::Command::new("docker")
         .args([

@@ -11,7 +11,7 @@ use slipway_core::{ContainerId, Error, ExecRequest, ImageRef, LogOptions, Result
 
 /// Where the inner daemon keeps its images and containers (a named volume: never
 /// overlay-on-overlay, never `vfs`).
-pub(crate) const DATA_ROOT: &str = "/var/lib/docker";
+pub const DATA_ROOT: &str = "/var/lib/docker";
 /// The inner daemon's socket, as `DOCKER_HOST` gives it to the command.
 pub(crate) const INNER_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 /// How long the inner daemon may take to answer.
@@ -19,7 +19,7 @@ pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The init, run as `/bin/sh -c INIT slipway-dind COMMAND…`. Exit code 125 and the
 /// daemon's last log lines on stderr when the daemon can't start.
-const INIT: &str = r#"set -u
+pub const INIT: &str = r#"set -u
 dir=/run/slipway-dind
 mkdir -p "$dir"
 log="$dir/dockerd.log"
@@ -62,7 +62,7 @@ exec "$@"
 "#;
 
 /// Waits in the container until the init said ready (0) or failed (1), or its time is up.
-const WAIT_READY: &str = r#"i=0
+pub const WAIT_READY: &str = r#"i=0
 while [ "$i" -lt 3000 ]; do
   [ -e /run/slipway-dind/ready ] && exit 0
   [ -e /run/slipway-dind/failed ] && exit 1
@@ -154,13 +154,15 @@ pub(crate) async fn load_images(
     Ok(())
 }
 
+/// Run in the container, lets the init run the command.
+pub const GO: &str = ": >/run/slipway-dind/go";
+
 /// Lets the init run the command.
 pub(crate) async fn go(runtime: &dyn Runtime, container: &ContainerId) -> Result<()> {
     let done = runtime
         .exec(
             container,
-            &ExecRequest::new(["/bin/sh", "-c", ": >/run/slipway-dind/go"])
-                .with_timeout(Duration::from_secs(30)),
+            &ExecRequest::new(["/bin/sh", "-c", GO]).with_timeout(Duration::from_secs(30)),
         )
         .await?;
     match done.exit_code {

@@ -7,7 +7,7 @@ mod create;
 mod error;
 mod failpoint;
 mod follow;
-mod inner_daemon;
+pub mod inner_daemon;
 mod manager;
 mod spec;
 mod teardown;

@@ -1,6 +1,6 @@
-//! `slipway bench run`: a dind run made ready (network + healthy sidecar + main started) and
-//! torn down, against the same three objects created and removed through raw bollard with no
-//! health check, interleaved in one run.
+//! `slipway bench run`: a dind run made ready (network + healthy sidecar + main started +
+//! its inner daemon answering) and torn down, against the same objects created and removed
+//! through raw bollard with no health check, interleaved in one run.
 
 use std::time::{Duration, Instant};
 
@@ -8,14 +8,17 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 use slipway_app::{Access, Services};
-use slipway_buildkit::{CleanOptions, BUILDKIT_ALIAS, BUILDKIT_PORT};
+use slipway_buildkit::{inner_daemon, CleanOptions, BUILDKIT_ALIAS, BUILDKIT_PORT};
 use slipway_core::labels::Scope;
 use slipway_core::{ImageRef, Role};
+use slipway_runtime::bollard::exec::{CreateExecOptions, StartExecResults};
 use slipway_runtime::bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+    VolumeCreateRequest,
 };
 use slipway_runtime::bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptions, StartContainerOptions,
+    CreateContainerOptionsBuilder, RemoveContainerOptions, RemoveVolumeOptions,
+    StartContainerOptions,
 };
 use slipway_runtime::bollard::Docker;
 
@@ -50,9 +53,15 @@ struct Report {
     iterations: u32,
     sidecar_image: String,
     probe: String,
-    /// `create` until the run is `running`: network, sidecar healthy, main started.
+    /// Whether slipway started a daemon in each run (off with `--no-inner-daemon`).
+    inner_daemon: bool,
+    /// `create` until the run is `running`: network, sidecar healthy, main started (and,
+    /// with the inner daemon, that daemon answering).
     ready_p50_ms: f64,
     ready_p99_ms: f64,
+    /// The same as `ready_*` when the runs have an inner daemon.
+    inner_ready_p50_ms: Option<f64>,
+    inner_ready_p99_ms: Option<f64>,
     /// `stop`: main, sidecar, network removed.
     teardown_p50_ms: f64,
     teardown_p99_ms: f64,
@@ -110,7 +119,14 @@ pub(crate) async fn run(config: &Config, args: RunBenchArgs) -> anyhow::Result<O
         teardown.push(started.elapsed());
 
         let name = format!("slipway-bench-{bench_id}-{round_no}");
-        let (up, down) = raw_run(&raw, &name, &image, &buildkit.image, &buildkit.command)
+        let raw_spec = RawRun {
+            name: &name,
+            image: &image,
+            sidecar_image: &buildkit.image,
+            sidecar_command: &buildkit.command,
+            inner_daemon: template.inner_daemon,
+        };
+        let (up, down) = raw_run(&raw, &raw_spec)
             .await
             .context("the raw bollard run failed")?;
         raw_ready.push(up);
@@ -125,12 +141,16 @@ pub(crate) async fn run(config: &Config, args: RunBenchArgs) -> anyhow::Result<O
         .await
         .context("failed to remove the bench's BuildKit state volume")?;
     let p50 = |s: &Samples| round(s.percentile(50.0), 1);
+    let inner = template.inner_daemon;
     let report = Report {
         iterations: args.iterations,
         sidecar_image: buildkit.image.to_string(),
         probe: buildkit.probe.to_string(),
+        inner_daemon: inner,
         ready_p50_ms: p50(&ready),
         ready_p99_ms: round(ready.percentile(99.0), 1),
+        inner_ready_p50_ms: inner.then(|| p50(&ready)),
+        inner_ready_p99_ms: inner.then(|| round(ready.percentile(99.0), 1)),
         teardown_p50_ms: p50(&teardown),
         teardown_p99_ms: round(teardown.percentile(99.0), 1),
         raw_ready_p50_ms: p50(&raw_ready),
@@ -142,8 +162,13 @@ pub(crate) async fn run(config: &Config, args: RunBenchArgs) -> anyhow::Result<O
         print_json(&report)?;
     } else {
         let mut table = Table::new(["", "slipway p50", "slipway p99", "raw bollard p50", "ratio"]);
+        let what = if inner {
+            "ready (network, sidecar, main, inner daemon)"
+        } else {
+            "ready (network, sidecar, main)"
+        };
         table.row([
-            "ready (network, sidecar, main)".to_owned(),
+            what.to_owned(),
             ms(report.ready_p50_ms),
             ms(report.ready_p99_ms),
             ms(report.raw_ready_p50_ms),
@@ -165,15 +190,70 @@ pub(crate) async fn run(config: &Config, args: RunBenchArgs) -> anyhow::Result<O
     Ok(Outcome::Success)
 }
 
-/// Network, sidecar (aliased `buildkit`) and main container through raw bollard, started,
-/// then removed; returns both durations. Removal is attempted even when a step fails.
-async fn raw_run(
+/// What one raw run creates.
+struct RawRun<'a> {
+    name: &'a str,
+    image: &'a ImageRef,
+    sidecar_image: &'a ImageRef,
+    sidecar_command: &'a [String],
+    /// The main container runs slipway's init on a volume of its own, with the capability
+    /// profile, and is ready when its daemon answers.
+    inner_daemon: bool,
+}
+
+/// The capability profile's host settings, as slipway's runtime sets them.
+fn near_privileged(host: &mut HostConfig) {
+    host.cap_add = Some(vec!["ALL".into()]);
+    host.cap_drop = Some(vec!["SYS_RESOURCE".into()]);
+    host.security_opt = Some(vec![
+        "seccomp=unconfined".into(),
+        "apparmor=unconfined".into(),
+        "label=disable".into(),
+    ]);
+    host.masked_paths = Some(Vec::new());
+    host.readonly_paths = Some(Vec::new());
+}
+
+/// Runs `script` in `container` through raw bollard; its exit code.
+async fn raw_exec(
     raw: &Docker,
-    name: &str,
-    image: &ImageRef,
-    sidecar_image: &ImageRef,
-    sidecar_command: &[String],
-) -> anyhow::Result<(Duration, Duration)> {
+    container: &str,
+    script: &str,
+) -> Result<Option<i64>, slipway_runtime::bollard::errors::Error> {
+    use futures_util::StreamExt as _;
+    let exec = raw
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(vec![
+                    "/bin/sh".to_owned(),
+                    "-c".to_owned(),
+                    script.to_owned(),
+                ]),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..CreateExecOptions::default()
+            },
+        )
+        .await?;
+    if let StartExecResults::Attached { mut output, .. } = raw.start_exec(&exec.id, None).await? {
+        while output.next().await.is_some() {}
+    }
+    Ok(raw.inspect_exec(&exec.id).await?.exit_code)
+}
+
+/// Network, sidecar (aliased `buildkit`) and main container through raw bollard, started
+/// (and the inner daemon answering, when there is one), then removed; returns both
+/// durations. Removal is attempted even when a step fails.
+async fn raw_run(raw: &Docker, run: &RawRun<'_>) -> anyhow::Result<(Duration, Duration)> {
+    let RawRun {
+        name,
+        image,
+        sidecar_image,
+        sidecar_command,
+        inner_daemon,
+    } = *run;
+    let volume = format!("{name}-docker");
     let labels: std::collections::HashMap<String, String> =
         Scope::new(Role::Run, &slipway_core::InstanceId::new("bench"))
             .labels()
@@ -187,6 +267,14 @@ async fn raw_run(
             ..NetworkCreateRequest::default()
         })
         .await?;
+        if inner_daemon {
+            raw.create_volume(VolumeCreateRequest {
+                name: Some(volume.clone()),
+                labels: Some(labels.clone()),
+                ..VolumeCreateRequest::default()
+            })
+            .await?;
+        }
         for (suffix, image, cmd, alias) in [
             (
                 "sidecar",
@@ -196,21 +284,39 @@ async fn raw_run(
             ),
             ("main", image, vec!["sleep".into(), "3600".into()], None),
         ] {
+            let main = suffix == "main";
+            let mut host = HostConfig {
+                network_mode: Some(name.to_owned()),
+                ..HostConfig::default()
+            };
+            let (mut entrypoint, mut cmd) = (None, cmd);
+            if main && inner_daemon {
+                let (init, wrapped) = (
+                    [
+                        "/bin/sh".to_owned(),
+                        "-c".to_owned(),
+                        inner_daemon::INIT.to_owned(),
+                    ],
+                    ["slipway-dind".to_owned()].into_iter().chain(cmd).collect(),
+                );
+                entrypoint = Some(init.to_vec());
+                cmd = wrapped;
+                near_privileged(&mut host);
+                host.binds = Some(vec![format!("{volume}:{}", inner_daemon::DATA_ROOT)]);
+            }
             let endpoint = EndpointSettings {
                 aliases: alias.map(|a| vec![a.to_owned()]),
                 ..EndpointSettings::default()
             };
             let body = ContainerCreateBody {
                 image: Some(image.to_string()),
+                entrypoint,
                 cmd: Some(cmd),
                 labels: Some(labels.clone()),
                 env: Some(vec![format!(
                     "BUILDKIT_HOST=tcp://{BUILDKIT_ALIAS}:{BUILDKIT_PORT}"
                 )]),
-                host_config: Some(HostConfig {
-                    network_mode: Some(name.to_owned()),
-                    ..HostConfig::default()
-                }),
+                host_config: Some(host),
                 networking_config: Some(NetworkingConfig {
                     endpoints_config: Some([(name.to_owned(), endpoint)].into()),
                 }),
@@ -222,8 +328,17 @@ async fn raw_run(
             let id = raw.create_container(Some(options), body).await?.id;
             raw.start_container(&id, None::<StartContainerOptions>)
                 .await?;
+            if main && inner_daemon {
+                let ready = raw_exec(raw, &id, inner_daemon::WAIT_READY).await?;
+                raw_exec(raw, &id, inner_daemon::GO).await?;
+                if ready != Some(0) {
+                    return Ok(Err(anyhow::anyhow!(
+                        "the raw run's inner daemon did not answer (exit {ready:?})"
+                    )));
+                }
+            }
         }
-        Ok::<_, slipway_runtime::bollard::errors::Error>(())
+        Ok::<_, slipway_runtime::bollard::errors::Error>(Ok(()))
     }
     .await;
     let up = started.elapsed();
@@ -244,8 +359,16 @@ async fn raw_run(
     if let Err(e) = raw.remove_network(name).await {
         removed = removed.and(Err(e));
     }
+    if inner_daemon {
+        if let Err(e) = raw
+            .remove_volume(&volume, None::<RemoveVolumeOptions>)
+            .await
+        {
+            removed = removed.and(Err(e));
+        }
+    }
     let down = started.elapsed();
-    created?;
+    created??;
     removed?;
     Ok((up, down))
 }
