@@ -434,7 +434,7 @@ async fn clean_removes_orphans_and_never_touches_a_live_run() {
         (1, 1),
         "{dry:?}"
     );
-    assert_eq!(dry.volumes, [orphan_volume.clone()], "{dry:?}");
+    assert_eq!(dry.volumes, std::slice::from_ref(&orphan_volume), "{dry:?}");
     assert_eq!(leftovers(&stack, &RunId::new(orphan_run)).await, (1, 1));
 
     let report = stack.manager.clean(&CleanOptions::default()).await.unwrap();
