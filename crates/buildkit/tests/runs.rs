@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slipway_buildkit::{
-    audit_kind, BuildkitConfig, BuildkitSidecar, CleanOptions, FailAction, HealthProbe, RunManager,
-    RunSpec, Step,
+    audit_kind, inner_daemon, BuildkitConfig, BuildkitSidecar, CleanOptions, FailAction,
+    HealthProbe, RunManager, RunSpec, Step,
 };
 use slipway_core::prelude::*;
 use slipway_core::{
@@ -791,4 +791,70 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[tokio::test]
+async fn storage_kept_under_a_cache_key_serves_the_next_run_and_one_live_run_at_a_time() {
+    let Some(stack) = stack_with_needs(&[Need::DindImage]).await else {
+        return;
+    };
+    let key = format!("test-{}", stack.engine.scope());
+    let first = stack
+        .manager
+        .create(real_dind(&stack).with_docker_cache(key.clone()))
+        .await
+        .unwrap();
+    let main = first.main_container_id.clone().unwrap();
+    let build =
+        "mkdir -p /b && cd /b && echo x >f && printf 'FROM scratch\\nCOPY f /f\\n' >Dockerfile \
+                 && docker build -q -t kept:1 . >/dev/null && docker images -q kept:1";
+    let (code, built) = sh(&stack, &main, build).await;
+    assert_eq!(code, 0, "{built}");
+
+    // While the first run lives, its storage is locked: a second run with the key is refused
+    // and leaves nothing.
+    let refused = stack
+        .manager
+        .create(real_dind(&stack).with_docker_cache(key.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        ErrorKind::Conflict,
+        "{}",
+        error_chain(&refused)
+    );
+    let refused_run = refused.run_id().cloned().unwrap();
+    assert_eq!(leftovers(&stack, &refused_run).await, (0, 0));
+
+    stack.manager.stop(&first.id).await.unwrap();
+    let second = stack
+        .manager
+        .create(real_dind(&stack).with_docker_cache(key.clone()))
+        .await
+        .unwrap();
+    let main = second.main_container_id.clone().unwrap();
+    let (code, seen) = sh(&stack, &main, "docker images -q kept:1").await;
+    assert_eq!(code, 0, "{seen}");
+    assert_eq!(
+        seen.trim(),
+        built.trim(),
+        "the next run finds what the first built"
+    );
+    stack.manager.stop(&second.id).await.unwrap();
+    // The kept storage outlives both runs and a clean; no lock is left.
+    stack.manager.clean(&CleanOptions::default()).await.unwrap();
+    let kept = stack
+        .engine
+        .runtime()
+        .list_volumes(
+            &stack
+                .engine
+                .filter()
+                .with(inner_daemon::DOCKER_CACHE_LABEL, key),
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(stack.store.locks().await.unwrap().is_empty());
 }

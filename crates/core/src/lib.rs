@@ -6,7 +6,7 @@
 //! | trait | implemented by |
 //! |---|---|
 //! | [`Runtime`] = [`Engine`] + [`Containers`] + [`Exec`] + [`Files`] + [`Images`] + [`ImageBuild`] + [`Volumes`] + [`Network`] | `slipway-runtime` (`DockerRuntime`, over bollard) |
-//! | [`Store`] = [`EnvironmentStore`] + [`RunStore`] + [`LeaseStore`] + [`ClaimStore`] + [`BudgetStore`] + [`BuildStore`] + [`AuditLog`] | `slipway-store` (`SqliteStore`) |
+//! | [`Store`] = [`EnvironmentStore`] + [`RunStore`] + [`LeaseStore`] + [`ClaimStore`] + [`BudgetStore`] + [`LockStore`] + [`BuildStore`] + [`AuditLog`] | `slipway-store` (`SqliteStore`) |
 //! | [`Pool`] | `slipway-pool` (`WarmPool`) |
 //! | [`RepoCache`] | `slipway-provision` (`GitRepoCache`) |
 //! | [`Sidecar`] | `slipway-buildkit` (`BuildkitSidecar`) |
@@ -72,8 +72,8 @@ pub mod prelude {
         Containers, Engine, Exec, Files, ImageBuild, Images, Runtime, Volumes,
     };
     pub use crate::store::{
-        AuditLog, BudgetStore, BuildStore, ClaimStore, EnvironmentStore, LeaseStore, RunStore,
-        Store,
+        AuditLog, BudgetStore, BuildStore, ClaimStore, EnvironmentStore, LeaseStore, LockStore,
+        RunStore, Store,
     };
 }
 
@@ -115,8 +115,8 @@ pub use spec::{
     PortBinding, PrivilegeProfile, Resources, DEFAULT_PIDS_LIMIT, IDLE_COMMAND, MIN_MEMORY_BYTES,
 };
 pub use store::{
-    budget_exhausted, AuditLog, BudgetStore, BuildStore, ClaimStore, EnvironmentStore, LeaseStore,
-    MemoryReservation, RunStore, Store,
+    budget_exhausted, AuditLog, BudgetStore, BuildStore, ClaimStore, EnvironmentStore, HeldLock,
+    LeaseStore, LockStore, MemoryReservation, RunStore, Store,
 };
 pub use time::Timestamp;
 pub use volume::{VolumeInfo, VolumeSpec};

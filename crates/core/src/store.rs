@@ -1,5 +1,5 @@
 //! slipway's durable state, as capability traits: [`EnvironmentStore`], [`RunStore`],
-//! [`LeaseStore`], [`ClaimStore`], [`BudgetStore`], [`BuildStore`] and [`AuditLog`]. [`Store`] is all of them
+//! [`LeaseStore`], [`ClaimStore`], [`BudgetStore`], [`LockStore`], [`BuildStore`] and [`AuditLog`]. [`Store`] is all of them
 //! plus the instance id.
 //!
 //! Implementations must be safe to share between threads and between processes using the
@@ -93,6 +93,31 @@ pub trait BudgetStore: Send + Sync {
     async fn memory_reservations(&self) -> Result<Vec<MemoryReservation>>;
 }
 
+/// Named locks every process of a state sees: what only one live run may use at a time (an
+/// inner daemon's storage kept under a cache key).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait LockStore: Send + Sync {
+    /// Takes lock `name` for `holder` (again, if it holds it already);
+    /// [`Error::Conflict`](crate::Error::Conflict) names the holder when another has it.
+    async fn acquire_lock(&self, name: &str, holder: &str) -> Result<()>;
+    /// Gives `holder`'s lock `name` back; whether it held it.
+    async fn release_lock(&self, name: &str, holder: &str) -> Result<bool>;
+    /// Every lock held, by name.
+    async fn locks(&self) -> Result<Vec<HeldLock>>;
+}
+
+/// A lock and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeldLock {
+    /// What it locks.
+    pub name: String,
+    /// Who holds it: `run:<run id>`.
+    pub holder: String,
+    /// Since when.
+    pub acquired_at: Timestamp,
+}
+
 /// Memory one holder has reserved.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemoryReservation {
@@ -144,7 +169,14 @@ pub trait AuditLog: Send + Sync {
 
 /// All of slipway's durable records, owned by one state (instance).
 pub trait Store:
-    EnvironmentStore + RunStore + LeaseStore + ClaimStore + BudgetStore + BuildStore + AuditLog
+    EnvironmentStore
+    + RunStore
+    + LeaseStore
+    + ClaimStore
+    + BudgetStore
+    + LockStore
+    + BuildStore
+    + AuditLog
 {
     /// The id of this state; every engine object slipway creates carries it as a label.
     fn instance_id(&self) -> InstanceId;

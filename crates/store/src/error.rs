@@ -69,6 +69,11 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("failed to read or change locks")]
+    Lock {
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("failed to read or change memory reservations")]
     Budget {
         #[source]

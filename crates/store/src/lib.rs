@@ -32,6 +32,7 @@ mod builds;
 mod claims;
 mod environments;
 mod error;
+mod locks;
 mod migrations;
 mod ports;
 mod runs;

@@ -108,6 +108,14 @@ const MIGRATIONS: &[&str] = &[
         hash TEXT NOT NULL
     );
     "#,
+    // 7: named locks (an inner daemon's storage kept under a cache key, one live run at a time).
+    r#"
+    CREATE TABLE locks (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        acquired_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build of slipway writes.

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use slipway_core::prelude::*;
 use slipway_core::{
     budget_exhausted, AuditEntry, AuditEvent, AuditFilter, AuditProblem, AuditVerification,
-    BuildRecord, ContainerId, EnvironmentRecord, Error, InstanceId, Lease, MemoryReservation,
-    PortLease, PortLeaseRequest, Result, RunId, RunRecord, Timestamp,
+    BuildRecord, ContainerId, EnvironmentRecord, Error, HeldLock, InstanceId, Lease,
+    MemoryReservation, PortLease, PortLeaseRequest, Result, RunId, RunRecord, Timestamp,
 };
 
 /// An in-memory [`Store`] with the same rules as the SQLite one: a port or a claim is never
@@ -30,6 +30,7 @@ struct MemoryState {
     builds: Vec<BuildRecord>,
     audit: Vec<AuditEntry>,
     memory: BTreeMap<String, MemoryReservation>,
+    locks: BTreeMap<String, HeldLock>,
     /// The hash of the last pruned audit entry, where verification starts.
     audit_anchor: Option<String>,
 }
@@ -211,6 +212,48 @@ impl BudgetStore for MemoryStore {
 
     async fn memory_reservations(&self) -> Result<Vec<MemoryReservation>> {
         Ok(self.lock().memory.values().cloned().collect())
+    }
+}
+
+#[async_trait]
+impl LockStore for MemoryStore {
+    async fn acquire_lock(&self, name: &str, holder: &str) -> Result<()> {
+        let mut state = self.lock();
+        match state.locks.get(name) {
+            Some(held) if held.holder == holder => Ok(()),
+            Some(held) => Err(Error::Conflict(format!(
+                "`{name}` is in use by {}",
+                held.holder
+            ))),
+            None => {
+                state.locks.insert(
+                    name.to_owned(),
+                    HeldLock {
+                        name: name.to_owned(),
+                        holder: holder.to_owned(),
+                        acquired_at: Timestamp::now(),
+                    },
+                );
+                Ok(())
+            }
+        }
+    }
+
+    async fn release_lock(&self, name: &str, holder: &str) -> Result<bool> {
+        let mut state = self.lock();
+        if state
+            .locks
+            .get(name)
+            .is_some_and(|held| held.holder == holder)
+        {
+            state.locks.remove(name);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn locks(&self) -> Result<Vec<HeldLock>> {
+        Ok(self.lock().locks.values().cloned().collect())
     }
 }
 

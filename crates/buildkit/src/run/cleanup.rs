@@ -9,6 +9,7 @@ use slipway_core::{
     RunState, Timestamp,
 };
 
+use super::inner_daemon;
 use super::manager::RUN_HOLDER_PREFIX;
 use super::{audit_kind, RunManager};
 use crate::sidecar::CACHE_KEY_LABEL;
@@ -171,7 +172,10 @@ impl RunManager {
             .list_volumes(&self.instance_filter(Role::Run))
             .await?
         {
-            if !orphaned(&volume.labels) {
+            // Storage kept under a cache key is no run's: it stays for the next one.
+            if volume.labels.contains_key(inner_daemon::DOCKER_CACHE_LABEL)
+                || !orphaned(&volume.labels)
+            {
                 continue;
             }
             if !options.dry_run {
@@ -185,6 +189,15 @@ impl RunManager {
             report.volumes.push(volume.name);
         }
         if !options.dry_run {
+            // Locks of runs that are over or unknown.
+            for lock in self.store.locks().await? {
+                let Some(run) = lock.holder.strip_prefix(RUN_HOLDER_PREFIX) else {
+                    continue;
+                };
+                if !live.contains(run) {
+                    self.store.release_lock(&lock.name, &lock.holder).await?;
+                }
+            }
             // Reservations of runs that are over or unknown (a crash mid-create).
             for reservation in self.store.memory_reservations().await? {
                 let Some(run) = reservation.holder.strip_prefix(RUN_HOLDER_PREFIX) else {

@@ -81,6 +81,7 @@ impl RunManager {
             Err(Interrupt::Failed(error)) => {
                 self.undo(&sidecar, &created).await;
                 self.release_memory(&id).await;
+                self.release_locks(&id).await;
                 record.state = RunState::Failed;
                 record.error = Some(error.to_string());
                 match self.save(&mut record).await {
@@ -186,7 +187,9 @@ impl RunManager {
                     aliases: Vec::new(),
                 });
                 if spec.starts_inner_daemon() {
-                    let volume = self.create_docker_volume(&id, created).await?;
+                    let volume = self
+                        .create_docker_volume(&id, spec.docker_cache.as_deref(), created)
+                        .await?;
                     container.mounts.push(slipway_core::Mount::Volume {
                         name: volume,
                         target: inner_daemon::DATA_ROOT.to_owned(),
@@ -313,29 +316,47 @@ impl RunManager {
         Ok(handle)
     }
 
-    /// The run's own volume for the inner daemon's storage; it carries the run's labels, so
-    /// the run's teardown removes it.
+    /// The volume for the inner daemon's storage: the run's own (it carries the run's labels,
+    /// so the run's teardown removes it), or the one kept under `cache_key`, locked for this
+    /// run until it ends.
     async fn create_docker_volume(
         &self,
         id: &RunId,
+        cache_key: Option<&str>,
         created: &mut Created,
     ) -> std::result::Result<String, RunError> {
+        let failed = |source| RunError::DockerVolume {
+            run: id.clone(),
+            source,
+        };
         let mut labels = self.labels.clone();
-        labels.extend(run_scope(id, &self.instance).labels());
-        let name = format!("slipway-run-{id}-docker");
+        let name = match cache_key {
+            None => {
+                labels.extend(run_scope(id, &self.instance).labels());
+                format!("slipway-run-{id}-docker")
+            }
+            Some(key) => {
+                labels.extend(
+                    slipway_core::labels::Scope::new(slipway_core::Role::Run, &self.instance)
+                        .with(inner_daemon::DOCKER_CACHE_LABEL, key)
+                        .labels(),
+                );
+                let name = format!("slipway-dind-{}-{key}", self.instance);
+                self.store
+                    .acquire_lock(&name, &memory_holder(id))
+                    .await
+                    .map_err(failed)?;
+                name
+            }
+        };
         let spec = slipway_core::VolumeSpec {
-            name: name.parse().expect("run ids make valid volume names"),
+            name: name.parse().map_err(failed)?,
             labels,
         };
-        let volume =
-            self.runtime
-                .ensure_volume(&spec)
-                .await
-                .map_err(|source| RunError::DockerVolume {
-                    run: id.clone(),
-                    source,
-                })?;
-        created.docker_volume = Some(volume.name.to_string());
+        let volume = self.runtime.ensure_volume(&spec).await.map_err(failed)?;
+        if cache_key.is_none() {
+            created.docker_volume = Some(volume.name.to_string());
+        }
         Ok(volume.name.to_string())
     }
 
@@ -436,6 +457,7 @@ struct Created {
     network: Option<NetworkId>,
     sidecar: Option<SidecarHandle>,
     main: Option<ContainerId>,
+    /// The run's own inner-daemon volume (a kept one stays; only its lock is released).
     docker_volume: Option<String>,
 }
 

@@ -14,6 +14,9 @@ use slipway_core::{ContainerId, Error, ExecRequest, ImageRef, LogOptions, Result
 pub const DATA_ROOT: &str = "/var/lib/docker";
 /// The inner daemon's socket, as `DOCKER_HOST` gives it to the command.
 pub(crate) const INNER_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+/// The label naming the cache key of an inner daemon's kept storage.
+pub const DOCKER_CACHE_LABEL: &str = "dev.slipway.docker-cache";
+
 /// How long the inner daemon may take to answer.
 pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(60);
 

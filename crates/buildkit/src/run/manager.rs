@@ -103,6 +103,23 @@ impl RunManager {
         }
     }
 
+    /// Gives back what `run` locked (a kept inner-daemon storage).
+    pub(super) async fn release_locks(&self, run: &RunId) {
+        let holder = memory_holder(run);
+        let held = match self.store.locks().await {
+            Ok(locks) => locks,
+            Err(e) => {
+                tracing::warn!(%run, error = %e, "failed to list a run's locks");
+                return;
+            }
+        };
+        for lock in held.into_iter().filter(|l| l.holder == holder) {
+            if let Err(e) = self.store.release_lock(&lock.name, &holder).await {
+                tracing::warn!(%run, lock = %lock.name, error = %e, "failed to release a run's lock");
+            }
+        }
+    }
+
     pub(super) async fn audit(&self, event: AuditEvent) {
         if let Err(e) = self.store.append_audit(&event).await {
             tracing::warn!(kind = %event.kind, error = %e, "failed to append to the audit log");

@@ -58,6 +58,10 @@ pub struct RunSpec {
     /// `docker:dind` with slipway's daemon: images copied from the engine into the inner
     /// daemon before the command starts.
     pub load_images: Vec<ImageRef>,
+    /// `docker:dind` with slipway's daemon: keep the inner daemon's storage (its images,
+    /// build cache) under this key for the next run with it, one live run at a time; `None`:
+    /// the run's own storage, removed with it.
+    pub docker_cache: Option<String>,
 }
 
 /// A run's memory limit unless asked otherwise.
@@ -82,7 +86,14 @@ impl RunSpec {
             pids_limit: DEFAULT_RUN_PIDS_LIMIT,
             inner_daemon: true,
             load_images: Vec::new(),
+            docker_cache: None,
         }
+    }
+
+    /// Keeps the inner daemon's storage under `key` across runs.
+    pub fn with_docker_cache(mut self, key: impl Into<String>) -> Self {
+        self.docker_cache = Some(key.into());
+        self
     }
 
     /// Whether slipway starts the inner daemon (`false`: the image brings its own).
@@ -166,6 +177,28 @@ impl RunSpec {
                 return Err(Error::invalid(
                     "environment variable",
                     format!("{key} is set by slipway for docker:host and docker:dind runs"),
+                ));
+            }
+        }
+        if let Some(key) = &self.docker_cache {
+            let valid = (1..=64).contains(&key.len())
+                && key.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            if !valid {
+                return Err(Error::invalid(
+                    "docker cache key",
+                    format!(
+                        "`{}` must be 1-64 letters, digits, `_`, `.` or `-`, starting with a letter or digit",
+                        key.escape_debug()
+                    ),
+                ));
+            }
+            if !self.starts_inner_daemon() {
+                return Err(Error::invalid(
+                    "docker cache key",
+                    "keeps the storage of the daemon slipway starts in a docker:dind run; this run has none",
                 ));
             }
         }

@@ -87,6 +87,7 @@ impl RunManager {
         }
         if first_error.is_none() {
             self.release_memory(&record.id).await;
+            self.release_locks(&record.id).await;
         }
         first_error.map_or(Ok(()), Err)
     }

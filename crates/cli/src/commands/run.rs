@@ -61,6 +61,10 @@ pub(crate) struct RunArgs {
     /// command starts (repeatable).
     #[arg(long = "load-image", value_name = "IMAGE")]
     load_images: Vec<ImageRef>,
+    /// docker:dind: keep the run's daemon storage (images, build cache) under KEY for the
+    /// next run with the same key; one live run per key.
+    #[arg(long, value_name = "KEY")]
+    docker_cache: Option<String>,
     /// The command (default: the image's).
     #[arg(last = true)]
     command: Vec<String>,
@@ -160,6 +164,7 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> anyhow::Result<Outcom
     );
     spec.pids_limit = config.runs.run_pids_limit;
     spec.load_images = args.load_images;
+    spec.docker_cache = args.docker_cache;
     spec.name = args.name;
     spec.env.extend(args.env);
     let services = open(config, own_if_free("run")).await?;
