@@ -98,7 +98,9 @@ pub(crate) fn log_config(limits: &LogLimits) -> HostConfigLogConfig {
     }
 }
 
-fn apply_privilege(host_config: &mut HostConfig, profile: &PrivilegeProfile) {
+/// The host settings slipway gives a privilege profile (for a caller that builds a raw
+/// container the same way, as a benchmark's baseline does).
+pub fn apply_privilege(host_config: &mut HostConfig, profile: &PrivilegeProfile) {
     match profile {
         PrivilegeProfile::Default => {}
         PrivilegeProfile::Privileged => host_config.privileged = Some(true),

@@ -47,6 +47,7 @@ mod volumes;
 
 /// The bollard version slipway is built against, for callers that need an unwrapped call.
 pub use bollard;
+pub use convert::apply_privilege;
 pub use docker_runtime::{
     DockerRuntime, DockerRuntimeBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
 };

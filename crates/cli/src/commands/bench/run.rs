@@ -103,6 +103,7 @@ pub(crate) async fn run(config: &Config, args: RunBenchArgs) -> anyhow::Result<O
     }
     let manager = services.runs()?;
     let raw = runtime.bollard();
+    let privilege = template.effective_privilege();
     let (mut ready, mut teardown, mut raw_ready, mut raw_teardown) = (
         Samples::default(),
         Samples::default(),
@@ -125,6 +126,7 @@ pub(crate) async fn run(config: &Config, args: RunBenchArgs) -> anyhow::Result<O
             sidecar_image: &buildkit.image,
             sidecar_command: &buildkit.command,
             inner_daemon: template.inner_daemon,
+            privilege: &privilege,
         };
         let (up, down) = raw_run(&raw, &raw_spec)
             .await
@@ -196,22 +198,10 @@ struct RawRun<'a> {
     image: &'a ImageRef,
     sidecar_image: &'a ImageRef,
     sidecar_command: &'a [String],
-    /// The main container runs slipway's init on a volume of its own, with the capability
-    /// profile, and is ready when its daemon answers.
+    /// The main container runs slipway's init on a volume of its own, with the run's
+    /// privilege, and is ready when its daemon answers.
     inner_daemon: bool,
-}
-
-/// The capability profile's host settings, as slipway's runtime sets them.
-fn near_privileged(host: &mut HostConfig) {
-    host.cap_add = Some(vec!["ALL".into()]);
-    host.cap_drop = Some(vec!["SYS_RESOURCE".into()]);
-    host.security_opt = Some(vec![
-        "seccomp=unconfined".into(),
-        "apparmor=unconfined".into(),
-        "label=disable".into(),
-    ]);
-    host.masked_paths = Some(Vec::new());
-    host.readonly_paths = Some(Vec::new());
+    privilege: &'a slipway_core::PrivilegeProfile,
 }
 
 /// Runs `script` in `container` through raw bollard; its exit code.
@@ -252,6 +242,7 @@ async fn raw_run(raw: &Docker, run: &RawRun<'_>) -> anyhow::Result<(Duration, Du
         sidecar_image,
         sidecar_command,
         inner_daemon,
+        privilege,
     } = *run;
     let volume = format!("{name}-docker");
     let labels: std::collections::HashMap<String, String> =
@@ -301,7 +292,7 @@ async fn raw_run(raw: &Docker, run: &RawRun<'_>) -> anyhow::Result<(Duration, Du
                 );
                 entrypoint = Some(init.to_vec());
                 cmd = wrapped;
-                near_privileged(&mut host);
+                slipway_runtime::apply_privilege(&mut host, privilege);
                 host.binds = Some(vec![format!("{volume}:{}", inner_daemon::DATA_ROOT)]);
             }
             let endpoint = EndpointSettings {
