@@ -198,7 +198,6 @@ impl RunManager {
                     let (entrypoint, cmd) = inner_daemon::wrap(&spec.command);
                     container.entrypoint = Some(entrypoint);
                     container.cmd = Some(cmd);
-                    env.insert("DOCKER_HOST".into(), inner_daemon::INNER_DOCKER_HOST.into());
                 }
             }
         }
@@ -374,9 +373,10 @@ impl RunManager {
         };
         let started = std::time::Instant::now();
         let runtime = self.runtime.as_ref();
-        let ready_in = inner_daemon::wait_ready(runtime, main, started)
+        inner_daemon::wait_ready(runtime, main)
             .await
             .map_err(failed)?;
+        let ready_in = started.elapsed();
         inner_daemon::load_images(runtime, main, &spec.load_images)
             .await
             .map_err(failed)?;

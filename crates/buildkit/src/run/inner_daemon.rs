@@ -5,15 +5,13 @@
 //! itself ready, waits for slipway's go (images are loaded in between) and only then runs
 //! the command with `DOCKER_HOST` pointing at the inner daemon.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use slipway_core::{ContainerId, Error, ExecRequest, ImageRef, LogOptions, Result, Runtime};
 
 /// Where the inner daemon keeps its images and containers (a named volume: never
 /// overlay-on-overlay, never `vfs`).
 pub const DATA_ROOT: &str = "/var/lib/docker";
-/// The inner daemon's socket, as `DOCKER_HOST` gives it to the command.
-pub(crate) const INNER_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 /// The label naming the cache key of an inner daemon's kept storage.
 pub const DOCKER_CACHE_LABEL: &str = "dev.slipway.docker-cache";
 
@@ -82,17 +80,13 @@ pub(crate) fn wrap(command: &[String]) -> (Vec<String>, Vec<String>) {
     (entrypoint, cmd)
 }
 
-/// Waits until the inner daemon of `container` answers; how long that took from `since`.
-/// A daemon that fails is an error carrying what the init printed.
-pub(crate) async fn wait_ready(
-    runtime: &dyn Runtime,
-    container: &ContainerId,
-    since: Instant,
-) -> Result<Duration> {
+/// Waits until the inner daemon of `container` answers. A daemon that fails is an error
+/// carrying what the init printed.
+pub(crate) async fn wait_ready(runtime: &dyn Runtime, container: &ContainerId) -> Result<()> {
     let request = ExecRequest::shell(WAIT_READY).with_timeout(READY_TIMEOUT);
     let outcome = runtime.exec(container, &request).await;
     match outcome {
-        Ok(done) if done.exit_code == Some(0) => Ok(since.elapsed()),
+        Ok(done) if done.exit_code == Some(0) => Ok(()),
         Ok(done) => Err(not_ready(runtime, container, done.exit_code).await),
         // A container whose init gave up is gone before the exec could start.
         Err(_) => Err(not_ready(runtime, container, None).await),
