@@ -13,7 +13,7 @@ use slipway_testkit::engine::NODE_IMAGE;
 use slipway_testkit::synthetic::{node_app, SyntheticRepo};
 use slipway_testkit::{require_engine, Need};
 use support::receiver::Receiver;
-use support::{call, router, until, Fixture, SECRET};
+use support::{call, container_of, router, until, Fixture, SECRET};
 
 fn http_get(port: u16) -> Option<String> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -156,13 +156,7 @@ async fn create_setup_with_signed_callbacks_serve_destroy_and_reuse_the_port() {
     }
 
     // envVars reached the dev server; the token went nowhere near the container.
-    let container = state
-        .services()
-        .environments()
-        .unwrap()
-        .container(&id)
-        .await
-        .unwrap();
+    let container = container_of(&state, &id).await;
     let environs = engine
         .runtime()
         .exec(

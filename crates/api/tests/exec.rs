@@ -9,7 +9,9 @@ use std::time::Duration;
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::require_engine;
 use support::sse::{self, Sse};
-use support::{call, create, destroy, router, serve, until, Fixture, SECRET};
+use support::{
+    call, container_of, create, destroy, router, serve, until_no_process, Fixture, SECRET,
+};
 
 #[tokio::test]
 async fn exec_runs_to_completion_caps_output_and_kills_everything_at_its_timeout() {
@@ -81,20 +83,13 @@ async fn exec_runs_to_completion_caps_output_and_kills_everything_at_its_timeout
     assert_eq!(timed.status, 200, "{}", timed.body);
     assert_eq!(timed.body["timedOut"], true, "{}", timed.body);
     assert!(timed.body["exitCode"].is_null());
-    let container = state
-        .services()
-        .environments()
-        .unwrap()
-        .container(&id)
-        .await
-        .unwrap();
-    until(
+    let container = container_of(&state, &id).await;
+    until_no_process(
+        &engine,
+        &container,
+        &["sleep 30"],
         Duration::from_secs(10),
         "nothing of the command left",
-        || async {
-            let processes = engine.processes(&container).await;
-            (!processes.iter().any(|p| p.contains("sleep 30"))).then_some(())
-        },
     )
     .await;
 
@@ -207,20 +202,13 @@ async fn a_streamed_exec_sends_output_while_it_runs_and_a_client_that_leaves_kil
     )
     .await;
     assert_eq!(text_of(&started, "stdout"), "started\n");
-    let container = state
-        .services()
-        .environments()
-        .unwrap()
-        .container(&id)
-        .await
-        .unwrap();
-    until(
+    let container = container_of(&state, &id).await;
+    until_no_process(
+        &engine,
+        &container,
+        &["sleep 312"],
         Duration::from_secs(10),
         "the abandoned command killed",
-        || async {
-            let processes = engine.processes(&container).await;
-            (!processes.iter().any(|p| p.contains("sleep 312"))).then_some(())
-        },
     )
     .await;
 

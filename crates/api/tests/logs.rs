@@ -11,7 +11,7 @@ use slipway_core::ExecRequest;
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::require_engine;
 use support::sse::Sse;
-use support::{create, destroy, router, serve, Fixture, SECRET};
+use support::{container_of, create, destroy, router, serve, Fixture, SECRET};
 
 /// Reads events from `url` (resuming after `last_event_id`) until `until` says stop.
 async fn read_events(
@@ -50,13 +50,7 @@ async fn a_reconnect_gets_exactly_the_lines_it_missed_or_hears_of_the_gap() {
     let base = format!("http://{}", serve(&router).await);
 
     let id = create(&router, "logs").await;
-    let container = state
-        .services()
-        .environments()
-        .unwrap()
-        .container(&id)
-        .await
-        .unwrap();
+    let container = container_of(&state, &id).await;
     let write = |from: u32, to: u32| {
         let script = format!("for i in $(seq {from} {to}); do echo line-$i > /proc/1/fd/1; done");
         let runtime = engine.runtime();

@@ -8,7 +8,7 @@ use slipway_core::prelude::*;
 use slipway_core::{ContainerId, ContainerSpec};
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::{require_engine, TestEngine};
-use support::{call, create, router, Fixture, SECRET};
+use support::{call, container_of, create, router, Fixture, SECRET};
 
 async fn stopped(engine: &TestEngine, labels: slipway_core::Labels) -> ContainerId {
     let mut all = engine.scope_labels();
@@ -90,13 +90,7 @@ async fn prune_removes_only_this_states_stopped_unheld_containers_old_enough() {
     )
     .await;
     assert_eq!(environment.status, 200);
-    let container = state
-        .services()
-        .environments()
-        .unwrap()
-        .container(&id)
-        .await
-        .unwrap();
+    let container = container_of(&state, &id).await;
     assert!(engine.runtime().inspect_container(&container).await.is_ok());
     assert_eq!(
         call(

@@ -9,7 +9,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use slipway_testkit::engine::BUSYBOX_IMAGE;
 use slipway_testkit::require_engine;
-use support::{call, create, destroy, router, serve, until, Fixture, SECRET};
+use support::{
+    call, container_of, create, destroy, router, serve, until, until_no_process, Fixture, SECRET,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 type Socket =
@@ -141,13 +143,7 @@ async fn type_resize_reattach_and_close_a_terminal() {
 
     // An explicit close ends the shell and what it started.
     typed(&mut again, "sleep 311 &\n").await;
-    let container = state
-        .services()
-        .environments()
-        .unwrap()
-        .container(&id)
-        .await
-        .unwrap();
+    let container = container_of(&state, &id).await;
     until(Duration::from_secs(10), "the background job", || async {
         engine
             .processes(&container)
@@ -161,16 +157,12 @@ async fn type_resize_reattach_and_close_a_terminal() {
         .send(Message::Text(r#"{"type":"close"}"#.into()))
         .await
         .unwrap();
-    until(
+    until_no_process(
+        &engine,
+        &container,
+        &["sleep 311", "sh -i"],
         Duration::from_secs(10),
         "nothing of the shell left",
-        || async {
-            let processes = engine.processes(&container).await;
-            (!processes
-                .iter()
-                .any(|p| p.contains("sleep 311") || p.contains("sh -i")))
-            .then_some(())
-        },
     )
     .await;
     reattach_refused(&url, &session).await;
@@ -197,20 +189,13 @@ async fn a_shell_nobody_reattaches_within_the_grace_is_ended() {
     typed(&mut socket, "sleep 312 & echo started-$((5+5))\n").await;
     read_until(&mut socket, "started-10").await;
     drop(socket);
-    let container = state
-        .services()
-        .environments()
-        .unwrap()
-        .container(&id)
-        .await
-        .unwrap();
-    until(
+    let container = container_of(&state, &id).await;
+    until_no_process(
+        &engine,
+        &container,
+        &["sleep 312"],
         Duration::from_secs(15),
         "the shell ended after its grace",
-        || async {
-            let processes = engine.processes(&container).await;
-            (!processes.iter().any(|p| p.contains("sleep 312"))).then_some(())
-        },
     )
     .await;
     reattach_refused(&url, &session).await;

@@ -229,3 +229,33 @@ pub async fn destroy(router: &Router, id: &str) {
         204
     );
 }
+
+/// The engine container of environment `id`.
+pub async fn container_of(state: &ApiState, id: &str) -> slipway_core::ContainerId {
+    state
+        .services()
+        .environments()
+        .unwrap()
+        .container(id)
+        .await
+        .unwrap()
+}
+
+/// Waits (up to `deadline`) until no process in `container` has any of `patterns` in its
+/// command line, failing with `what` otherwise.
+pub async fn until_no_process(
+    engine: &TestEngine,
+    container: &slipway_core::ContainerId,
+    patterns: &[&str],
+    deadline: Duration,
+    what: &str,
+) {
+    until(deadline, what, || async {
+        let processes = engine.processes(container).await;
+        (!processes
+            .iter()
+            .any(|p| patterns.iter().any(|pattern| p.contains(pattern))))
+        .then_some(())
+    })
+    .await;
+}
