@@ -668,6 +668,14 @@ fn real_dind(stack: &Stack) -> RunSpec {
         ))
 }
 
+/// A script that builds `tag` `FROM scratch` with the inner daemon and prints its id.
+fn build_scratch_image(tag: &str) -> String {
+    format!(
+        "mkdir -p /b && cd /b && echo x >f && printf 'FROM scratch\\nCOPY f /f\\n' >Dockerfile \
+         && docker build -q -t {tag} . >/dev/null && docker images -q {tag}"
+    )
+}
+
 /// This run's volumes (the inner daemon's storage).
 async fn run_volumes(stack: &Stack, run: &RunId) -> Vec<String> {
     let filter = stack.engine.filter().with(labels::RUN_ID, run.to_string());
@@ -694,10 +702,7 @@ async fn two_dind_runs_each_get_their_own_inner_daemon_and_storage() {
     assert_eq!((code, driver.trim()), (0, "overlay2"), "{driver}");
     let (code, listed) = sh(&stack, &a_main, "docker ps -aq | wc -l").await;
     assert_eq!((code, listed.trim()), (0, "0"), "{listed}");
-    let build =
-        "mkdir -p /b && cd /b && echo x >f && printf 'FROM scratch\\nCOPY f /f\\n' >Dockerfile \
-                 && docker build -q -t only-in-a:1 . >/dev/null && docker images -q only-in-a:1";
-    let (code, built) = sh(&stack, &a_main, build).await;
+    let (code, built) = sh(&stack, &a_main, &build_scratch_image("only-in-a:1")).await;
     assert_eq!(code, 0, "{built}");
     assert!(!built.trim().is_empty());
     let (code, seen) = sh(&stack, &b_main, "docker images -q only-in-a:1").await;
@@ -805,10 +810,7 @@ async fn storage_kept_under_a_cache_key_serves_the_next_run_and_one_live_run_at_
         .await
         .unwrap();
     let main = first.main_container_id.clone().unwrap();
-    let build =
-        "mkdir -p /b && cd /b && echo x >f && printf 'FROM scratch\\nCOPY f /f\\n' >Dockerfile \
-                 && docker build -q -t kept:1 . >/dev/null && docker images -q kept:1";
-    let (code, built) = sh(&stack, &main, build).await;
+    let (code, built) = sh(&stack, &main, &build_scratch_image("kept:1")).await;
     assert_eq!(code, 0, "{built}");
 
     // While the first run lives, its storage is locked: a second run with the key is refused
