@@ -8,8 +8,9 @@
 //!   recorded in the store before it happens and undone if a later one fails.
 //! - [`RunManager::recover`] settles runs a crash interrupted; [`RunManager::clean`]
 //!   removes resources of runs that are not live.
-//! - [`HealthProbe`]: BuildKit's gRPC `ListWorkers` (at least one worker), or a TCP connect
-//!   for stand-in images.
+//! - [`HealthProbe`]: BuildKit's gRPC `ListWorkers` (at least one worker), or a listening
+//!   port for stand-in images, checked from inside the sidecar's network namespace through
+//!   the engine (so remote engines work too).
 //! - A failed creation is a [`RunError`]: the step that failed, the run it recorded, and the
 //!   error underneath with its kind kept.
 //!
@@ -36,6 +37,7 @@
 //! ```
 
 mod health;
+mod in_network;
 mod run;
 mod sidecar;
 

@@ -2,7 +2,6 @@
 //! reachable as `buildkit:1234` on the run's network, with a persistent state volume.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,9 +10,9 @@ use futures_util::StreamExt;
 use slipway_core::labels::Scope;
 use slipway_core::prelude::*;
 use slipway_core::{
-    labels, ContainerId, ContainerInfo, ContainerName, ContainerSpec, ContainerSummary, Error,
-    ImageRef, InstanceId, Labels, LogOptions, Mount, NetworkAttachment, NetworkId,
-    PrivilegeProfile, RemoveOptions, Result, Role, RunId, Sidecar, SidecarHandle, VolumeSpec,
+    labels, ContainerId, ContainerName, ContainerSpec, ContainerSummary, Error, ImageRef,
+    InstanceId, Labels, LogOptions, Mount, NetworkAttachment, NetworkId, PrivilegeProfile,
+    RemoveOptions, Result, Role, RunId, Sidecar, SidecarHandle, VolumeSpec,
 };
 
 use crate::health::HealthProbe;
@@ -177,21 +176,6 @@ impl BuildkitSidecar {
         Ok(volume.name.to_string())
     }
 
-    /// Where the sidecar listens, from its inspection: its address on its network.
-    fn address(info: &ContainerInfo) -> Result<SocketAddr> {
-        let endpoint = info
-            .networks
-            .values()
-            .find_map(|endpoint| endpoint.ip_address)
-            .ok_or_else(|| {
-                Error::backend(format!(
-                    "the BuildKit sidecar {} has no address on its network",
-                    info.id
-                ))
-            })?;
-        Ok(SocketAddr::new(endpoint, BUILDKIT_PORT))
-    }
-
     async fn last_log_lines(&self, container: &ContainerId, count: usize) -> String {
         let options = LogOptions {
             follow: false,
@@ -258,11 +242,15 @@ impl Sidecar for BuildkitSidecar {
                 )));
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            let address = Self::address(&info)?;
             let Err(last) = self
                 .config
                 .probe
-                .check(address, left.min(Duration::from_secs(1)))
+                .check_in_container(
+                    Arc::clone(&self.runtime),
+                    &handle.container_id,
+                    BUILDKIT_PORT,
+                    left.min(Duration::from_secs(1)),
+                )
                 .await
             else {
                 return Ok(());

@@ -296,6 +296,48 @@ impl fmt::Debug for TtySession {
     }
 }
 
+/// A command whose stdin and stdout are plain byte pipes, with no terminal between: a
+/// tunnel into the container, e.g. `nc 127.0.0.1 1234` to reach a port in its network
+/// namespace from wherever the engine is (a remote engine included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipeRequest {
+    /// The command.
+    pub cmd: Vec<String>,
+}
+
+impl PipeRequest {
+    /// A pipe to `cmd`.
+    pub fn new<I, S>(cmd: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            cmd: cmd.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The checks of [`ExecRequest::validate`].
+    pub fn validate(&self) -> Result<()> {
+        validate_command(&self.cmd, &BTreeMap::new(), None, None)
+    }
+}
+
+/// A running piped command: its stdout byte for byte (stderr is not mixed in), and its stdin.
+/// Dropping both ends the attachment; the command sees its stdin close.
+pub struct PipeSession {
+    /// What the command writes to stdout.
+    pub stdout: BoxStream<'static, Result<Vec<u8>>>,
+    /// What the command reads on stdin.
+    pub input: Box<dyn TtyInput>,
+}
+
+impl fmt::Debug for PipeSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipeSession").finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

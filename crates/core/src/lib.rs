@@ -85,8 +85,8 @@ pub use engine::{EngineInfo, EngineVersion, RuntimeCapabilities};
 pub use error::{BoxError, Error, ErrorKind, Result, ResultExt};
 pub use events::{ContainerAction, ContainerEvent};
 pub use exec::{
-    ExecOutcome, ExecRequest, OutputTap, TtyInput, TtyRequest, TtySession, TtySize,
-    DEFAULT_OUTPUT_LIMIT,
+    ExecOutcome, ExecRequest, OutputTap, PipeRequest, PipeSession, TtyInput, TtyRequest,
+    TtySession, TtySize, DEFAULT_OUTPUT_LIMIT,
 };
 pub use ids::{ContainerId, ExecId, ImageId, InstanceId, NetworkId, RunId};
 pub use image::{

@@ -14,7 +14,9 @@ use futures_core::stream::BoxStream;
 use crate::container::{ContainerInfo, ContainerSummary, RemoveOptions};
 use crate::engine::{EngineInfo, EngineVersion, RuntimeCapabilities};
 use crate::events::ContainerEvent;
-use crate::exec::{ExecOutcome, ExecRequest, TtyRequest, TtySession, TtySize};
+use crate::exec::{
+    ExecOutcome, ExecRequest, PipeRequest, PipeSession, TtyRequest, TtySession, TtySize,
+};
 use crate::ids::{ContainerId, ExecId, ImageId};
 use crate::image::{
     BuildOutcome, BuildRequest, CommitRequest, ImageInfo, PruneFilter, PruneReport,
@@ -79,6 +81,8 @@ pub trait Exec: Send + Sync {
     async fn exec_tty(&self, id: &ContainerId, request: &TtyRequest) -> Result<TtySession>;
     /// Resizes the terminal of an interactive command.
     async fn resize_tty(&self, exec: &ExecId, size: TtySize) -> Result<()>;
+    /// Starts a command with its stdin and stdout as raw byte pipes (no terminal).
+    async fn exec_pipe(&self, id: &ContainerId, request: &PipeRequest) -> Result<PipeSession>;
 }
 
 /// A container's filesystem: archives in and out, and commits into images.

@@ -1,12 +1,16 @@
-//! Interactive commands with a terminal.
+//! Attached commands: interactive ones with a terminal, and piped ones (raw stdin/stdout).
 
 use std::pin::Pin;
 
 use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
+use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use slipway_core::{ContainerId, Error, ExecId, Result, TtyInput, TtyRequest, TtySession, TtySize};
+use slipway_core::{
+    ContainerId, Error, ExecId, PipeRequest, PipeSession, Result, TtyInput, TtyRequest, TtySession,
+    TtySize,
+};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::error::{IntoCore, RuntimeError};
@@ -42,6 +46,15 @@ fn write_error(container: &str, error: std::io::Error) -> Error {
     ))
 }
 
+/// What [`DockerRuntime::attach`] starts.
+struct AttachedCommand {
+    cmd: Vec<String>,
+    env: Vec<String>,
+    user: Option<String>,
+    working_dir: Option<String>,
+    tty: bool,
+}
+
 impl DockerRuntime {
     pub(crate) async fn open_tty(
         &self,
@@ -49,6 +62,55 @@ impl DockerRuntime {
         request: &TtyRequest,
     ) -> Result<TtySession> {
         request.validate()?;
+        let command = AttachedCommand {
+            cmd: request.cmd.clone(),
+            env: request
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+            user: request.user.clone(),
+            working_dir: request.working_dir.clone(),
+            tty: true,
+        };
+        let (exec, output, input) = self.attach(id, command).await?;
+        self.resize(&exec, request.size).await?;
+        Ok(TtySession {
+            exec,
+            output,
+            input,
+        })
+    }
+
+    pub(crate) async fn open_pipe(
+        &self,
+        id: &ContainerId,
+        request: &PipeRequest,
+    ) -> Result<PipeSession> {
+        request.validate()?;
+        let command = AttachedCommand {
+            cmd: request.cmd.clone(),
+            env: Vec::new(),
+            user: None,
+            working_dir: None,
+            tty: false,
+        };
+        let (_, stdout, input) = self.attach(id, command).await?;
+        Ok(PipeSession { stdout, input })
+    }
+
+    /// Starts `command` attached. With a terminal its output is the terminal's; without,
+    /// only stdout, byte for byte.
+    async fn attach(
+        &self,
+        id: &ContainerId,
+        command: AttachedCommand,
+    ) -> Result<(
+        ExecId,
+        BoxStream<'static, Result<Vec<u8>>>,
+        Box<dyn TtyInput>,
+    )> {
+        let tty = command.tty;
         let tty_error = |source| RuntimeError::ExecTty {
             id: id.to_string(),
             source,
@@ -60,18 +122,12 @@ impl DockerRuntime {
                 CreateExecOptions {
                     attach_stdin: Some(true),
                     attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    tty: Some(true),
-                    env: Some(
-                        request
-                            .env
-                            .iter()
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect(),
-                    ),
-                    cmd: Some(request.cmd.clone()),
-                    user: request.user.clone(),
-                    working_dir: request.working_dir.clone(),
+                    attach_stderr: Some(tty),
+                    tty: Some(tty),
+                    env: Some(command.env),
+                    cmd: Some(command.cmd),
+                    user: command.user,
+                    working_dir: command.working_dir,
                     ..CreateExecOptions::default()
                 },
             )
@@ -82,7 +138,7 @@ impl DockerRuntime {
             .start_exec(
                 &created.id,
                 Some(StartExecOptions {
-                    tty: true,
+                    tty,
                     ..StartExecOptions::default()
                 }),
             )
@@ -90,33 +146,27 @@ impl DockerRuntime {
             .or_core(self, tty_error)?;
         let StartExecResults::Attached { output, input } = started else {
             return Err(Error::backend(format!(
-                "failed to start a terminal in container {id}: the engine detached it"
+                "failed to start a command in container {id}: the engine detached it"
             )));
         };
-        let exec = ExecId::new(created.id);
-        self.resize(&exec, request.size).await?;
         let runtime = self.clone();
         let container = id.to_string();
         let output = output.map(move |chunk| match chunk {
-            Ok(
-                LogOutput::Console { message }
-                | LogOutput::StdOut { message }
-                | LogOutput::StdErr { message },
-            ) => Ok(message.to_vec()),
-            Ok(LogOutput::StdIn { .. }) => Ok(Vec::new()),
+            Ok(LogOutput::Console { message } | LogOutput::StdOut { message }) => {
+                Ok(message.to_vec())
+            }
+            Ok(LogOutput::StdErr { message }) if tty => Ok(message.to_vec()),
+            Ok(LogOutput::StdErr { .. } | LogOutput::StdIn { .. }) => Ok(Vec::new()),
             Err(source) => Err(runtime.core_error(RuntimeError::ExecTty {
                 id: container.clone(),
                 source,
             })),
         });
-        Ok(TtySession {
-            exec,
-            output: output.boxed(),
-            input: Box::new(EngineTtyInput {
-                writer: input,
-                container: id.to_string(),
-            }),
-        })
+        let input: Box<dyn TtyInput> = Box::new(EngineTtyInput {
+            writer: input,
+            container: id.to_string(),
+        });
+        Ok((ExecId::new(created.id), output.boxed(), input))
     }
 
     pub(crate) async fn resize(&self, exec: &ExecId, size: TtySize) -> Result<()> {

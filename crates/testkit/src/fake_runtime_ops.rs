@@ -13,9 +13,9 @@ use slipway_core::{
     BuildOutcome, BuildRequest, CommitRequest, ContainerAction, ContainerEvent, ContainerId,
     ContainerInfo, ContainerSpec, ContainerState, ContainerSummary, EngineInfo, EngineVersion,
     Error, ExecId, ExecOutcome, ExecRequest, ImageId, ImageInfo, ImageRef, LogLine, LogOptions,
-    NetworkId, NetworkInfo, NetworkSpec, PruneFilter, PruneReport, PublishedPort,
-    RegistryCredentials, RemoveOptions, Result, RuntimeCapabilities, Timestamp, TtyInput,
-    TtyRequest, TtySession, TtySize, VolumeInfo, VolumeSpec,
+    NetworkId, NetworkInfo, NetworkSpec, PipeRequest, PipeSession, PruneFilter, PruneReport,
+    PublishedPort, RegistryCredentials, RemoveOptions, Result, RuntimeCapabilities, Timestamp,
+    TtyInput, TtyRequest, TtySession, TtySize, VolumeInfo, VolumeSpec,
 };
 
 fn no_such_container(id: &ContainerId) -> Error {
@@ -323,6 +323,18 @@ impl Exec for FakeRuntime {
     async fn resize_tty(&self, exec: &ExecId, _size: TtySize) -> Result<()> {
         drop(self.enter("resize_tty", exec.as_str())?);
         Ok(())
+    }
+
+    /// The command's stdout as the exec handler answers it, in one chunk; input is dropped.
+    async fn exec_pipe(&self, id: &ContainerId, request: &PipeRequest) -> Result<PipeSession> {
+        let outcome = self
+            .exec(id, &ExecRequest::new(request.cmd.clone()))
+            .await?;
+        let chunks = vec![Ok(outcome.stdout)].into_iter();
+        Ok(PipeSession {
+            stdout: Box::pin(IterStream(chunks)),
+            input: Box::new(FakeTtyInput(self.clone())),
+        })
     }
 }
 

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use slipway_core::prelude::*;
 use slipway_core::{
-    ContainerId, Error, ExecId, ExecOutcome, ExecRequest, Result, TtyRequest, TtySession, TtySize,
+    ContainerId, Error, ExecId, ExecOutcome, ExecRequest, PipeRequest, PipeSession, Result,
+    TtyRequest, TtySession, TtySize,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
@@ -58,6 +59,10 @@ impl Exec for DockerRuntime {
 
     async fn resize_tty(&self, exec: &ExecId, size: TtySize) -> Result<()> {
         self.resize(exec, size).await
+    }
+
+    async fn exec_pipe(&self, id: &ContainerId, request: &PipeRequest) -> Result<PipeSession> {
+        self.open_pipe(id, request).await
     }
 }
 
