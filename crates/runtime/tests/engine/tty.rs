@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use slipway_core::prelude::*;
-use slipway_core::{run_container, RemoveOptions, TtyRequest, TtySize};
+use slipway_core::{run_container, PipeRequest, RemoveOptions, TtyRequest, TtySize};
 use slipway_testkit::require_engine;
 
 /// Reads terminal output until `needle` shows up (or the deadline passes).
@@ -58,6 +58,37 @@ async fn a_terminal_runs_commands_and_follows_resizes() {
     read_until(&mut session.output, "40 120").await;
 
     session.input.write(b"exit\n").await.unwrap();
+    runtime
+        .remove_container(&id, RemoveOptions::force())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_piped_command_passes_every_byte_through_and_keeps_stderr_out() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let runtime = engine.runtime();
+    let id = run_container(runtime, &engine.sleeper("pipe"))
+        .await
+        .unwrap();
+    let request = PipeRequest::new(["sh", "-c", "echo on-stderr >&2; cat"]);
+    let mut session = runtime.exec_pipe(&id, &request).await.unwrap();
+    // Every byte value, the ones a terminal would translate or act on (\r, \n, ^C, ^D) included.
+    let sent: Vec<u8> = (0..=255u8).cycle().take(256 * 64).collect();
+    session.input.write(&sent).await.unwrap();
+    session.input.close().await.unwrap();
+    let mut received = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Some(chunk) = tokio::time::timeout_at(deadline, session.stdout.next())
+        .await
+        .expect("the command ends when its stdin closes")
+    {
+        received.extend(chunk.unwrap());
+    }
+    assert_eq!(received.len(), sent.len());
+    assert!(received == sent, "the bytes came back changed");
     runtime
         .remove_container(&id, RemoveOptions::force())
         .await
