@@ -3,7 +3,7 @@
 
 BUSYBOX_IMAGE=slipway-test/busybox:1
 NODE_IMAGE=slipway-test/node:1
-DIND_IMAGE=slipway-test/dind:1
+DIND_IMAGE=slipway-test/dind:2
 
 image_present() { docker image inspect "$1" >/dev/null 2>&1; }
 
@@ -60,7 +60,10 @@ build_dind_image() {
   log "building $DIND_IMAGE (debootstrap, about a minute)"
   local root
   root=$(mktemp -d)
-  if ! debootstrap --variant=minbase --include=docker.io,iptables,ca-certificates bookworm "$root" >"$root.log" 2>&1; then
+  # trixie: Docker 26 with the buildx plugin (bookworm has neither buildx nor a split CLI);
+  # netcat for the BuildKit probe's relay, perl for the embedded-BuildKit test sidecar.
+  local packages=docker.io,docker-cli,docker-buildx,iptables,ca-certificates,netcat-openbsd,perl-base
+  if ! debootstrap --variant=minbase --include="$packages" trixie "$root" >"$root.log" 2>&1; then
     tail -n 20 "$root.log" >&2
     rm -rf "$root" "$root.log"
     die "building the dind test image failed"

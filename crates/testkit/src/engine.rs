@@ -31,11 +31,14 @@ pub const BUSYBOX_IMAGE: &str = "slipway-test/busybox:1";
 pub const NODE_IMAGE: &str = "slipway-test/node:1";
 /// Debian with Docker (`dockerd`, the CLI, containerd) for docker:dind runs, built by
 /// `scripts/test`.
-pub const DIND_IMAGE: &str = "slipway-test/dind:1";
+pub const DIND_IMAGE: &str = "slipway-test/dind:2";
 /// A stand-in for a BuildKit sidecar: serves its `/etc` over HTTP on port 1234 (so
 /// `GET /hostname` tells which container answered) and ignores its arguments.
 /// Built from the busybox image by [`TestEngine::buildkit_standin`] when missing.
 pub const BUILDKIT_STANDIN_IMAGE: &str = "slipway-test/buildkit-standin:1";
+/// A real BuildKit sidecar for tests: the one built into `dockerd`, served on port 1234 (see
+/// [`TestEngine::embedded_buildkit`]). Built from [`DIND_IMAGE`].
+pub const EMBEDDED_BUILDKIT_IMAGE: &str = "slipway-test/buildkit-embedded:1";
 /// The label that scopes a test's objects for cleanup.
 pub const TEST_LABEL: &str = "dev.slipway.test";
 /// The label that scopes one whole test run (`SLIPWAY_TEST_RUN`) for the leak check.
@@ -66,6 +69,27 @@ pub enum Need {
     LocalSocket,
     /// A registry at `SLIPWAY_TEST_REGISTRY` (`scripts/test` starts one).
     Registry,
+    /// The remote test engine instead of the local one: a dockerd in a network namespace of
+    /// its own, over a veth link with mutual TLS (`SLIPWAY_TEST_REMOTE_ENGINE`, certificates
+    /// in `SLIPWAY_TEST_REMOTE_TLS`; `scripts/test` starts it). Its containers' addresses are
+    /// not reachable from the test process.
+    RemoteEngine,
+}
+
+/// The remote test engine's endpoint, when `scripts/test` started one.
+pub fn remote_test_endpoint() -> Option<Endpoint> {
+    let host = std::env::var("SLIPWAY_TEST_REMOTE_ENGINE")
+        .ok()
+        .filter(|v| !v.is_empty())?;
+    let certs = std::env::var("SLIPWAY_TEST_REMOTE_TLS").ok()?;
+    let endpoint = Endpoint::from_docker_env(|key| match key {
+        "DOCKER_HOST" => Some(host.clone()),
+        "DOCKER_TLS_VERIFY" => Some("1".to_owned()),
+        "DOCKER_CERT_PATH" => Some(certs.clone()),
+        _ => None,
+    })
+    .expect("SLIPWAY_TEST_REMOTE_ENGINE is not a valid endpoint");
+    Some(endpoint)
 }
 
 /// A connection to the test engine plus a unique scope for what the test creates.
@@ -143,7 +167,18 @@ impl TestEngine {
 
     /// Connects and checks every need; see the module docs for what a missing one does.
     pub async fn connect_with(needs: &[Need]) -> Option<TestEngine> {
-        let endpoint = test_endpoint();
+        let endpoint = if needs.contains(&Need::RemoteEngine) {
+            match remote_test_endpoint() {
+                Some(endpoint) => endpoint,
+                None => {
+                    return skip_or_fail(
+                        "no remote test engine (SLIPWAY_TEST_REMOTE_ENGINE is not set; scripts/test starts one)",
+                    )
+                }
+            }
+        } else {
+            test_endpoint()
+        };
         let runtime = match DockerRuntime::builder(endpoint.clone()).bootstrap().await {
             Ok(runtime) => runtime,
             Err(e) => return skip_or_fail(&format!("no engine answers: {e}")),
@@ -161,7 +196,7 @@ impl TestEngine {
                 Need::Registry if test_registry().is_none() => {
                     return skip_or_fail("no test registry (SLIPWAY_TEST_REGISTRY is not set)");
                 }
-                Need::LocalSocket | Need::Registry => {}
+                Need::LocalSocket | Need::Registry | Need::RemoteEngine => {}
             }
         }
         for image in images {
@@ -318,6 +353,43 @@ impl TestEngine {
         image
     }
 
+    /// A real BuildKit sidecar image, built from the dind image on first use: `dockerd`
+    /// with its state under `/var/lib/buildkit` and a relay that upgrades each connection to
+    /// port 1234 to its `/grpc` endpoint, so gRPC clients (the `grpc` probe, `buildx`'s
+    /// remote driver) talk to the BuildKit inside it. It needs the `caps` profile.
+    pub async fn embedded_buildkit(&self) -> ImageRef {
+        let image: ImageRef = EMBEDDED_BUILDKIT_IMAGE
+            .parse()
+            .expect("valid test image reference");
+        if self.runtime.image_exists(&image).await.unwrap_or(false) {
+            return image;
+        }
+        let dockerfile = format!(
+            "FROM {DIND_IMAGE}\n\
+             COPY relay.pl /usr/local/lib/relay.pl\n\
+             COPY start.sh /usr/local/bin/embedded-buildkit\n\
+             ENTRYPOINT [\"sh\", \"/usr/local/bin/embedded-buildkit\"]\n"
+        );
+        let context = build_context(&[
+            ("Dockerfile", dockerfile.as_bytes(), 0o644),
+            (
+                "relay.pl",
+                include_bytes!("embedded_buildkit/relay.pl"),
+                0o644,
+            ),
+            (
+                "start.sh",
+                include_bytes!("embedded_buildkit/start.sh"),
+                0o755,
+            ),
+        ]);
+        self.runtime
+            .build_image(&BuildRequest::new(context, image.clone()))
+            .await
+            .expect("the embedded-BuildKit image builds from the dind image");
+        image
+    }
+
     /// A labelled, uniquely named busybox container that sleeps until removed.
     pub fn sleeper(&self, prefix: &str) -> ContainerSpec {
         ContainerSpec::new(self.busybox())
@@ -373,13 +445,20 @@ pub fn free_port_range(len: u16) -> slipway_core::PortRange {
 
 /// A build context holding only `dockerfile` as `Dockerfile`.
 pub fn dockerfile_context(dockerfile: &str) -> Vec<u8> {
+    build_context(&[("Dockerfile", dockerfile.as_bytes(), 0o644)])
+}
+
+/// A build context (an uncompressed tar) of `(path, contents, mode)` files.
+pub fn build_context(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
     let mut context = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(dockerfile.len() as u64);
-    header.set_mode(0o644);
-    context
-        .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
-        .expect("writing to memory");
+    for (path, contents, mode) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(*mode);
+        context
+            .append_data(&mut header, path, *contents)
+            .expect("writing to memory");
+    }
     context.into_inner().expect("writing to memory")
 }
 
