@@ -28,6 +28,11 @@ pub const BUILDKIT_ALIAS: &str = "buildkit";
 pub const BUILDKIT_PORT: u16 = 1234;
 /// Label on state volumes: the cache key they hold.
 pub const CACHE_KEY_LABEL: &str = "dev.slipway.buildkit-cache";
+/// Label on a cache key's second and later state volumes: which one (2, 3, …).
+pub const STATE_SLOT_LABEL: &str = "dev.slipway.buildkit-slot";
+/// How many state volumes one cache key may have: one per concurrent run, since BuildKit
+/// locks its state directory and two live runs must never share one.
+pub const MAX_STATE_SLOTS: u32 = 16;
 
 /// How BuildKit sidecars are run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,9 +81,18 @@ impl Default for BuildkitConfig {
 }
 
 impl BuildkitConfig {
-    /// The state volume's name for this config's cache key.
+    /// The state volume's name for this config's cache key (its first slot).
     pub fn state_volume(&self) -> Result<ContainerName> {
-        format!("slipway-buildkit-state-{}", self.cache_key).parse()
+        self.state_volume_in_slot(1)
+    }
+
+    /// The name of the cache key's state volume in `slot` (1-based): the first is
+    /// `slipway-buildkit-state-<key>`, later ones end in `-<slot>`.
+    pub fn state_volume_in_slot(&self, slot: u32) -> Result<ContainerName> {
+        match slot {
+            1 => format!("slipway-buildkit-state-{}", self.cache_key).parse(),
+            n => format!("slipway-buildkit-state-{}-{n}", self.cache_key).parse(),
+        }
     }
 }
 
@@ -92,6 +106,8 @@ pub struct BuildkitSidecar {
     runtime: Arc<dyn Runtime>,
     instance: InstanceId,
     config: BuildkitConfig,
+    /// Which of the cache key's state volumes the sidecar mounts (1-based).
+    state_slot: u32,
 }
 
 impl BuildkitSidecar {
@@ -106,6 +122,7 @@ impl BuildkitSidecar {
             runtime,
             instance,
             config,
+            state_slot: 1,
         })
     }
 
@@ -136,7 +153,24 @@ impl BuildkitSidecar {
             runtime: Arc::clone(&self.runtime),
             instance: self.instance.clone(),
             config,
+            state_slot: self.state_slot,
         }
+    }
+
+    /// The same sidecars on the cache key's state volume in `slot` (see
+    /// [`BuildkitConfig::state_volume_in_slot`]).
+    pub fn in_state_slot(&self, slot: u32) -> Self {
+        Self {
+            runtime: Arc::clone(&self.runtime),
+            instance: self.instance.clone(),
+            config: self.config.clone(),
+            state_slot: slot,
+        }
+    }
+
+    /// The name of the state volume this sidecar mounts.
+    pub fn state_volume(&self) -> Result<ContainerName> {
+        self.config.state_volume_in_slot(self.state_slot)
     }
 
     fn labels(&self, run: &RunId) -> Labels {
@@ -162,13 +196,14 @@ impl BuildkitSidecar {
 
     /// Creates the persistent state volume if it is not there; returns its name.
     pub async fn ensure_state_volume(&self) -> Result<String> {
-        let name = self.config.state_volume()?;
+        let name = self.state_volume()?;
         let mut labels = self.config.labels.clone();
-        labels.extend(
-            Scope::new(Role::Buildkit, &self.instance)
-                .with(CACHE_KEY_LABEL, self.config.cache_key.as_str())
-                .labels(),
-        );
+        let mut scope = Scope::new(Role::Buildkit, &self.instance)
+            .with(CACHE_KEY_LABEL, self.config.cache_key.as_str());
+        if self.state_slot > 1 {
+            scope = scope.with(STATE_SLOT_LABEL, self.state_slot.to_string());
+        }
+        labels.extend(scope.labels());
         let volume = self
             .runtime
             .ensure_volume(&VolumeSpec { name, labels })
@@ -200,7 +235,7 @@ impl BuildkitSidecar {
 #[async_trait]
 impl Sidecar for BuildkitSidecar {
     async fn start(&self, run: &RunId, network: &NetworkId) -> Result<SidecarHandle> {
-        let volume = self.config.state_volume()?;
+        let volume = self.state_volume()?;
         let name: ContainerName = sidecar_name(run).parse()?;
         let mut spec = ContainerSpec::new(self.config.image.clone())
             .with_name(name)

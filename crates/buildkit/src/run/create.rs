@@ -12,7 +12,8 @@ use super::inner_daemon;
 use super::manager::memory_holder;
 use super::spec::{run_scope, RunSpec};
 use super::{audit_kind, RunManager, DOCKER_SOCKET};
-use crate::sidecar::BuildkitSidecar;
+use crate::health::HealthProbe;
+use crate::sidecar::{BuildkitSidecar, MAX_STATE_SLOTS};
 
 impl RunManager {
     /// Creates a run and returns its record (state `running`). On failure everything created
@@ -195,6 +196,10 @@ impl RunManager {
                         target: inner_daemon::DATA_ROOT.to_owned(),
                         read_only: false,
                     });
+                    if steps.sidecar.config().probe == HealthProbe::Grpc {
+                        env.insert(inner_daemon::BUILDX_ENV.into(), "1".into());
+                        env.insert("BUILDX_BUILDER".into(), inner_daemon::BUILDX_BUILDER.into());
+                    }
                     let (entrypoint, cmd) = inner_daemon::wrap(&spec.command);
                     container.entrypoint = Some(entrypoint);
                     container.cmd = Some(cmd);
@@ -274,10 +279,11 @@ impl RunManager {
                 image: sidecar.config().image.to_string(),
                 source,
             })?;
-        let volume = sidecar
-            .ensure_state_volume()
+        let (sidecar, volume) = self
+            .claim_state_volume(sidecar, &id)
             .await
             .map_err(|source| RunError::StateVolume { run: run(), source })?;
+        let sidecar = &sidecar;
         record.state_volume = Some(volume);
         self.save_step(record).await?;
         let handle = sidecar
@@ -313,6 +319,42 @@ impl RunManager {
         .await;
         self.failpoints.check(Step::SidecarHealthy, &id)?;
         Ok(handle)
+    }
+
+    /// The first of the cache key's BuildKit state volumes no live run holds, locked for
+    /// this run until it ends (BuildKit locks its state directory: a second sidecar on the
+    /// same volume would never become healthy), and the sidecar that mounts it.
+    async fn claim_state_volume(
+        &self,
+        sidecar: &BuildkitSidecar,
+        id: &RunId,
+    ) -> Result<(BuildkitSidecar, String)> {
+        let holder = memory_holder(id);
+        for slot in 1..=MAX_STATE_SLOTS {
+            let candidate = sidecar.in_state_slot(slot);
+            let name = candidate.state_volume()?.to_string();
+            match self.store.acquire_lock(&name, &holder).await {
+                Ok(()) => {}
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+            match candidate.ensure_state_volume().await {
+                Ok(volume) => return Ok((candidate, volume)),
+                // A volume of that name that is not this key's (its labels differ).
+                Err(Error::Conflict(_)) => {
+                    let _ = self.store.release_lock(&name, &holder).await;
+                }
+                Err(e) => {
+                    let _ = self.store.release_lock(&name, &holder).await;
+                    return Err(e);
+                }
+            }
+        }
+        Err(Error::Conflict(format!(
+            "all {MAX_STATE_SLOTS} BuildKit state volumes of cache key `{}` are in use by live runs; \
+             wait until one ends or use another cache key",
+            sidecar.config().cache_key
+        )))
     }
 
     /// The volume for the inner daemon's storage: the run's own (it carries the run's labels,

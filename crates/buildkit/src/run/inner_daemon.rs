@@ -15,6 +15,14 @@ pub const DATA_ROOT: &str = "/var/lib/docker";
 /// The label naming the cache key of an inner daemon's kept storage.
 pub const DOCKER_CACHE_LABEL: &str = "dev.slipway.docker-cache";
 
+/// Set to `1` in the main container when its sidecar answered as BuildKit (the `grpc`
+/// probe): the init then registers it with `docker buildx` as [`BUILDX_BUILDER`].
+pub const BUILDX_ENV: &str = "SLIPWAY_DIND_BUILDX";
+/// The name of the sidecar's `buildx` builder. The main container gets
+/// `BUILDX_BUILDER=slipway` along with [`BUILDX_ENV`]: `docker build` ignores the builder
+/// `buildx use` selects (the CLI names the context's own builder), but not this variable.
+pub const BUILDX_BUILDER: &str = "slipway";
+
 /// How long the inner daemon may take to answer.
 pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -52,6 +60,14 @@ until docker version >/dev/null 2>&1; do
   [ "$tries" -le 1200 ] || fail "the inner dockerd did not answer within 60 s"
   sleep 0.05
 done
+# `BUILDKIT_HOST` is read by buildctl, not by `docker build`: with buildx in the image, the
+# sidecar becomes the default builder (loading results into this daemon where buildx can).
+if [ "${SLIPWAY_DIND_BUILDX:-}" = 1 ] && [ -n "${BUILDKIT_HOST:-}" ] && [ -n "${BUILDX_BUILDER:-}" ] && docker buildx version >/dev/null 2>&1; then
+  buildx_log="$dir/buildx.log"
+  docker buildx create --name "$BUILDX_BUILDER" --driver remote --driver-opt default-load=true --use "$BUILDKIT_HOST" >"$buildx_log" 2>&1 ||
+    docker buildx create --name "$BUILDX_BUILDER" --driver remote --use "$BUILDKIT_HOST" >>"$buildx_log" 2>&1 ||
+    fail "could not make the BuildKit sidecar docker buildx's builder: $(tail -n 3 "$buildx_log")"
+fi
 : >"$dir/ready"
 until [ -e "$dir/go" ]; do sleep 0.02; done
 export DOCKER_HOST=unix:///var/run/docker.sock

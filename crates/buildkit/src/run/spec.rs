@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use slipway_core::labels::{self, Scope};
 
+use super::inner_daemon;
 use crate::health::HealthProbe;
 use slipway_core::{
     validate_env_key, ContainerName, ContainerSpec, DockerMode, Error, ImageRef, InstanceId,
@@ -171,7 +172,11 @@ impl RunSpec {
             validate_env_key(key)?;
             if matches!(
                 key.as_str(),
-                "DOCKER_HOST" | "BUILDKIT_HOST" | "SLIPWAY_DOCKER_DIND"
+                "DOCKER_HOST"
+                    | "BUILDKIT_HOST"
+                    | "BUILDX_BUILDER"
+                    | "SLIPWAY_DOCKER_DIND"
+                    | inner_daemon::BUILDX_ENV
             ) && self.docker != DockerMode::None
             {
                 return Err(Error::invalid(
