@@ -38,7 +38,7 @@ pub const DIND_IMAGE: &str = "slipway-test/dind:2";
 pub const BUILDKIT_STANDIN_IMAGE: &str = "slipway-test/buildkit-standin:1";
 /// A real BuildKit sidecar for tests: the one built into `dockerd`, served on port 1234 (see
 /// [`TestEngine::embedded_buildkit`]). Built from [`DIND_IMAGE`].
-pub const EMBEDDED_BUILDKIT_IMAGE: &str = "slipway-test/buildkit-embedded:1";
+pub const EMBEDDED_BUILDKIT_IMAGE: &str = "slipway-test/buildkit-embedded:2";
 /// The label that scopes a test's objects for cleanup.
 pub const TEST_LABEL: &str = "dev.slipway.test";
 /// The label that scopes one whole test run (`SLIPWAY_TEST_RUN`) for the leak check.

@@ -161,6 +161,7 @@ impl RunManager {
                 })?;
         }
         let mut env = spec.env.clone();
+        let mut starting_sidecar = None;
         let mut container = spec.container_spec(&id, &self.instance, privilege);
         container.labels.extend(self.labels.clone());
         match spec.docker {
@@ -179,7 +180,12 @@ impl RunManager {
                 env.insert("DOCKER_HOST".into(), format!("unix://{DOCKER_SOCKET}"));
             }
             DockerMode::Dind => {
-                let handle = self.start_sidecar(steps.sidecar, record, created).await?;
+                let (sidecar, handle) = self.start_sidecar(steps.sidecar, record, created).await?;
+                if !spec.starts_inner_daemon() {
+                    // The command starts with the container: the sidecar must serve first.
+                    self.sidecar_healthy(&sidecar, &handle).await?;
+                }
+                starting_sidecar = Some((sidecar, handle.clone()));
                 env.extend(handle.env.clone());
                 env.insert("SLIPWAY_DOCKER_DIND".into(), "1".into());
                 env.insert("DOCKER_HOST".into(), format!("unix://{DOCKER_SOCKET}"));
@@ -225,7 +231,26 @@ impl RunManager {
         self.save_step(record).await?;
         self.failpoints.check(Step::MainStarted, &id)?;
         if spec.starts_inner_daemon() {
-            self.start_inner_daemon(spec, &id, &main).await?;
+            // The inner daemon boots while the sidecar becomes healthy; the command waits
+            // for both.
+            let sidecar_healthy = async {
+                match &starting_sidecar {
+                    Some((sidecar, handle)) => self.sidecar_healthy(sidecar, handle).await,
+                    None => Ok(()),
+                }
+            };
+            let inner_ready = async {
+                self.inner_daemon_ready(spec, &id, &main)
+                    .await
+                    .map_err(Interrupt::from)
+            };
+            tokio::try_join!(sidecar_healthy, inner_ready)?;
+            inner_daemon::go(self.runtime.as_ref(), &main)
+                .await
+                .map_err(|source| RunError::InnerDaemon {
+                    run: id.clone(),
+                    source,
+                })?;
         }
         record.state = RunState::Running;
         self.save_step(record).await?;
@@ -237,7 +262,7 @@ impl RunManager {
         sidecar: &BuildkitSidecar,
         record: &mut RunRecord,
         created: &mut Created,
-    ) -> std::result::Result<SidecarHandle, Interrupt> {
+    ) -> std::result::Result<(BuildkitSidecar, SidecarHandle), Interrupt> {
         let id = record.id.clone();
         let run = || id.clone();
         let network_name = format!("slipway-{id}");
@@ -279,11 +304,11 @@ impl RunManager {
                 image: sidecar.config().image.to_string(),
                 source,
             })?;
-        let (sidecar, volume) = self
+        let (claimed, volume) = self
             .claim_state_volume(sidecar, &id)
             .await
             .map_err(|source| RunError::StateVolume { run: run(), source })?;
-        let sidecar = &sidecar;
+        let sidecar = &claimed;
         record.state_volume = Some(volume);
         self.save_step(record).await?;
         let handle = sidecar
@@ -305,20 +330,32 @@ impl RunManager {
         )
         .await;
         self.failpoints.check(Step::SidecarStarted, &id)?;
+        Ok((claimed, handle))
+    }
 
+    /// Waits until the sidecar passes its probe.
+    async fn sidecar_healthy(
+        &self,
+        sidecar: &BuildkitSidecar,
+        handle: &SidecarHandle,
+    ) -> std::result::Result<(), Interrupt> {
+        let id = &handle.run_id;
         sidecar
-            .wait_healthy(&handle, sidecar.config().health_timeout)
+            .wait_healthy(handle, sidecar.config().health_timeout)
             .await
-            .map_err(|source| RunError::SidecarUnhealthy { run: run(), source })?;
+            .map_err(|source| RunError::SidecarUnhealthy {
+                run: id.clone(),
+                source,
+            })?;
         self.audit(
             AuditEvent::new(audit_kind::BUILDKIT_SIDECAR_HEALTHY)
-                .with_run(&id)
+                .with_run(id)
                 .with_resource("container_id", handle.container_id.as_str())
                 .with_detail(format!("{} probe", sidecar.config().probe)),
         )
         .await;
-        self.failpoints.check(Step::SidecarHealthy, &id)?;
-        Ok(handle)
+        self.failpoints.check(Step::SidecarHealthy, id)?;
+        Ok(())
     }
 
     /// The first of the cache key's BuildKit state volumes no live run holds, locked for
@@ -401,9 +438,9 @@ impl RunManager {
         Ok(volume.name.to_string())
     }
 
-    /// Waits until the inner daemon answers, loads the images the run asked for, then lets
-    /// the command start.
-    async fn start_inner_daemon(
+    /// Waits until the inner daemon answers and loads the images the run asked for; the
+    /// command starts at [`inner_daemon::go`].
+    async fn inner_daemon_ready(
         &self,
         spec: &RunSpec,
         id: &RunId,
@@ -422,7 +459,6 @@ impl RunManager {
         inner_daemon::load_images(runtime, main, &spec.load_images)
             .await
             .map_err(failed)?;
-        inner_daemon::go(runtime, main).await.map_err(failed)?;
         tracing::debug!(run = %id, ready_ms = ready_in.as_millis() as u64, "the inner daemon answers");
         Ok(())
     }

@@ -16,12 +16,14 @@ pub enum Step {
     SidecarStarted,
     /// The sidecar passed its probe.
     SidecarHealthy,
-    /// The main container runs (the record still says `creating`).
+    /// The main container runs (the record still says `creating`). When slipway starts
+    /// the inner daemon, this comes before [`Step::SidecarHealthy`]: the daemon boots
+    /// while the sidecar becomes healthy.
     MainStarted,
 }
 
 impl Step {
-    /// Every step, in order.
+    /// Every step, in the order of a run without the inner daemon.
     pub const ALL: [Step; 5] = [
         Step::Recorded,
         Step::NetworkCreated,

@@ -51,7 +51,25 @@ printf '%s\n' "$mounts" | while read -r _ target fstype options _; do
     cgroup2:ro,*) mount -o remount,rw "$target" || exit 1 ;;
   esac
 done || fail "could not mount the cgroup hierarchies read-write (the privilege profile must allow mounts)"
-dockerd --data-root /var/lib/docker --storage-driver overlay2 --host unix:///var/run/docker.sock >"$log" 2>&1 &
+# dockerd that starts its own containerd dials it before it listens and retries only after a
+# second; started first (state on the same volume), the daemon answers about a second sooner.
+containerd_flag=
+if command -v containerd >/dev/null 2>&1; then
+  socket="$dir/containerd.sock"
+  containerd --root /var/lib/docker/containerd/daemon --state "$dir/containerd" \
+    --address "$socket" >"$dir/containerd.log" 2>&1 &
+  supervisor=$!
+  tries=0
+  until [ -S "$socket" ]; do
+    kill -0 "$supervisor" 2>/dev/null || { log="$dir/containerd.log"; fail "containerd exited before it listened"; }
+    tries=$((tries + 1))
+    [ "$tries" -le 1000 ] || { log="$dir/containerd.log"; fail "containerd did not listen within 10 s"; }
+    sleep 0.01
+  done
+  containerd_flag="--containerd=$socket"
+fi
+# shellcheck disable=SC2086 # the flag is one word or none
+dockerd --data-root /var/lib/docker --storage-driver overlay2 --host unix:///var/run/docker.sock $containerd_flag >"$log" 2>&1 &
 daemon=$!
 tries=0
 until docker version >/dev/null 2>&1; do

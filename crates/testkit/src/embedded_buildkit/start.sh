@@ -5,8 +5,12 @@
 # state volume, as buildkitd's would be.
 set -u
 log=/var/log/dockerd.log
+# containerd first: dockerd that starts its own retries the dial only after a second.
+containerd --root /var/lib/buildkit/containerd --address /run/embedded-containerd.sock \
+  >/var/log/containerd.log 2>&1 &
+until [ -S /run/embedded-containerd.sock ]; do sleep 0.01; done
 dockerd --data-root /var/lib/buildkit/docker --iptables=false --bridge=none \
-  --host unix:///var/run/docker.sock >"$log" 2>&1 &
+  --containerd=/run/embedded-containerd.sock --host unix:///var/run/docker.sock >"$log" 2>&1 &
 daemon=$!
 until docker version >/dev/null 2>&1; do
   if ! kill -0 "$daemon" 2>/dev/null; then
