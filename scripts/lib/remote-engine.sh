@@ -47,13 +47,13 @@ remote_tls() {
   ) >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; die "making the remote engine's certificates failed"; }
 }
 
-# ensure_remote_engine STATE_DIR: exports SLIPWAY_TEST_REMOTE_ENGINE and
+# ensure_remote_engine: exports SLIPWAY_TEST_REMOTE_ENGINE and
 # SLIPWAY_TEST_REMOTE_TLS once the remote engine answers over the link and has the busybox
 # and dind test images. SLIPWAY_TEST_REMOTE=0 skips it (and the tests that need it say so).
 ensure_remote_engine() {
-  local state=$1
   [ "${SLIPWAY_TEST_REMOTE:-1}" = 0 ] && return 0
-  local dir=$state/remote
+  # One per machine (the namespace and the link are): every checkout's tests share it.
+  local dir=${SLIPWAY_TEST_REMOTE_DIR:-/var/lib/slipway-test/remote}
   local socket=unix://$dir/docker.sock
   mkdir -p "$dir"
   if ! docker --host "$socket" version >/dev/null 2>&1; then
