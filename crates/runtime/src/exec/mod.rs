@@ -176,6 +176,20 @@ impl DockerRuntime {
         // A command killed within its first moments may not have said who it is yet.
         let _ =
             tokio::time::timeout(ROOT_GRACE, until_root(&mut output, &mut captured, limit)).await;
+        if captured.root.is_none() {
+            // It never started (e.g. its working directory is missing) or it is over: there
+            // is nothing to kill, and what the engine recorded is the outcome.
+            if let Ok(exec) = self.docker.inspect_exec(&created.id).await {
+                if exec.running == Some(false) {
+                    return match ending {
+                        Ending::Abandoned => {
+                            Err(Error::backend("the command was abandoned by its caller"))
+                        }
+                        _ => Ok(outcome(exec.exit_code, false, captured)),
+                    };
+                }
+            }
+        }
         let killed = self.kill_tree(id, captured.root).await;
         match ending {
             Ending::Abandoned => {

@@ -185,3 +185,59 @@ async fn an_empty_command_is_invalid() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_command_that_cannot_start_fails_quickly_instead_of_timing_out() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let runtime = engine.runtime();
+    let id = run_container(runtime, &engine.sleeper("exec-nostart"))
+        .await
+        .unwrap();
+    // The working directory is missing: the engine can't start the process at all, so there
+    // is nothing to wait for or to kill (with stdin attached, or without).
+    // The second case is what the API fuzz sent: a path and a command of odd code points.
+    let odd_dir = "/\u{fb}\u{fd}\u{a51b1}\u{98}\u{c4}".to_owned();
+    let odd_command: Vec<String> = [
+        "\u{7f}N",
+        "",
+        "\u{8b}gh\u{1ca8d}",
+        "\u{11}\u{4}",
+        "\u{8a}\u{8c}\u{ff}m#\u{4}m\u{d0d63}\u{b3}",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    let cases = [
+        (vec!["true".to_owned()], "/no/such/directory".to_owned()),
+        (odd_command, odd_dir),
+    ];
+    let variants = [
+        (Some(b"8".to_vec()), Duration::from_secs(2)),
+        (None, Duration::from_secs(2)),
+        // Out of time before the engine even reported that it could not start it.
+        (Some(b"8".to_vec()), Duration::from_millis(2)),
+    ];
+    for ((cmd, dir), (stdin, timeout)) in cases
+        .iter()
+        .flat_map(|case| variants.iter().map(move |variant| (case, variant)))
+    {
+        let mut request = ExecRequest::new(cmd.clone())
+            .with_working_dir(dir.clone())
+            .with_timeout(*timeout);
+        request.stdin = stdin.clone();
+        let started = Instant::now();
+        let outcome = runtime.exec(&id, &request).await.unwrap();
+        assert!(!outcome.timed_out, "stdin {stdin:?}: {outcome:?}");
+        assert!(!outcome.success(), "stdin {stdin:?}: {outcome:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "stdin {stdin:?}"
+        );
+    }
+    runtime
+        .remove_container(&id, RemoveOptions::force())
+        .await
+        .unwrap();
+}
