@@ -22,6 +22,8 @@ pub struct ImageInfo {
     pub created: Option<Timestamp>,
     /// Its size in bytes.
     pub size_bytes: u64,
+    /// How many filesystem layers it stacks (what each commit on top of it adds to).
+    pub layers: usize,
 }
 
 /// A build of a Dockerfile through BuildKit.

@@ -51,6 +51,10 @@ impl Images for DockerRuntime {
                 .size
                 .and_then(|s| u64::try_from(s).ok())
                 .unwrap_or(0),
+            layers: inspected
+                .root_fs
+                .and_then(|root| root.layers)
+                .map_or(0, |layers| layers.len()),
         })
     }
 

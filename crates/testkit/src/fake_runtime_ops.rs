@@ -387,6 +387,7 @@ impl Images for FakeRuntime {
             labels: labels.clone(),
             created: None,
             size_bytes: 0,
+            layers: 1,
         })
     }
 
