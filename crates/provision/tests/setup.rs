@@ -377,3 +377,101 @@ async fn a_dev_server_that_crashes_is_reported_with_its_output() {
     }
     stack.pool.shutdown(Duration::from_secs(10)).await.unwrap();
 }
+
+/// `image`'s layer count and id.
+async fn layers_of(stack: &Stack, image: &slipway_core::ImageRef) -> (usize, String) {
+    let info = stack.engine.runtime().inspect_image(image).await.unwrap();
+    (info.layers, info.id.to_string())
+}
+
+/// Whether `path` exists in a fresh container of `image`.
+async fn exists_in(stack: &Stack, image: &slipway_core::ImageRef, path: &str) -> bool {
+    let runtime = stack.engine.runtime();
+    let spec = ContainerSpec::new(image.clone())
+        .with_name(stack.engine.unique_name("look"))
+        .with_labels(stack.engine.labels(slipway_core::Role::Env))
+        .with_cmd(["sleep", "3600"]);
+    let probe = run_container(runtime, &spec).await.unwrap();
+    let seen = runtime
+        .exec(
+            &probe,
+            &slipway_core::ExecRequest::new(["test", "-e", path]),
+        )
+        .await
+        .unwrap();
+    runtime
+        .remove_container(&probe, RemoveOptions::force())
+        .await
+        .unwrap();
+    seen.success()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_image_holds_only_the_tree_and_never_grows() {
+    let Some(stack) = stack().await else {
+        return;
+    };
+    let main_up = |stack: &Stack| {
+        let mut request = request(stack, "main");
+        request.build_main_image = true;
+        request
+    };
+    let (first, events) = up(&stack, main_up(&stack)).await;
+    let first = first.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
+    let image = stack
+        .provisioner
+        .main_image(&first.repo.clone().unwrap())
+        .unwrap();
+    let (layers, mut id) = layers_of(&stack, &image).await;
+    let (base_layers, _) = layers_of(&stack, &stack.engine.node()).await;
+    assert_eq!(layers, base_layers + 1, "the base image and the tree");
+    // The install ran in the environment (npm's cache is in its home): none of it is in the
+    // image, only the tree and the base.
+    let env = stack.environments.container(&first.id).await.unwrap();
+    let npm_cache = stack
+        .engine
+        .runtime()
+        .exec(
+            &env,
+            &slipway_core::ExecRequest::new(["test", "-d", "/root/.npm"]),
+        )
+        .await
+        .unwrap();
+    assert!(
+        npm_cache.success(),
+        "the install left npm's cache in the environment"
+    );
+    assert!(!exists_in(&stack, &image, "/root/.npm").await);
+    assert!(exists_in(&stack, &image, "/app/package.json").await);
+    stack.environments.destroy(&first.id).await.unwrap();
+
+    // Five more setups of the default branch, each at a new commit: each rebuilds the
+    // image from the base, so the layer count stays.
+    for round in 0..5 {
+        stack
+            ._repo
+            .commit(
+                "main",
+                Some("main"),
+                &[RepoFile::new("docs/round.md", format!("round {round}\n"))],
+                &[],
+                "another commit on main",
+            )
+            .unwrap();
+        let (env, events) = up(&stack, main_up(&stack)).await;
+        let env = env.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
+        let (now, now_id) = layers_of(&stack, &image).await;
+        assert_eq!(now, layers, "round {round}: the main image grew");
+        assert_ne!(
+            now_id, id,
+            "round {round}: the main image holds the new commit"
+        );
+        id = now_id;
+        stack.environments.destroy(&env.id).await.unwrap();
+    }
+    // At the image's commit, nothing is rebuilt.
+    let (env, events) = up(&stack, main_up(&stack)).await;
+    let env = env.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
+    assert_eq!(layers_of(&stack, &image).await, (layers, id));
+    stack.environments.destroy(&env.id).await.unwrap();
+}

@@ -30,11 +30,13 @@ pub(crate) enum MainImage {
     /// Something else: a user's image, or another state's.
     Foreign(ImageRef),
     /// Nothing.
-    Absent(ImageRef),
+    Absent,
 }
 
 /// Image label: the commit a main image holds.
 pub const COMMIT_LABEL: &str = "dev.slipway.commit";
+/// Image label: the image a main image was built on (its rebuilds start there again).
+pub const BASE_IMAGE_LABEL: &str = "dev.slipway.base-image";
 /// Image label: the lockfile fingerprint a main image was installed from.
 pub const LOCKFILE_LABEL: &str = "dev.slipway.lockfile-hash";
 /// The file in the dependency volume recording which lockfile it was installed from.
@@ -47,9 +49,10 @@ pub struct ProvisionConfig {
     pub app_dir: String,
     /// Where the shared dependency volume is mounted (default `/app/node_modules`).
     pub deps_mount: String,
-    /// Name of a repo's dependency volume (default `{owner}-{repo}-node_modules`).
+    /// Name of a repo's dependency volume (default `{owner}-{repo}-{hash}-node_modules`;
+    /// `{hash}` keeps slugs that read alike apart).
     pub volume_template: String,
-    /// Name of a repo's main image (default `slipway/{owner}-{repo}:main`).
+    /// Name of a repo's main image (default `slipway/{owner}-{repo}-{hash}:main`).
     pub image_template: String,
     /// Replaces the lockfile-detected install command for every repo.
     pub install_command: Option<String>,
@@ -73,8 +76,8 @@ impl Default for ProvisionConfig {
         Self {
             app_dir: "/app".into(),
             deps_mount: "/app/node_modules".into(),
-            volume_template: "{owner}-{repo}-node_modules".into(),
-            image_template: "slipway/{owner}-{repo}:main".into(),
+            volume_template: "{owner}-{repo}-{hash}-node_modules".into(),
+            image_template: "slipway/{owner}-{repo}-{hash}:main".into(),
             install_command: None,
             start_command: "npm run dev".into(),
             port: 3000,
@@ -212,7 +215,7 @@ impl Provisioner {
                     MainImage::Foreign(main)
                 })
             }
-            Err(Error::NotFound { .. }) => Ok(MainImage::Absent(main)),
+            Err(Error::NotFound { .. }) => Ok(MainImage::Absent),
             Err(e) => Err(e),
         }
     }
@@ -225,7 +228,7 @@ impl Provisioner {
             MainImage::Foreign(main) => {
                 tracing::warn!(image = %main, "the main image tag holds an image slipway did not commit for this repo; starting from the base image");
             }
-            MainImage::Absent(_) => {}
+            MainImage::Absent => {}
         }
         if !self.runtime.image_exists(base_image).await? {
             return Err(Error::not_found(format!(

@@ -13,6 +13,9 @@ use slipway_testkit::{FakeRepoCache, FakeRuntime};
 
 use super::*;
 
+/// The main image of `me/app` under the default template (`{hash}` of the exact slug).
+const MAIN_IMAGE: &str = "slipway/me-app-1da9aadc0673:main";
+
 const REPO: &str = "me/app";
 const LOCK: &str = "{\"lockfileVersion\":3}";
 
@@ -25,6 +28,10 @@ pub(crate) struct Shell {
     pub(crate) commands: Vec<String>,
     /// Paths the delta removed.
     pub(crate) removed: Vec<String>,
+    /// Directories `tar -x` unpacked a tree into, with the archive's size.
+    pub(crate) untarred: Vec<(String, usize)>,
+    /// An image without `tar`: `tar -x` is not found (the archive API is the fallback).
+    pub(crate) no_tar: bool,
 }
 
 /// An engine with `image` whose exec answers the setup scripts like a container would.
@@ -33,17 +40,29 @@ pub(crate) fn engine(image: &str) -> (FakeRuntime, Arc<Mutex<Shell>>) {
     let seen = Arc::clone(&shell);
     let fake = FakeRuntime::new()
         .with_image(image)
-        .with_exec_handler(move |_, request: &ExecRequest| answer(&seen, &request.cmd));
+        .with_exec_handler(move |_, request: &ExecRequest| answer(&seen, request));
     (fake, shell)
 }
 
-fn answer(shell: &Mutex<Shell>, cmd: &[String]) -> ExecOutcome {
+fn answer(shell: &Mutex<Shell>, request: &ExecRequest) -> ExecOutcome {
     let mut shell = shell.lock().unwrap();
+    let cmd = &request.cmd;
     let ok = |stdout: &str| ExecOutcome {
         exit_code: Some(0),
         stdout: stdout.as_bytes().to_vec(),
         ..ExecOutcome::default()
     };
+    if cmd[0] == "tar" {
+        if shell.no_tar {
+            return ExecOutcome {
+                exit_code: Some(127),
+                ..ExecOutcome::default()
+            };
+        }
+        let size = request.stdin.as_ref().map_or(0, Vec::len);
+        shell.untarred.push((cmd[5].clone(), size));
+        return ok("");
+    }
     let (script, args) = (cmd[2].as_str(), &cmd[3.min(cmd.len())..]);
     let arg = |n: usize| args.get(n + 1).cloned().unwrap_or_default();
     if script == scripts::PREPARE {
@@ -106,6 +125,12 @@ async fn install_runs_once_then_is_skipped_while_the_lockfile_matches() {
         .unwrap();
     assert!(first.installed);
     assert_eq!(shell.lock().unwrap().commands, ["npm ci"]);
+    let untarred = shell.lock().unwrap().untarred.clone();
+    assert!(
+        matches!(&untarred[..], [(dir, size)] if dir == "/app" && *size > 0),
+        "the tree went to `tar -x` in /app: {untarred:?}"
+    );
+    assert_eq!(fake.call_count("upload_tar"), 0);
     let marker = shell
         .lock()
         .unwrap()
@@ -136,7 +161,7 @@ async fn install_runs_once_then_is_skipped_while_the_lockfile_matches() {
 
 #[tokio::test]
 async fn a_main_image_container_gets_only_the_delta() {
-    let (fake, shell) = engine("slipway/me-app:main");
+    let (fake, shell) = engine(MAIN_IMAGE);
     let cache = FakeRepoCache::new();
     let base = cache.commit(
         REPO,
@@ -149,7 +174,7 @@ async fn a_main_image_container_gets_only_the_delta() {
         &[("a.txt", "changed"), ("same.txt", "s"), ("new.txt", "n")],
     );
     let provisioner = provisioner(&fake, &cache);
-    let id = container(&fake, "slipway/me-app:main", Some(&base)).await;
+    let id = container(&fake, MAIN_IMAGE, Some(&base)).await;
 
     let outcome = provisioner
         .setup(&id, &request("feature"), None)
@@ -169,7 +194,7 @@ async fn a_main_image_container_gets_only_the_delta() {
     assert_eq!(shell.lock().unwrap().removed, ["old.txt"]);
 
     // A container without the repo's labels gets the whole tree.
-    let plain = container(&fake, "slipway/me-app:main", None).await;
+    let plain = container(&fake, MAIN_IMAGE, None).await;
     let whole = provisioner
         .setup(&plain, &request("feature"), None)
         .await
@@ -202,11 +227,11 @@ async fn the_main_image_is_committed_only_from_the_default_branch() {
             .as_ref()
             .map(ToString::to_string)
             .as_deref(),
-        Some("slipway/me-app:main")
+        Some(MAIN_IMAGE)
     );
     assert_eq!(fake.call_count("commit"), 1);
     let image = fake
-        .inspect_image(&"slipway/me-app:main".parse().unwrap())
+        .inspect_image(&MAIN_IMAGE.parse().unwrap())
         .await
         .unwrap();
     assert_eq!(image.labels[COMMIT_LABEL], outcome.commit.to_string());
@@ -226,7 +251,7 @@ async fn a_main_image_tag_holding_someone_else_s_image_is_neither_used_nor_overw
     ];
     for labels in theirs {
         let (fake, _shell) = engine("node:1");
-        let fake = fake.with_labelled_image("slipway/me-app:main", labels.clone());
+        let fake = fake.with_labelled_image(MAIN_IMAGE, labels.clone());
         let cache = FakeRepoCache::new();
         cache.commit(REPO, "main", &[("server.js", "1")]);
         let provisioner = provisioner(&fake, &cache);
@@ -241,7 +266,7 @@ async fn a_main_image_tag_holding_someone_else_s_image_is_neither_used_nor_overw
         assert_eq!(outcome.main_image, None, "{labels:?}");
         assert_eq!(fake.call_count("commit"), 0);
         let still = fake
-            .inspect_image(&"slipway/me-app:main".parse().unwrap())
+            .inspect_image(&MAIN_IMAGE.parse().unwrap())
             .await
             .unwrap();
         assert_eq!(still.labels, labels);
@@ -254,13 +279,13 @@ async fn this_state_s_main_image_is_started_from() {
         .with(labels::REPO, REPO)
         .labels();
     let (fake, _shell) = engine("node:1");
-    let fake = fake.with_labelled_image("slipway/me-app:main", ours);
+    let fake = fake.with_labelled_image(MAIN_IMAGE, ours);
     let provisioner = provisioner(&fake, &FakeRepoCache::new());
     let chosen = provisioner
         .image_for(&REPO.parse().unwrap(), &"node:1".parse().unwrap())
         .await
         .unwrap();
-    assert_eq!(chosen.to_string(), "slipway/me-app:main");
+    assert_eq!(chosen.to_string(), MAIN_IMAGE);
 }
 
 #[tokio::test]
@@ -431,4 +456,23 @@ fn environment_containers_are_bounded() {
     let network = spec.network.expect("environments are isolated by default");
     assert_eq!(network.network, "slipway-envs-inst");
     assert!(provisioner.environment_network().isolated);
+}
+
+#[tokio::test]
+async fn an_image_without_tar_gets_the_tree_through_the_archive_api() {
+    let (fake, shell) = engine("node:1");
+    shell.lock().unwrap().no_tar = true;
+    let cache = FakeRepoCache::new();
+    cache.commit(REPO, "main", &[("server.js", "1")]);
+    let provisioner = provisioner(&fake, &cache);
+    let id = container(&fake, "node:1", None).await;
+    provisioner
+        .setup(&id, &request("main"), None)
+        .await
+        .unwrap();
+    assert!(shell.lock().unwrap().untarred.is_empty());
+    assert!(fake
+        .calls()
+        .iter()
+        .any(|call| call.op == "upload_tar" && call.target == format!("{id}:/app")));
 }

@@ -1,11 +1,16 @@
 //! Cloning: fetch the mirror, resolve the branch, and copy the tree (or only the delta from
 //! the main image's commit) into the app directory.
 
-use slipway_core::{labels, CommitId, GitRef};
+use std::time::Duration;
+
+use slipway_core::{labels, CommitId, ExecRequest, GitRef};
 
 use super::{marker_path, Checkout, Result, SetupRun};
 use crate::provisioner::setup_error::SetupError;
 use crate::provisioner::{scripts, COMMIT_LABEL};
+
+/// How long unpacking a tree in the container may take.
+const COPY_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl SetupRun<'_> {
     pub(super) async fn clone_phase(&self, log: &mut Vec<String>) -> Result<Checkout> {
@@ -143,17 +148,44 @@ impl SetupRun<'_> {
         Ok(true)
     }
 
+    /// Unpacks `tar` into the app directory: `tar -x` in the container fed on its stdin
+    /// (about twice as fast as the engine's archive API, which unpacks through the storage
+    /// driver's diff path), or the archive API for images without `tar`.
     async fn upload(&self, branch: &GitRef, tar: Vec<u8>) -> Result<()> {
-        self.provisioner
-            .runtime
-            .upload_tar(self.container, &self.provisioner.config.app_dir, tar)
+        let failed = |source| SetupError::Copy {
+            repo: self.source.repo.to_string(),
+            branch: branch.clone(),
+            container: self.container.clone(),
+            source,
+        };
+        let app_dir = &self.provisioner.config.app_dir;
+        let runtime = &self.provisioner.runtime;
+        let mut request = ExecRequest::new(["tar", "-x", "-f", "-", "-C", app_dir.as_str()])
+            .with_stdin(tar)
+            .with_timeout(COPY_TIMEOUT);
+        let outcome = runtime
+            .exec(self.container, &request)
             .await
-            .map_err(|source| SetupError::Copy {
-                repo: self.source.repo.to_string(),
-                branch: branch.clone(),
-                container: self.container.clone(),
-                source,
-            })
+            .map_err(failed)?;
+        match outcome.exit_code {
+            Some(0) => Ok(()),
+            // No `tar` in the image.
+            Some(126 | 127) => {
+                let tar = request.stdin.take().unwrap_or_default();
+                runtime
+                    .upload_tar(self.container, app_dir, tar)
+                    .await
+                    .map_err(failed)
+            }
+            code => Err(failed(slipway_core::Error::backend(format!(
+                "`tar -x` in the container {}: {}",
+                match code {
+                    Some(code) => format!("exited with {code}"),
+                    None => format!("ran out of time after {COPY_TIMEOUT:?}"),
+                },
+                outcome.stderr_text().trim()
+            )))),
+        }
     }
 
     fn resolve_error(&self, branch: &str, source: slipway_core::Error) -> SetupError {
