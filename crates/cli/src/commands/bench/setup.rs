@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
+use futures_util::StreamExt;
 use serde::Serialize;
 use slipway_core::prelude::*;
 use slipway_core::{
@@ -15,10 +16,12 @@ use slipway_core::{
     RepoSource,
 };
 use slipway_provision::{GitRepoCache, ProvisionConfig, Provisioner, SetupRequest};
+use slipway_runtime::bollard::exec::{CreateExecOptions, StartExecResults};
 use slipway_runtime::bollard::query_parameters::UploadToContainerOptions;
 use slipway_runtime::DockerRuntime;
 use slipway_store::SqliteStore;
-use slipway_testkit::synthetic::{filler_files, node_app, GitDaemon, SyntheticRepo};
+use slipway_testkit::synthetic::{filler_files, node_app, GitDaemon, RepoFile, SyntheticRepo};
+use tokio::io::AsyncWriteExt;
 
 use super::stats::{round, Samples};
 use crate::commands::Outcome;
@@ -71,6 +74,12 @@ struct Report {
     raw_upload_ms: f64,
     /// Warm setup over the raw upload.
     warm_over_raw_upload: f64,
+    /// The other path, also through raw bollard: the same tar fed to `tar -x` on the stdin
+    /// of an exec in a fresh container (what setups use when the image has `tar`).
+    raw_exec_tar_ms: f64,
+    /// Layers the main image gained over five default-branch setups, each at a new commit
+    /// and from a container of the main image (want 0).
+    main_image_layer_growth: i64,
 }
 
 /// What one benchmark run owns, removed at the end whatever happens.
@@ -168,6 +177,59 @@ impl Bench {
         Ok(took)
     }
 
+    /// Times `tar -x` of `tree` fed on an exec's stdin (raw bollard) in a fresh container.
+    async fn timed_raw_exec_tar(
+        &self,
+        provisioner: &Provisioner,
+        tree: &[u8],
+    ) -> anyhow::Result<Duration> {
+        let container = self.container(provisioner, self.base_image.clone()).await?;
+        let docker = self.runtime.bollard();
+        let started = Instant::now();
+        let unpacked = async {
+            let exec = docker
+                .create_exec(
+                    container.as_str(),
+                    CreateExecOptions {
+                        attach_stdin: Some(true),
+                        attach_stdout: Some(true),
+                        attach_stderr: Some(true),
+                        cmd: Some(
+                            ["tar", "-x", "-f", "-", "-C", "/tmp"]
+                                .map(String::from)
+                                .to_vec(),
+                        ),
+                        ..CreateExecOptions::default()
+                    },
+                )
+                .await?;
+            let StartExecResults::Attached {
+                mut output,
+                mut input,
+            } = docker.start_exec(&exec.id, None).await?
+            else {
+                anyhow::bail!("the engine detached the exec");
+            };
+            let feed = async {
+                input.write_all(tree).await?;
+                input.shutdown().await
+            };
+            let drain = async { while output.next().await.is_some() {} };
+            let (fed, ()) = tokio::join!(feed, drain);
+            fed?;
+            let code = docker.inspect_exec(&exec.id).await?.exit_code;
+            anyhow::ensure!(code == Some(0), "tar -x exited with {code:?}");
+            Ok(())
+        }
+        .await;
+        let took = started.elapsed();
+        self.runtime
+            .remove_container(&container, RemoveOptions::force())
+            .await?;
+        unpacked.context("raw exec tar failed")?;
+        Ok(took)
+    }
+
     async fn cleanup(&self, provisioner: &Provisioner) -> anyhow::Result<()> {
         let filter = LabelFilter::default().with(BENCH_LABEL, self.bench_id.clone());
         for container in self.runtime.list_containers(&filter).await? {
@@ -260,8 +322,13 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
         args.iterations,
     )
     .await;
+    let growth = match &measured {
+        Ok(_) => layer_growth(&bench, &warm, &synthetic).await,
+        Err(_) => Ok(0),
+    };
     bench.cleanup(&warm).await?;
-    let (full, warm_samples, network, branch, noop, raw_upload) = measured?;
+    let (full, warm_samples, network, branch, noop, raw_upload, raw_exec_tar) = measured?;
+    let main_image_layer_growth = growth?;
 
     let report = Report {
         files: args.files,
@@ -276,6 +343,8 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
         noop_fetch_ms: round(noop.percentile(50.0), 1),
         raw_upload_ms: median(&raw_upload),
         warm_over_raw_upload: round(median(&warm_samples) / median(&raw_upload), 2),
+        raw_exec_tar_ms: median(&raw_exec_tar),
+        main_image_layer_growth,
     };
     if args.json {
         print_json(&report)?;
@@ -285,7 +354,7 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
     Ok(Outcome::Success)
 }
 
-type Measured = (f64, Samples, Samples, Samples, Samples, Samples);
+type Measured = (f64, Samples, Samples, Samples, Samples, Samples, Samples);
 
 async fn measure(
     bench: &Bench,
@@ -316,7 +385,8 @@ async fn measure(
         .main_image
         .context("the first setup committed no main image")?;
 
-    let (mut warm_samples, mut network, mut branch, mut noop, mut raw_upload) = (
+    let (mut warm_samples, mut network, mut branch, mut noop, mut raw_upload, mut raw_exec_tar) = (
+        Samples::default(),
         Samples::default(),
         Samples::default(),
         Samples::default(),
@@ -348,13 +418,49 @@ async fn measure(
         );
         // 5. The engine alone: the tree into a fresh container.
         raw_upload.push(bench.timed_raw_upload(warm, &tree).await?);
+        raw_exec_tar.push(bench.timed_raw_exec_tar(warm, &tree).await?);
     }
     for _ in 0..10 {
         let started = Instant::now();
         cache.ensure(&bench.source(), None).await?;
         noop.push(started.elapsed());
     }
-    Ok((full, warm_samples, network, branch, noop, raw_upload))
+    Ok((
+        full,
+        warm_samples,
+        network,
+        branch,
+        noop,
+        raw_upload,
+        raw_exec_tar,
+    ))
+}
+
+/// Layers the main image gains over five default-branch setups, each at a new commit on
+/// `main`, each from a container of the main image (as an environment of the repo starts).
+async fn layer_growth(
+    bench: &Bench,
+    warm: &Provisioner,
+    synthetic: &SyntheticRepo,
+) -> anyhow::Result<i64> {
+    let image = warm.main_image(&bench.repo)?;
+    let layers = |info: slipway_core::ImageInfo| i64::try_from(info.layers).unwrap_or(i64::MAX);
+    let before = layers(bench.runtime.inspect_image(&image).await?);
+    for round in 0..5 {
+        let file = RepoFile::new("docs/round.md", format!("round {round}\n"));
+        synthetic.commit("main", Some("main"), &[file], &[], "another commit on main")?;
+        let container = bench.container(warm, image.clone()).await?;
+        let mut request = SetupRequest::new(bench.repo.clone()).with_branch("main".parse()?);
+        request.build_main_image = true;
+        let setup = warm.setup(&container, &request, None).await;
+        bench
+            .runtime
+            .remove_container(&container, RemoveOptions::force())
+            .await?;
+        setup.context("a default-branch setup failed")?;
+    }
+    let after = layers(bench.runtime.inspect_image(&image).await?);
+    Ok(after - before)
 }
 
 fn print_table(report: &Report) {
@@ -379,8 +485,12 @@ fn print_table(report: &Report) {
         ms(report.branch_switch_ms),
     ]);
     table.row([
-        "raw engine: the tree's tar into a container".to_owned(),
+        "raw engine: the tree's tar through the archive API".to_owned(),
         ms(report.raw_upload_ms),
+    ]);
+    table.row([
+        "raw engine: the tree's tar into `tar -x` on an exec's stdin".to_owned(),
+        ms(report.raw_exec_tar_ms),
     ]);
     table.row([
         "fetch with nothing new".to_owned(),
@@ -389,9 +499,10 @@ fn print_table(report: &Report) {
     print!("{}", table.render());
     println!(
         "\ncache speedup: {:.1}x; branch switch: {:.0}% of a first setup; \
-         warm setup: {:.2}x the raw upload",
+         warm setup: {:.2}x the raw upload; main image layers gained over 5 setups: {}",
         report.cache_speedup,
         report.branch_switch_ratio * 100.0,
-        report.warm_over_raw_upload
+        report.warm_over_raw_upload,
+        report.main_image_layer_growth
     );
 }
