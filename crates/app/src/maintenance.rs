@@ -69,6 +69,7 @@ pub async fn prune(services: &Services, older_than: Duration) -> Result<PruneOut
         .prune_images(&PruneFilter {
             labels: ours,
             older_than: Some(older_than),
+            untagged_only: false,
         })
         .await?;
     outcome.images = images.removed;

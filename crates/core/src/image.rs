@@ -136,6 +136,9 @@ pub struct PruneFilter {
     pub labels: LabelFilter,
     /// Only images created longer ago than this.
     pub older_than: Option<Duration>,
+    /// Only images no tag points at any more (what replacing a tag leaves behind).
+    #[serde(default)]
+    pub untagged_only: bool,
 }
 
 /// What a prune removed.

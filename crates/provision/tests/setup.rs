@@ -474,4 +474,66 @@ async fn the_main_image_holds_only_the_tree_and_never_grows() {
     let env = env.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
     assert_eq!(layers_of(&stack, &image).await, (layers, id));
     stack.environments.destroy(&env.id).await.unwrap();
+    // Each replaced image went when the environment running from it did: one is left.
+    let filters = std::collections::HashMap::from([(
+        "label".to_owned(),
+        vec![format!(
+            "{}={}",
+            slipway_core::labels::REPO,
+            first.repo.unwrap()
+        )],
+    )]);
+    let images = stack
+        .engine
+        .runtime()
+        .bollard()
+        .list_images(Some(
+            slipway_runtime::bollard::query_parameters::ListImagesOptions {
+                filters: Some(filters),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(images.len(), 1, "{images:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlabelled_image_tagged_like_the_main_image_is_neither_used_nor_replaced() {
+    let Some(stack) = stack().await else {
+        return;
+    };
+    let runtime = stack.engine.runtime();
+    let repo: slipway_core::RepoSlug = format!("fixture/app-{}", stack.engine.scope())
+        .parse()
+        .unwrap();
+    let image = stack.provisioner.main_image(&repo).unwrap();
+    // Someone's own image under the main image's name: the busybox test image, no labels of ours.
+    runtime
+        .tag_image(stack.engine.busybox().as_str(), &image)
+        .await
+        .unwrap();
+    stack.engine.remove_later_image(image.as_str());
+    let foreign = runtime.inspect_image(&image).await.unwrap().id;
+
+    let mut main = request(&stack, "main");
+    main.build_main_image = true;
+    let (record, events) = up(&stack, main).await;
+    let record = record.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
+    assert_eq!(
+        record.image,
+        stack.engine.node(),
+        "started from the base image"
+    );
+    assert_eq!(
+        get(record.host_port.unwrap()).await,
+        "hello from greeting on main\n"
+    );
+    assert_eq!(
+        runtime.inspect_image(&image).await.unwrap().id,
+        foreign,
+        "the tag still holds the foreign image"
+    );
+    stack.environments.destroy(&record.id).await.unwrap();
+    runtime.remove_image(image.as_str(), false).await.unwrap();
 }

@@ -160,8 +160,13 @@ impl Images for DockerRuntime {
 
     async fn prune_images(&self, filter: &PruneFilter) -> Result<PruneReport> {
         let mut filters: HashMap<String, Vec<String>> = convert::label_filters(&filter.labels);
-        // Not only dangling layers: every unused image that matches.
-        filters.insert("dangling".into(), vec!["false".into()]);
+        // `dangling=false` is every unused image that matches, tagged or not.
+        let dangling = if filter.untagged_only {
+            "true"
+        } else {
+            "false"
+        };
+        filters.insert("dangling".into(), vec![dangling.into()]);
         if let Some(age) = filter.older_than {
             filters.insert("until".into(), vec![format!("{}s", age.as_secs())]);
         }

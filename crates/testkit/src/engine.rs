@@ -496,6 +496,7 @@ async fn cleanup_scope(
     let prune = PruneFilter {
         labels: filter.clone(),
         older_than: None,
+        untagged_only: false,
     };
     removed += runtime
         .prune_images(&prune)

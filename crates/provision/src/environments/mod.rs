@@ -378,13 +378,19 @@ impl Environments {
     }
 
     /// Removes the environment's container and gives back its port and memory; the
-    /// dependency volume and main image stay for the repo's next environment.
+    /// dependency volume and main image stay for the repo's next environment (a main image
+    /// a rebuild replaced while this environment ran from it goes with it).
     pub async fn destroy(&self, id: &str) -> Result<()> {
         let record = self.get(id).await?;
         if let Some(container) = &record.container_id {
             self.remove_container(container).await?;
         }
         self.store.delete_environment(id).await?;
+        if let Some(repo) = &record.repo {
+            if let Err(e) = self.provisioner.prune_replaced_main_images(repo).await {
+                tracing::warn!(environment = %id, error = %e, "failed to remove replaced main images");
+            }
+        }
         Ok(())
     }
 

@@ -15,8 +15,8 @@ use slipway_core::labels::{self, Scope};
 use slipway_core::prelude::*;
 use slipway_core::{
     ensure_network, ContainerId, ContainerName, ContainerSpec, Error, ImageRef, InstanceId, Labels,
-    Mount, NetworkAttachment, NetworkSpec, PortBinding, RepoCache, RepoSlug, Result, Role,
-    Timestamp, VolumeInfo, VolumeSpec, IDLE_COMMAND,
+    Mount, NetworkAttachment, NetworkSpec, PortBinding, PruneFilter, RepoCache, RepoSlug, Result,
+    Role, Timestamp, VolumeInfo, VolumeSpec, IDLE_COMMAND,
 };
 
 pub use install::{command_for, lockfile_hash, LOCKFILES};
@@ -218,6 +218,19 @@ impl Provisioner {
             Err(Error::NotFound { .. }) => Ok(MainImage::Absent),
             Err(e) => Err(e),
         }
+    }
+
+    /// Removes `repo`'s main images that a rebuild untagged and no container runs from any
+    /// more (one still in use stays until its environment goes).
+    pub async fn prune_replaced_main_images(&self, repo: &RepoSlug) -> Result<()> {
+        let filter = PruneFilter {
+            labels: Scope::new(Role::Build, &self.instance)
+                .with(labels::REPO, repo.as_str())
+                .filter(),
+            older_than: None,
+            untagged_only: true,
+        };
+        self.runtime.prune_images(&filter).await.map(|_| ())
     }
 
     /// The image an environment of `repo` starts from: its main image if there is one of

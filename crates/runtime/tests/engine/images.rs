@@ -232,6 +232,7 @@ async fn prune_removes_only_matching_images_older_than_asked() {
     let young = PruneFilter {
         labels: engine.filter(),
         older_than: Some(Duration::from_secs(3600)),
+        untagged_only: false,
     };
     assert!(runtime
         .prune_images(&young)
@@ -244,6 +245,7 @@ async fn prune_removes_only_matching_images_older_than_asked() {
     let other_scope = PruneFilter {
         labels: slipway_core::LabelFilter::managed().with("dev.slipway.test", "someone-else"),
         older_than: None,
+        untagged_only: false,
     };
     runtime.prune_images(&other_scope).await.unwrap();
     assert!(runtime.image_exists(&image).await.unwrap());
@@ -251,6 +253,7 @@ async fn prune_removes_only_matching_images_older_than_asked() {
     let all = PruneFilter {
         labels: engine.filter(),
         older_than: None,
+        untagged_only: false,
     };
     let report = runtime.prune_images(&all).await.unwrap();
     assert!(
@@ -282,4 +285,44 @@ async fn a_missing_image_is_reported_by_name() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn an_untagged_only_prune_takes_what_a_retag_left_and_keeps_the_tagged_image() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let runtime = engine.runtime();
+    let image = image_name(&engine, "retag");
+    let mut ids = Vec::new();
+    // Two commits to one tag: the first is left untagged.
+    for round in ["one", "two"] {
+        let id = run_container(runtime, &engine.sleeper("retag"))
+            .await
+            .unwrap();
+        let mut labels = engine.labels(Role::Build);
+        labels.insert("dev.slipway.round".into(), round.into());
+        ids.push(
+            runtime
+                .commit(&id, &CommitRequest::new(image.clone(), labels))
+                .await
+                .unwrap(),
+        );
+        runtime
+            .remove_container(&id, RemoveOptions::force())
+            .await
+            .unwrap();
+    }
+    let untagged = PruneFilter {
+        labels: engine.filter(),
+        older_than: None,
+        untagged_only: true,
+    };
+    let report = runtime.prune_images(&untagged).await.unwrap();
+    // The report names the image and its layers.
+    let removed = |id: &slipway_core::ImageId| report.removed.iter().any(|r| r == id.as_str());
+    assert!(removed(&ids[0]), "{report:?} {ids:?}");
+    assert!(!removed(&ids[1]), "{report:?} {ids:?}");
+    assert_eq!(runtime.inspect_image(&image).await.unwrap().id, ids[1]);
+    runtime.remove_image(image.as_str(), false).await.unwrap();
 }

@@ -241,6 +241,13 @@ impl Bench {
         if self.runtime.image_exists(&image).await? {
             self.runtime.remove_image(image.as_str(), true).await?;
         }
+        // Main images rebuilds replaced while a bench container still ran from them.
+        let replaced = slipway_core::PruneFilter {
+            labels: filter.clone(),
+            older_than: None,
+            untagged_only: true,
+        };
+        self.runtime.prune_images(&replaced).await?;
         for network in self.runtime.list_networks(&filter).await? {
             self.runtime.remove_network(&network.id).await?;
         }

@@ -94,9 +94,8 @@ impl SetupRun<'_> {
         if let Err(e) = removed {
             tracing::warn!(container = %builder, error = %e, "failed to remove the container a main image was built in");
         }
-        if let Some(old) = current {
-            // The old image, now untagged; one a container still runs from stays.
-            let _ = runtime.remove_image(old.id.as_str(), false).await;
+        if let Err(e) = self.provisioner.prune_replaced_main_images(repo).await {
+            tracing::warn!(%image, error = %e, "failed to remove replaced main images");
         }
         Ok(Some(image))
     }
