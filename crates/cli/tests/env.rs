@@ -431,6 +431,7 @@ async fn bench_setup_reports_every_key_and_leaves_nothing_behind() {
         "noop_fetch_ms",
         "raw_upload_ms",
         "warm_over_raw_upload",
+        "raw_exec_tar_ms",
     ] {
         let value = report[key]
             .as_f64()
@@ -438,10 +439,27 @@ async fn bench_setup_reports_every_key_and_leaves_nothing_behind() {
         assert!(value > 0.0, "{key}: {report:#}");
     }
     assert_eq!(report["files"], 20);
+    assert_eq!(report["main_image_layer_growth"], 0, "{report:#}");
 
     let bench = slipway_core::LabelFilter::default().with_key("dev.slipway.bench");
     let runtime = engine.runtime();
     assert!(runtime.list_containers(&bench).await.unwrap().is_empty());
     assert!(runtime.list_volumes(&bench).await.unwrap().is_empty());
     assert!(runtime.list_networks(&bench).await.unwrap().is_empty());
+    // Main images included, those the layer-growth rounds replaced.
+    let images = runtime
+        .bollard()
+        .list_images(Some(
+            slipway_runtime::bollard::query_parameters::ListImagesOptions {
+                all: true,
+                filters: Some(std::collections::HashMap::from([(
+                    "label".to_owned(),
+                    vec!["dev.slipway.bench".to_owned()],
+                )])),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(images.is_empty(), "{images:?}");
 }
