@@ -13,6 +13,7 @@ mod server;
 mod setup;
 mod stats;
 mod terminal;
+mod wan;
 
 use clap::Subcommand;
 

@@ -2,6 +2,7 @@
 //! from a warm repo cache, from a cache that clones over the git protocol every time, and as
 //! a branch switch from the prebuilt main image.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use slipway_testkit::synthetic::{filler_files, node_app, GitDaemon, RepoFile, Sy
 use tokio::io::AsyncWriteExt;
 
 use super::stats::{round, Samples};
+use super::wan::{Shape, WanProxy};
 use crate::commands::Outcome;
 use crate::output::{ms, print_json, Table};
 use slipway_app::Config;
@@ -63,6 +65,11 @@ struct Report {
     /// The same, but cloning over git:// every time (no repo cache).
     network_clone_setup_ms: f64,
     cache_speedup: f64,
+    /// A setup cloning every time through a WAN-shaped link (40 ms round trip, 100 Mbit/s):
+    /// what a hosted git service costs without the repo cache.
+    wan_clone_setup_ms: f64,
+    /// The WAN clone over the warm setup.
+    wan_cache_speedup: f64,
     /// Another branch, from the prebuilt main image, lockfile unchanged.
     branch_switch_ms: f64,
     /// Branch switch over full setup.
@@ -334,7 +341,7 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
         Err(_) => Ok(0),
     };
     bench.cleanup(&warm).await?;
-    let (full, warm_samples, network, branch, noop, raw_upload, raw_exec_tar) = measured?;
+    let (full, warm_samples, network, wan, branch, noop, raw_upload, raw_exec_tar) = measured?;
     let main_image_layer_growth = growth?;
 
     let report = Report {
@@ -345,6 +352,8 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
         warm_setup_ms: median(&warm_samples),
         network_clone_setup_ms: median(&network),
         cache_speedup: round(median(&network) / median(&warm_samples), 2),
+        wan_clone_setup_ms: median(&wan),
+        wan_cache_speedup: round(median(&wan) / median(&warm_samples), 2),
         branch_switch_ms: median(&branch),
         branch_switch_ratio: round(median(&branch) / full, 3),
         noop_fetch_ms: round(noop.percentile(50.0), 1),
@@ -361,7 +370,22 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
     Ok(Outcome::Success)
 }
 
-type Measured = (f64, Samples, Samples, Samples, Samples, Samples, Samples);
+type Measured = (
+    f64,
+    Samples,
+    Samples,
+    Samples,
+    Samples,
+    Samples,
+    Samples,
+    Samples,
+);
+
+/// The link a hosted git service is behind, as the WAN figures assume it.
+const WAN: Shape = Shape {
+    rtt: Duration::from_millis(40),
+    bits_per_second: 100_000_000,
+};
 
 async fn measure(
     bench: &Bench,
@@ -392,6 +416,15 @@ async fn measure(
         .main_image
         .context("the first setup committed no main image")?;
 
+    let mut wan = Samples::default();
+    let git_port: u16 = url
+        .trim_start_matches("git://127.0.0.1:")
+        .split('/')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .context("the git daemon's URL has no loopback port")?;
+    let proxy = WanProxy::start(SocketAddr::from(([127, 0, 0, 1], git_port)), WAN).await?;
+    let wan_url = url.replace(&format!(":{git_port}/"), &format!(":{}/", proxy.port()));
     let (mut warm_samples, mut network, mut branch, mut noop, mut raw_upload, mut raw_exec_tar) = (
         Samples::default(),
         Samples::default(),
@@ -417,6 +450,14 @@ async fn measure(
                 .timed_setup(&cold, bench.base_image.clone(), "main")
                 .await?,
         );
+        // 3b. The same through a WAN-shaped link.
+        let wan_cache = bench.cache(&work.join(format!("cache-wan-{round}")), &wan_url)?;
+        let over_wan = bench.provisioner(wan_cache)?;
+        wan.push(
+            bench
+                .timed_setup(&over_wan, bench.base_image.clone(), "main")
+                .await?,
+        );
         // 4. Another branch, from the main image.
         branch.push(
             bench
@@ -436,6 +477,7 @@ async fn measure(
         full,
         warm_samples,
         network,
+        wan,
         branch,
         noop,
         raw_upload,
@@ -488,6 +530,10 @@ fn print_table(report: &Report) {
         ms(report.network_clone_setup_ms),
     ]);
     table.row([
+        "clone through a WAN link (40 ms, 100 Mbit/s) every time".to_owned(),
+        ms(report.wan_clone_setup_ms),
+    ]);
+    table.row([
         "branch switch from the main image".to_owned(),
         ms(report.branch_switch_ms),
     ]);
@@ -505,9 +551,10 @@ fn print_table(report: &Report) {
     ]);
     print!("{}", table.render());
     println!(
-        "\ncache speedup: {:.1}x; branch switch: {:.0}% of a first setup; \
+        "\ncache speedup: {:.1}x (over a WAN link: {:.1}x); branch switch: {:.0}% of a first setup; \
          warm setup: {:.2}x the raw upload; main image layers gained over 5 setups: {}",
         report.cache_speedup,
+        report.wan_cache_speedup,
         report.branch_switch_ratio * 100.0,
         report.warm_over_raw_upload,
         report.main_image_layer_growth
