@@ -1,4 +1,4 @@
-//! Starting: the dev server in the background, then a wait until its port accepts.
+//! Starting: the dev server in the background, then a wait until its port listens.
 
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ impl SetupRun<'_> {
             )
             .await?;
         let pid = pid.trim().to_owned();
-        let attempts = (config.ready_timeout.as_millis() / 50).max(1).to_string();
+        let attempts = (config.ready_timeout.as_millis() / 10).max(1).to_string();
         let port = config.port;
         let waited = self
             .sh(
