@@ -16,7 +16,7 @@ use slipway_core::{
     run_container, ContainerId, ImageRef, LabelFilter, RemoveOptions, RepoCache, RepoSlug,
     RepoSource,
 };
-use slipway_provision::{GitRepoCache, ProvisionConfig, Provisioner, SetupRequest};
+use slipway_provision::{GitRepoCache, Phase, ProvisionConfig, Provisioner, SetupRequest};
 use slipway_runtime::bollard::exec::{CreateExecOptions, StartExecResults};
 use slipway_runtime::bollard::query_parameters::UploadToContainerOptions;
 use slipway_runtime::DockerRuntime;
@@ -62,6 +62,12 @@ struct Report {
     full_setup_ms: f64,
     /// Warm repo cache and dependency volume: fetch, copy the tree, dev server.
     warm_setup_ms: f64,
+    /// Of the warm setup: the fetch and the tree copy.
+    warm_cloning_ms: f64,
+    /// Of the warm setup: the lockfile check (the install is skipped).
+    warm_installing_ms: f64,
+    /// Of the warm setup: the dev server's start until its port listens.
+    warm_starting_ms: f64,
     /// The same, but cloning over git:// every time (no repo cache).
     network_clone_setup_ms: f64,
     cache_speedup: f64,
@@ -144,15 +150,25 @@ impl Bench {
         image: ImageRef,
         branch: &str,
     ) -> anyhow::Result<Duration> {
+        Ok(self.timed_phases(provisioner, image, branch).await?.0)
+    }
+
+    /// [`Bench::timed_setup`] with the time each phase took.
+    async fn timed_phases(
+        &self,
+        provisioner: &Provisioner,
+        image: ImageRef,
+        branch: &str,
+    ) -> anyhow::Result<(Duration, Vec<(Phase, Duration)>)> {
         let container = self.container(provisioner, image).await?;
         let request = SetupRequest::new(self.repo.clone()).with_branch(branch.parse()?);
         let started = Instant::now();
-        provisioner.setup(&container, &request, None).await?;
+        let outcome = provisioner.setup(&container, &request, None).await;
         let took = started.elapsed();
         self.runtime
             .remove_container(&container, RemoveOptions::force())
             .await?;
-        Ok(took)
+        Ok((took, outcome?.phases))
     }
 
     /// Times bollard's `upload_to_container` of `tree` into a fresh container of the base image.
@@ -341,7 +357,8 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
         Err(_) => Ok(0),
     };
     bench.cleanup(&warm).await?;
-    let (full, warm_samples, network, wan, branch, noop, raw_upload, raw_exec_tar) = measured?;
+    let (full, warm_phases, warm_samples, network, wan, branch, noop, raw_upload, raw_exec_tar) =
+        measured?;
     let main_image_layer_growth = growth?;
 
     let report = Report {
@@ -350,6 +367,9 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
         iterations: args.iterations,
         full_setup_ms: round(full, 1),
         warm_setup_ms: median(&warm_samples),
+        warm_cloning_ms: median(&warm_phases.cloning),
+        warm_installing_ms: median(&warm_phases.installing),
+        warm_starting_ms: median(&warm_phases.starting),
         network_clone_setup_ms: median(&network),
         cache_speedup: round(median(&network) / median(&warm_samples), 2),
         wan_clone_setup_ms: median(&wan),
@@ -372,6 +392,7 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
 
 type Measured = (
     f64,
+    WarmPhases,
     Samples,
     Samples,
     Samples,
@@ -380,6 +401,14 @@ type Measured = (
     Samples,
     Samples,
 );
+
+/// The warm setups' phase times.
+#[derive(Default)]
+struct WarmPhases {
+    cloning: Samples,
+    installing: Samples,
+    starting: Samples,
+}
 
 /// The link a hosted git service is behind, as the WAN figures assume it.
 const WAN: Shape = Shape {
@@ -417,6 +446,7 @@ async fn measure(
         .context("the first setup committed no main image")?;
 
     let mut wan = Samples::default();
+    let mut warm_phases = WarmPhases::default();
     let git_port: u16 = url
         .trim_start_matches("git://127.0.0.1:")
         .split('/')
@@ -437,11 +467,19 @@ async fn measure(
     let tree = cache.archive(&bench.source(), &commit).await?;
     for round in 0..iterations {
         // 2. Warm repo cache, warm dependency volume, fresh container of the base image.
-        warm_samples.push(
-            bench
-                .timed_setup(warm, bench.base_image.clone(), "main")
-                .await?,
-        );
+        let (took, phases) = bench
+            .timed_phases(warm, bench.base_image.clone(), "main")
+            .await?;
+        warm_samples.push(took);
+        for (phase, took) in phases {
+            let samples = match phase {
+                Phase::Cloning => &mut warm_phases.cloning,
+                Phase::Installing => &mut warm_phases.installing,
+                Phase::Starting => &mut warm_phases.starting,
+                Phase::Ready | Phase::Error => continue,
+            };
+            samples.push(took);
+        }
         // 3. The same with a repo cache that has never seen the repository.
         let cold_cache = bench.cache(&work.join(format!("cache-cold-{round}")), url)?;
         let cold = bench.provisioner(cold_cache)?;
@@ -475,6 +513,7 @@ async fn measure(
     }
     Ok((
         full,
+        warm_phases,
         warm_samples,
         network,
         wan,
@@ -525,6 +564,18 @@ fn print_table(report: &Report) {
         ms(report.full_setup_ms),
     ]);
     table.row(["warm repo cache".to_owned(), ms(report.warm_setup_ms)]);
+    table.row([
+        "  of it: fetch and tree copy".to_owned(),
+        ms(report.warm_cloning_ms),
+    ]);
+    table.row([
+        "  of it: lockfile check".to_owned(),
+        ms(report.warm_installing_ms),
+    ]);
+    table.row([
+        "  of it: dev server start until it listens".to_owned(),
+        ms(report.warm_starting_ms),
+    ]);
     table.row([
         "clone over git:// every time".to_owned(),
         ms(report.network_clone_setup_ms),
