@@ -14,10 +14,7 @@ use support::*;
 
 /// A script that builds `tag` `FROM scratch` with the inner daemon and prints its id.
 fn build_scratch_image(tag: &str) -> String {
-    format!(
-        "mkdir -p /b && cd /b && echo x >f && printf 'FROM scratch\\nCOPY f /f\\n' >Dockerfile \
-         && docker build -q -t {tag} . >/dev/null && docker images -q {tag}"
-    )
+    format!("{SCRATCH_CONTEXT} && docker build -q -t {tag} . >/dev/null && docker images -q {tag}")
 }
 
 #[tokio::test]

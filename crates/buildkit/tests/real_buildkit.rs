@@ -61,10 +61,8 @@ async fn assert_docker_build_uses_the_sidecar(stack: &Stack, run: &RunRecord) {
     }
     let sidecar = run.sidecar_id.clone().unwrap();
     assert_eq!(build_cache_records(stack, &sidecar).await, "0");
-    let build =
-        "mkdir -p /b && cd /b && echo x >f && printf 'FROM scratch\\nCOPY f /f\\n' >Dockerfile \
-                 && docker build --progress plain . 2>&1";
-    let (code, built) = sh_within(stack, &main, build, Duration::from_secs(60)).await;
+    let build = format!("{SCRATCH_CONTEXT} && docker build --progress plain . 2>&1");
+    let (code, built) = sh_within(stack, &main, &build, Duration::from_secs(60)).await;
     assert_eq!(code, 0, "{built}");
     assert_ne!(build_cache_records(stack, &sidecar).await, "0", "{built}");
 }

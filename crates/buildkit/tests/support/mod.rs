@@ -157,3 +157,7 @@ pub(crate) async fn run_volumes(stack: &Stack, run: &RunId) -> Vec<String> {
     let volumes = stack.engine.runtime().list_volumes(&filter).await.unwrap();
     volumes.into_iter().map(|v| v.name.to_string()).collect()
 }
+
+/// Shell that writes a `FROM scratch` build context to `/b` and enters it.
+pub(crate) const SCRATCH_CONTEXT: &str =
+    "mkdir -p /b && cd /b && echo x >f && printf 'FROM scratch\\nCOPY f /f\\n' >Dockerfile";

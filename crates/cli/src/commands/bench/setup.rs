@@ -171,33 +171,43 @@ impl Bench {
         Ok((took, outcome?.phases))
     }
 
+    /// Times `work` in a fresh container of the base image, which is removed afterwards.
+    async fn timed_in_fresh_container(
+        &self,
+        provisioner: &Provisioner,
+        what: &'static str,
+        work: impl AsyncFnOnce(&str) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Duration> {
+        let container = self.container(provisioner, self.base_image.clone()).await?;
+        let started = Instant::now();
+        let done = work(container.as_str()).await;
+        let took = started.elapsed();
+        self.runtime
+            .remove_container(&container, RemoveOptions::force())
+            .await?;
+        done.context(what)?;
+        Ok(took)
+    }
+
     /// Times bollard's `upload_to_container` of `tree` into a fresh container of the base image.
     async fn timed_raw_upload(
         &self,
         provisioner: &Provisioner,
         tree: &[u8],
     ) -> anyhow::Result<Duration> {
-        let container = self.container(provisioner, self.base_image.clone()).await?;
-        let options = UploadToContainerOptions {
-            path: "/tmp".to_owned(),
-            ..UploadToContainerOptions::default()
-        };
-        let started = Instant::now();
-        let uploaded = self
-            .runtime
-            .bollard()
-            .upload_to_container(
-                container.as_str(),
-                Some(options),
-                slipway_runtime::bollard::body_full(tree.to_vec().into()),
-            )
-            .await;
-        let took = started.elapsed();
-        self.runtime
-            .remove_container(&container, RemoveOptions::force())
-            .await?;
-        uploaded.context("raw upload failed")?;
-        Ok(took)
+        let docker = self.runtime.bollard();
+        self.timed_in_fresh_container(provisioner, "raw upload failed", async |container| {
+            let options = UploadToContainerOptions {
+                path: "/tmp".to_owned(),
+                ..UploadToContainerOptions::default()
+            };
+            let body = slipway_runtime::bollard::body_full(tree.to_vec().into());
+            docker
+                .upload_to_container(container, Some(options), body)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Times `tar -x` of `tree` fed on an exec's stdin (raw bollard) in a fresh container.
@@ -206,26 +216,19 @@ impl Bench {
         provisioner: &Provisioner,
         tree: &[u8],
     ) -> anyhow::Result<Duration> {
-        let container = self.container(provisioner, self.base_image.clone()).await?;
         let docker = self.runtime.bollard();
-        let started = Instant::now();
-        let unpacked = async {
-            let exec = docker
-                .create_exec(
-                    container.as_str(),
-                    CreateExecOptions {
-                        attach_stdin: Some(true),
-                        attach_stdout: Some(true),
-                        attach_stderr: Some(true),
-                        cmd: Some(
-                            ["tar", "-x", "-f", "-", "-C", "/tmp"]
-                                .map(String::from)
-                                .to_vec(),
-                        ),
-                        ..CreateExecOptions::default()
-                    },
-                )
-                .await?;
+        self.timed_in_fresh_container(provisioner, "raw exec tar failed", async |container| {
+            let cmd = ["tar", "-x", "-f", "-", "-C", "/tmp"]
+                .map(String::from)
+                .to_vec();
+            let options = CreateExecOptions {
+                attach_stdin: Some(true),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                cmd: Some(cmd),
+                ..CreateExecOptions::default()
+            };
+            let exec = docker.create_exec(container, options).await?;
             let StartExecResults::Attached {
                 mut output,
                 mut input,
@@ -243,14 +246,8 @@ impl Bench {
             let code = docker.inspect_exec(&exec.id).await?.exit_code;
             anyhow::ensure!(code == Some(0), "tar -x exited with {code:?}");
             Ok(())
-        }
-        .await;
-        let took = started.elapsed();
-        self.runtime
-            .remove_container(&container, RemoveOptions::force())
-            .await?;
-        unpacked.context("raw exec tar failed")?;
-        Ok(took)
+        })
+        .await
     }
 
     async fn cleanup(&self, provisioner: &Provisioner) -> anyhow::Result<()> {

@@ -8,8 +8,8 @@
 //! or lockfile.
 
 use slipway_core::{
-    labels, CommitRequest, ContainerId, ContainerSpec, Error, ImageInfo, ImageRef, RemoveOptions,
-    Role, IDLE_COMMAND,
+    CommitRequest, ContainerId, ContainerSpec, Error, ImageInfo, ImageRef, RemoveOptions, Role,
+    IDLE_COMMAND,
 };
 
 use super::{Checkout, Result, SetupRun};
@@ -79,11 +79,9 @@ impl SetupRun<'_> {
         let tree = under_dir(&self.provisioner.config.app_dir, &tree)
             .map_err(|e| failed(Error::backend(format!("repacking the tree: {e}"))))?;
 
-        let mut spec = ContainerSpec::new(base)
+        let spec = ContainerSpec::new(base)
             .with_cmd(IDLE_COMMAND)
             .with_labels(self.provisioner.labels(Role::Build, repo));
-        spec.labels
-            .insert(labels::REPO.to_owned(), repo.to_string());
         let runtime = &self.provisioner.runtime;
         let builder = runtime.create_container(&spec).await.map_err(failed)?;
         let committed = self.commit_tree(&builder, tree, &image, labels).await;
@@ -116,12 +114,10 @@ impl SetupRun<'_> {
             .inspect_container(self.container)
             .await?;
         let created_from: ImageRef = container.image.parse()?;
-        match self.inspect(&created_from).await {
-            Ok(info) => match info.labels.get(BASE_IMAGE_LABEL) {
-                Some(base) => base.parse(),
-                None => Ok(created_from),
-            },
-            Err(e) => Err(e),
+        let info = self.inspect(&created_from).await?;
+        match info.labels.get(BASE_IMAGE_LABEL) {
+            Some(base) => base.parse(),
+            None => Ok(created_from),
         }
     }
 
