@@ -10,6 +10,11 @@ REMOTE_PEER_IF=slipway-tb1
 REMOTE_PREFIX=${SLIPWAY_TEST_LINK_PREFIX:-192.168.100}
 REMOTE_HOST_ADDR=$REMOTE_PREFIX.1
 REMOTE_PEER_ADDR=$REMOTE_PREFIX.2
+# The remote engine's container addresses come from pools the local engine never uses
+# (its defaults are 172.17-31.x and 192.168.x), so an address of a remote container can't
+# also belong to a local one that the host reaches.
+REMOTE_BRIDGE_IP=${SLIPWAY_TEST_REMOTE_BIP:-10.213.0.1/24}
+REMOTE_ADDRESS_POOL=${SLIPWAY_TEST_REMOTE_POOL:-10.214.0.0/16}
 
 remote_link_up() {
   ip netns list | grep -qw "^$REMOTE_NETNS" || ip netns add "$REMOTE_NETNS"
@@ -56,6 +61,16 @@ ensure_remote_engine() {
   local dir=${SLIPWAY_TEST_REMOTE_DIR:-/var/lib/slipway-test/remote}
   local socket=unix://$dir/docker.sock
   mkdir -p "$dir"
+  local gateway
+  gateway=$(docker --host "$socket" network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null) || true
+  if [ -n "$gateway" ] && [ "$gateway" != "${REMOTE_BRIDGE_IP%/*}" ] && [ -s "$dir/docker.pid" ]; then
+    log "restarting the remote engine: it runs with other address pools"
+    kill "$(cat "$dir/docker.pid")" 2>/dev/null || true
+    for _ in $(seq 1 60); do
+      docker --host "$socket" version >/dev/null 2>&1 || break
+      sleep 0.5
+    done
+  fi
   if ! docker --host "$socket" version >/dev/null 2>&1; then
     [ "$(id -u)" = 0 ] || die "the remote test engine needs root (a network namespace and a veth link); run as root, or set SLIPWAY_TEST_REMOTE=0 to leave those tests out"
     command -v ip >/dev/null 2>&1 || apt_install iproute2
@@ -67,6 +82,7 @@ ensure_remote_engine() {
       --host "tcp://$REMOTE_PEER_ADDR:2376" --tlsverify --tlscacert "$dir/tls/ca.pem" \
       --tlscert "$dir/tls/server-cert.pem" --tlskey "$dir/tls/server-key.pem" \
       --host "$socket" --data-root "$dir/data" --exec-root "$dir/exec" \
+      --bip "$REMOTE_BRIDGE_IP" --default-address-pool "base=$REMOTE_ADDRESS_POOL,size=24" \
       --pidfile "$dir/docker.pid" >"$dir/dockerd.log" 2>&1 </dev/null &
     local up=
     for _ in $(seq 1 120); do

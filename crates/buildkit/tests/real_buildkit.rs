@@ -101,7 +101,9 @@ async fn a_dind_run_on_a_remote_engine_gets_a_healthy_sidecar_and_builds_in_it()
     };
     let run = stack.manager.create(real_dind(&stack)).await.unwrap();
     // From here, the healthy sidecar's own address does not answer as BuildKit: a probe
-    // from the slipway process could never have passed.
+    // from the slipway process could never have passed. (The testbed's remote engine takes
+    // its addresses from pools the local engine doesn't use, so the address can't be a local
+    // container's too.)
     let sidecar = stack
         .engine
         .runtime()
@@ -121,7 +123,7 @@ async fn a_dind_run_on_a_remote_engine_gets_a_healthy_sidecar_and_builds_in_it()
         .await;
     assert!(
         from_outside.is_err(),
-        "BuildKit at {address} answered the test process"
+        "BuildKit at {address} answered the test process (a local container with that address?)"
     );
     let main = run.main_container_id.clone().unwrap();
     let (code, driver) = sh(&stack, &main, "docker info --format '{{.Driver}}'").await;
