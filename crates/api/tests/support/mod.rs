@@ -49,11 +49,13 @@ impl Fixture {
         let ports = free_port_range(100);
         let scope = engine.map_or("none".to_owned(), |e| e.scope().to_owned());
         let config_path = dir.path().join("slipway.toml");
+        // 512 MiB per environment: `npm run dev` (npm and node side by side) thrashes on its
+        // own binaries' pages under 64 MiB and takes minutes to listen.
         std::fs::write(
             &config_path,
             format!(
-                "[pool]\nport_range = \"{ports}\"\nmemory_budget_mb = 4096\n\n\
-                 [provision]\nbase_image = \"{base_image}\"\nwarm_base = {warm}\nmemory_mb = 64\n\
+                "[pool]\nport_range = \"{ports}\"\nmemory_budget_mb = 8192\n\n\
+                 [provision]\nbase_image = \"{base_image}\"\nwarm_base = {warm}\nmemory_mb = 512\n\
                  ready_timeout_secs = 60\nurl_template = \"file://{}/remotes/{{owner}}/{{repo}}.git\"\n\
                  labels = {{ \"{TEST_LABEL}\" = \"{scope}\" }}\n{provision}\n",
                 dir.path().display()
