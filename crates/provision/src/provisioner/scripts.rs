@@ -61,3 +61,10 @@ while [ "$i" -lt "$attempts" ]; do
   i=$((i + 1))
 done
 exit 4"#;
+
+/// Prints the container's memory use and limit in bytes (cgroup v2, else v1), nothing when
+/// neither can be read.
+pub(crate) const MEMORY_USE: &str = r#"for dir in /sys/fs/cgroup /sys/fs/cgroup/memory; do
+  if [ -r "$dir/memory.current" ]; then read -r used <"$dir/memory.current"; read -r limit <"$dir/memory.max"; echo "$used $limit"; exit 0; fi
+  if [ -r "$dir/memory.usage_in_bytes" ]; then read -r used <"$dir/memory.usage_in_bytes"; read -r limit <"$dir/memory.limit_in_bytes"; echo "$used $limit"; exit 0; fi
+done"#;

@@ -101,12 +101,15 @@ pub enum SetupError {
         output: String,
     },
     /// The install command ran out of time and was killed.
-    #[error("`{command}` timed out after {after:?}")]
+    #[error("`{command}` timed out after {after:?}{}", memory_hint(*.memory_near_limit))]
     InstallTimedOut {
         /// The command.
         command: String,
         /// Its limit.
         after: Duration,
+        /// The container's memory limit in bytes when it was (nearly) used up at the timeout:
+        /// a container starved of memory crawls rather than fails.
+        memory_near_limit: Option<u64>,
     },
     /// The dev server exited before it listened.
     #[error("the dev server `{command}` exited before listening on port {port}; its last output:\n{output}")]
@@ -119,7 +122,7 @@ pub enum SetupError {
         output: String,
     },
     /// The dev server did not listen within its time.
-    #[error("the dev server `{command}` did not listen on port {port} within {after:?}; its last output:\n{output}")]
+    #[error("the dev server `{command}` did not listen on port {port} within {after:?}{}; its last output:\n{output}", memory_hint(*.memory_near_limit))]
     DevServerTimedOut {
         /// The command.
         command: String,
@@ -127,6 +130,8 @@ pub enum SetupError {
         port: u16,
         /// Its limit.
         after: Duration,
+        /// The memory limit when it was (nearly) used up at the timeout.
+        memory_near_limit: Option<u64>,
         /// Its last output.
         output: String,
     },
@@ -185,6 +190,18 @@ impl SetupError {
     }
 }
 
+/// What a timeout message adds when the container had used up its memory: without swap the
+/// kernel then evicts the programs' own pages, and they crawl instead of failing.
+fn memory_hint(near_limit: Option<u64>) -> String {
+    match near_limit {
+        Some(limit) => format!(
+            " (the container had used up its {} MiB of memory: give the environment more)",
+            limit >> 20
+        ),
+        None => String::new(),
+    }
+}
+
 impl From<SetupError> for Error {
     /// The same message as context over the error underneath, so the kind survives.
     fn from(error: SetupError) -> Error {
@@ -198,8 +215,12 @@ impl From<SetupError> for Error {
             | SetupError::Copy { source, .. }
             | SetupError::Helper { source, .. }
             | SetupError::Commit { source, .. } => source.context(context),
-            SetupError::InstallTimedOut { command, after } => Error::Timeout {
-                operation: format!("`{command}`"),
+            SetupError::InstallTimedOut {
+                command,
+                after,
+                memory_near_limit,
+            } => Error::Timeout {
+                operation: format!("`{command}`{}", memory_hint(memory_near_limit)),
                 after,
             },
             SetupError::DevServerTimedOut { after, .. } => Error::Timeout {
@@ -255,6 +276,7 @@ mod tests {
             command: "npm run dev".into(),
             port: 3000,
             after: Duration::from_secs(60),
+            memory_near_limit: None,
             output: String::new(),
         };
         assert_eq!(Error::from(slow).kind(), ErrorKind::Timeout);

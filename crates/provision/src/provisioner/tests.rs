@@ -75,7 +75,13 @@ fn answer(shell: &Mutex<Shell>, request: &ExecRequest) -> ExecOutcome {
     } else if script == scripts::REMOVE_FILES {
         shell.removed.extend(args.iter().skip(2).cloned());
         ok("")
-    } else if script == scripts::WAIT_FOR_PORT || script == scripts::CLEAN_APP {
+    } else if [
+        scripts::WAIT_FOR_PORT,
+        scripts::CLEAN_APP,
+        scripts::MEMORY_USE,
+    ]
+    .contains(&script)
+    {
         ok("")
     } else {
         shell.commands.push(script.to_owned());
@@ -392,8 +398,15 @@ async fn a_dev_server_that_never_listens_fails_after_the_ready_timeout() {
                     request.timeout,
                 ));
             }
+            // The container had used 63 of its 64 MiB when the wait ran out.
+            let stdout = if script == scripts::MEMORY_USE {
+                b"66060288 67108864\n".to_vec()
+            } else {
+                Vec::new()
+            };
             ExecOutcome {
                 exit_code: Some(if never_listens { 4 } else { 0 }),
+                stdout,
                 ..ExecOutcome::default()
             }
         });
@@ -417,7 +430,13 @@ async fn a_dev_server_that_never_listens_fails_after_the_ready_timeout() {
         .unwrap_err();
     assert_eq!(error.kind(), slipway_core::ErrorKind::Timeout, "{error}");
     assert!(
-        matches!(&error, SetupError::DevServerTimedOut { after, port: 3000, .. } if after.as_secs() == 7),
+        matches!(&error, SetupError::DevServerTimedOut { after, port: 3000, memory_near_limit: Some(limit), .. } if after.as_secs() == 7 && *limit == 64 << 20),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("had used up its 64 MiB of memory"),
         "{error}"
     );
     let waited = waited.lock().unwrap().clone();

@@ -71,6 +71,7 @@ impl SetupRun<'_> {
             return Err(SetupError::InstallTimedOut {
                 command,
                 after: config.install_timeout,
+                memory_near_limit: self.memory_near_limit().await,
             });
         }
         if !outcome.success() {

@@ -4,6 +4,7 @@
 mod cloning;
 mod installing;
 mod main_image;
+mod memory;
 mod starting;
 
 use std::time::{Duration, Instant};

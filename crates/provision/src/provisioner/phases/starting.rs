@@ -50,6 +50,7 @@ impl SetupRun<'_> {
                 command,
                 port,
                 after: config.ready_timeout,
+                memory_near_limit: self.memory_near_limit().await,
                 output: self.last_logs().await,
             }),
         }
