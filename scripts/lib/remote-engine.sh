@@ -52,6 +52,18 @@ remote_tls() {
   ) >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; die "making the remote engine's certificates failed"; }
 }
 
+# remote_engine_stop DIR: stops the remote engine whose pid file is in DIR and waits (up to
+# 30 s) until it has exited; true when one was running.
+remote_engine_stop() {
+  local pid
+  pid=$(cat "$1/docker.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || return 1
+  for _ in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+}
+
 # ensure_remote_engine: exports SLIPWAY_TEST_REMOTE_ENGINE and
 # SLIPWAY_TEST_REMOTE_TLS once the remote engine answers over the link and has the busybox
 # and dind test images. SLIPWAY_TEST_REMOTE=0 skips it (and the tests that need it say so).
@@ -65,11 +77,7 @@ ensure_remote_engine() {
   gateway=$(docker --host "$socket" network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null) || true
   if [ -n "$gateway" ] && [ "$gateway" != "${REMOTE_BRIDGE_IP%/*}" ] && [ -s "$dir/docker.pid" ]; then
     log "restarting the remote engine: it runs with other address pools"
-    kill "$(cat "$dir/docker.pid")" 2>/dev/null || true
-    for _ in $(seq 1 60); do
-      docker --host "$socket" version >/dev/null 2>&1 || break
-      sleep 0.5
-    done
+    remote_engine_stop "$dir"
   fi
   if ! docker --host "$socket" version >/dev/null 2>&1; then
     [ "$(id -u)" = 0 ] || die "the remote test engine needs root (a network namespace and a veth link); run as root, or set SLIPWAY_TEST_REMOTE=0 to leave those tests out"
