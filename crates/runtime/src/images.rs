@@ -18,6 +18,20 @@ use crate::convert;
 use crate::error::{IntoCore, RuntimeError};
 use crate::DockerRuntime;
 
+/// How long an image prune waits for another one to finish, and its backoff.
+const PRUNE_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+const PRUNE_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(50);
+const PRUNE_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether the engine refused a prune because another one runs.
+fn prune_running(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError { status_code: 409, message }
+            if message.contains("prune operation is already running")
+    )
+}
+
 pub(crate) fn engine_credentials(
     credentials: Option<RegistryCredentials>,
 ) -> Option<DockerCredentials> {
@@ -170,13 +184,24 @@ impl Images for DockerRuntime {
         if let Some(age) = filter.older_than {
             filters.insert("until".into(), vec![format!("{}s", age.as_secs())]);
         }
-        let response = self
-            .docker
-            .prune_images(Some(PruneImagesOptions {
-                filters: Some(filters),
-            }))
-            .await
-            .or_core(self, |source| RuntimeError::PruneImages { source })?;
+        // The engine runs one image prune at a time and refuses a second (409) while one
+        // is under way, whoever started it; a prune of ours waits its turn.
+        let mut wait = PRUNE_RETRY_FIRST;
+        let started = std::time::Instant::now();
+        let response = loop {
+            let options = PruneImagesOptions {
+                filters: Some(filters.clone()),
+            };
+            match self.docker.prune_images(Some(options)).await {
+                Err(error) if prune_running(&error) && started.elapsed() < PRUNE_RETRY_FOR => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(PRUNE_RETRY_MAX);
+                }
+                other => {
+                    break other.or_core(self, |source| RuntimeError::PruneImages { source })?
+                }
+            }
+        };
         let removed = response
             .images_deleted
             .unwrap_or_default()

@@ -268,6 +268,52 @@ async fn prune_removes_only_matching_images_older_than_asked() {
 }
 
 #[tokio::test]
+async fn prunes_at_the_same_time_all_succeed() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let runtime = engine.runtime();
+    // The engine runs one image prune at a time and answers others with a conflict while
+    // one deletes; each of ours waits for its turn instead.
+    let mut images = Vec::new();
+    for n in 0..3 {
+        let id = run_container(runtime, &engine.sleeper("prune-many"))
+            .await
+            .unwrap();
+        let image = image_name(&engine, &format!("prune-many-{n}"));
+        runtime
+            .commit(
+                &id,
+                &CommitRequest::new(image.clone(), engine.labels(Role::Build)),
+            )
+            .await
+            .unwrap();
+        runtime
+            .remove_container(&id, RemoveOptions::force())
+            .await
+            .unwrap();
+        images.push(image);
+    }
+    let all = PruneFilter {
+        labels: engine.filter(),
+        older_than: None,
+        untagged_only: false,
+    };
+    let prunes = futures_util::future::join_all((0..6).map(|_| runtime.prune_images(&all))).await;
+    let removed: Vec<String> = prunes
+        .into_iter()
+        .flat_map(|prune| prune.expect("every prune succeeds").removed)
+        .collect();
+    for image in &images {
+        assert!(!runtime.image_exists(image).await.unwrap(), "{image}");
+        assert!(
+            removed.iter().any(|r| r.contains(image.repository())),
+            "{image} in {removed:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_missing_image_is_reported_by_name() {
     let Some(engine) = require_engine!() else {
         return;
