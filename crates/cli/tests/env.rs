@@ -432,6 +432,8 @@ async fn bench_setup_reports_every_key_and_leaves_nothing_behind() {
         "raw_upload_ms",
         "warm_over_raw_upload",
         "raw_exec_tar_ms",
+        "raw_exec_tar_volume_ms",
+        "raw_exec_tar_tmpfs_ms",
         "wan_clone_setup_ms",
         "wan_cache_speedup",
         "warm_cloning_ms",

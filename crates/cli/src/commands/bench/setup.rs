@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use slipway_core::prelude::*;
 use slipway_core::{
-    run_container, ContainerId, ImageRef, LabelFilter, RemoveOptions, RepoCache, RepoSlug,
-    RepoSource,
+    run_container, ContainerId, ImageRef, LabelFilter, Mount, RemoveOptions, RepoCache, RepoSlug,
+    RepoSource, VolumeSpec,
 };
 use slipway_provision::{GitRepoCache, Phase, ProvisionConfig, Provisioner, SetupRequest};
 use slipway_runtime::bollard::exec::{CreateExecOptions, StartExecResults};
@@ -32,6 +32,17 @@ use slipway_app::Config;
 
 const BENCH_LABEL: &str = "dev.slipway.bench";
 const MEMORY: u64 = 512 << 20;
+/// Where the raw copies into a volume or a tmpfs unpack.
+const SCRATCH_DIR: &str = "/bench-scratch";
+
+/// Where a raw `tar -x` unpacks the tree: the container's own filesystem (as setups do), a
+/// volume, or memory.
+#[derive(Debug, Clone, Copy)]
+enum CopyTarget {
+    Rootfs,
+    Volume,
+    Tmpfs,
+}
 
 /// Options of `slipway bench setup`.
 #[derive(Debug, Args)]
@@ -90,6 +101,10 @@ struct Report {
     /// The other path, also through raw bollard: the same tar fed to `tar -x` on the stdin
     /// of an exec in a fresh container (what setups use when the image has `tar`).
     raw_exec_tar_ms: f64,
+    /// The same `tar -x` into a volume mounted in the fresh container.
+    raw_exec_tar_volume_ms: f64,
+    /// The same `tar -x` into a tmpfs mounted in the fresh container.
+    raw_exec_tar_tmpfs_ms: f64,
     /// Layers the main image gained over five default-branch setups, each at a new commit
     /// and from a container of the main image (want 0).
     main_image_layer_growth: i64,
@@ -135,9 +150,11 @@ impl Bench {
         &self,
         provisioner: &Provisioner,
         image: ImageRef,
+        mounts: Vec<Mount>,
     ) -> anyhow::Result<ContainerId> {
         provisioner.ensure_environment_network().await?;
         let mut spec = provisioner.container_spec(Some(&self.repo), image, MEMORY)?;
+        spec.mounts.extend(mounts);
         spec.labels
             .insert(BENCH_LABEL.into(), self.bench_id.clone());
         Ok(run_container(self.runtime.as_ref(), &spec).await?)
@@ -160,7 +177,7 @@ impl Bench {
         image: ImageRef,
         branch: &str,
     ) -> anyhow::Result<(Duration, Vec<(Phase, Duration)>)> {
-        let container = self.container(provisioner, image).await?;
+        let container = self.container(provisioner, image, Vec::new()).await?;
         let request = SetupRequest::new(self.repo.clone()).with_branch(branch.parse()?);
         let started = Instant::now();
         let outcome = provisioner.setup(&container, &request, None).await;
@@ -176,9 +193,12 @@ impl Bench {
         &self,
         provisioner: &Provisioner,
         what: &'static str,
+        mounts: Vec<Mount>,
         work: impl AsyncFnOnce(&str) -> anyhow::Result<()>,
     ) -> anyhow::Result<Duration> {
-        let container = self.container(provisioner, self.base_image.clone()).await?;
+        let container = self
+            .container(provisioner, self.base_image.clone(), mounts)
+            .await?;
         let started = Instant::now();
         let done = work(container.as_str()).await;
         let took = started.elapsed();
@@ -196,29 +216,58 @@ impl Bench {
         tree: &[u8],
     ) -> anyhow::Result<Duration> {
         let docker = self.runtime.bollard();
-        self.timed_in_fresh_container(provisioner, "raw upload failed", async |container| {
-            let options = UploadToContainerOptions {
-                path: "/tmp".to_owned(),
-                ..UploadToContainerOptions::default()
-            };
-            let body = slipway_runtime::bollard::body_full(tree.to_vec().into());
-            docker
-                .upload_to_container(container, Some(options), body)
-                .await?;
-            Ok(())
-        })
+        let mounts = Vec::new();
+        self.timed_in_fresh_container(
+            provisioner,
+            "raw upload failed",
+            mounts,
+            async |container| {
+                let options = UploadToContainerOptions {
+                    path: "/tmp".to_owned(),
+                    ..UploadToContainerOptions::default()
+                };
+                let body = slipway_runtime::bollard::body_full(tree.to_vec().into());
+                docker
+                    .upload_to_container(container, Some(options), body)
+                    .await?;
+                Ok(())
+            },
+        )
         .await
     }
 
-    /// Times `tar -x` of `tree` fed on an exec's stdin (raw bollard) in a fresh container.
+    /// Times `tar -x` of `tree` fed on an exec's stdin (raw bollard) in a fresh container,
+    /// unpacked into `target`.
     async fn timed_raw_exec_tar(
         &self,
         provisioner: &Provisioner,
         tree: &[u8],
+        target: CopyTarget,
     ) -> anyhow::Result<Duration> {
         let docker = self.runtime.bollard();
-        self.timed_in_fresh_container(provisioner, "raw exec tar failed", async |container| {
-            let cmd = ["tar", "-x", "-f", "-", "-C", "/tmp"]
+        let (mounts, dir) = match target {
+            CopyTarget::Rootfs => (Vec::new(), "/tmp".to_owned()),
+            CopyTarget::Volume => (
+                vec![Mount::Volume {
+                    name: self.scratch_volume(provisioner)?.name.to_string(),
+                    target: SCRATCH_DIR.to_owned(),
+                    read_only: false,
+                }],
+                // A directory of its own each time: the volume outlives the container.
+                format!("{SCRATCH_DIR}/{}", uuid::Uuid::new_v4().simple()),
+            ),
+            CopyTarget::Tmpfs => (
+                vec![Mount::Tmpfs {
+                    target: SCRATCH_DIR.to_owned(),
+                    size_bytes: Some(MEMORY / 2),
+                }],
+                SCRATCH_DIR.to_owned(),
+            ),
+        };
+        let what = "raw exec tar failed";
+        self.timed_in_fresh_container(provisioner, what, mounts, async |container| {
+            let unpack = r#"mkdir -p "$1" && exec tar -x -f - -C "$1""#;
+            let cmd = ["sh", "-c", unpack, "sh", dir.as_str()]
                 .map(String::from)
                 .to_vec();
             let options = CreateExecOptions {
@@ -250,6 +299,14 @@ impl Bench {
         .await
     }
 
+    /// The volume the raw copies into a volume unpack into (labelled like the bench's
+    /// dependency volume), removed by [`Bench::cleanup`].
+    fn scratch_volume(&self, provisioner: &Provisioner) -> anyhow::Result<VolumeSpec> {
+        let mut volume = provisioner.dependency_volume(&self.repo)?;
+        volume.name = format!("slipway-bench-{}", self.bench_id).parse()?;
+        Ok(volume)
+    }
+
     async fn cleanup(&self, provisioner: &Provisioner) -> anyhow::Result<()> {
         let filter = LabelFilter::default().with(BENCH_LABEL, self.bench_id.clone());
         for container in self.runtime.list_containers(&filter).await? {
@@ -271,11 +328,16 @@ impl Bench {
         for network in self.runtime.list_networks(&filter).await? {
             self.runtime.remove_network(&network.id).await?;
         }
-        let volume = provisioner.dependency_volume(&self.repo)?;
-        match self.runtime.remove_volume(volume.name.as_str()).await {
-            Ok(()) | Err(slipway_core::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+        for volume in [
+            provisioner.dependency_volume(&self.repo)?,
+            self.scratch_volume(provisioner)?,
+        ] {
+            match self.runtime.remove_volume(volume.name.as_str()).await {
+                Ok(()) | Err(slipway_core::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
+        Ok(())
     }
 }
 
@@ -354,8 +416,7 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
         Err(_) => Ok(0),
     };
     bench.cleanup(&warm).await?;
-    let (full, warm_phases, warm_samples, network, wan, branch, noop, raw_upload, raw_exec_tar) =
-        measured?;
+    let (full, warm_phases, warm_samples, network, wan, branch, noop, raw) = measured?;
     let main_image_layer_growth = growth?;
 
     let report = Report {
@@ -374,9 +435,11 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
         branch_switch_ms: median(&branch),
         branch_switch_ratio: round(median(&branch) / full, 3),
         noop_fetch_ms: round(noop.percentile(50.0), 1),
-        raw_upload_ms: median(&raw_upload),
-        warm_over_raw_upload: round(median(&warm_samples) / median(&raw_upload), 2),
-        raw_exec_tar_ms: median(&raw_exec_tar),
+        raw_upload_ms: median(&raw.upload),
+        warm_over_raw_upload: round(median(&warm_samples) / median(&raw.upload), 2),
+        raw_exec_tar_ms: median(&raw.exec_tar),
+        raw_exec_tar_volume_ms: median(&raw.exec_tar_volume),
+        raw_exec_tar_tmpfs_ms: median(&raw.exec_tar_tmpfs),
         main_image_layer_growth,
     };
     if args.json {
@@ -395,9 +458,17 @@ type Measured = (
     Samples,
     Samples,
     Samples,
-    Samples,
-    Samples,
+    RawCopies,
 );
+
+/// The engine alone: the tree into fresh containers, by each path.
+#[derive(Default)]
+struct RawCopies {
+    upload: Samples,
+    exec_tar: Samples,
+    exec_tar_volume: Samples,
+    exec_tar_tmpfs: Samples,
+}
 
 /// The warm setups' phase times.
 #[derive(Default)]
@@ -422,7 +493,9 @@ async fn measure(
     iterations: u32,
 ) -> anyhow::Result<Measured> {
     // 1. The first setup ever: clone, npm ci into the empty volume, dev server; main image.
-    let container = bench.container(warm, bench.base_image.clone()).await?;
+    let container = bench
+        .container(warm, bench.base_image.clone(), Vec::new())
+        .await?;
     let mut first = SetupRequest::new(bench.repo.clone());
     first.build_main_image = true;
     let outcome = warm
@@ -452,14 +525,17 @@ async fn measure(
         .context("the git daemon's URL has no loopback port")?;
     let proxy = WanProxy::start(SocketAddr::from(([127, 0, 0, 1], git_port)), WAN).await?;
     let wan_url = url.replace(&format!(":{git_port}/"), &format!(":{}/", proxy.port()));
-    let (mut warm_samples, mut network, mut branch, mut noop, mut raw_upload, mut raw_exec_tar) = (
-        Samples::default(),
-        Samples::default(),
+    let (mut warm_samples, mut network, mut branch, mut noop) = (
         Samples::default(),
         Samples::default(),
         Samples::default(),
         Samples::default(),
     );
+    let mut raw = RawCopies::default();
+    bench
+        .runtime
+        .ensure_volume(&bench.scratch_volume(warm)?)
+        .await?;
     let commit = cache.resolve(&bench.source(), &"main".parse()?).await?;
     let tree = cache.archive(&bench.source(), &commit).await?;
     for round in 0..iterations {
@@ -500,8 +576,14 @@ async fn measure(
                 .await?,
         );
         // 5. The engine alone: the tree into a fresh container.
-        raw_upload.push(bench.timed_raw_upload(warm, &tree).await?);
-        raw_exec_tar.push(bench.timed_raw_exec_tar(warm, &tree).await?);
+        raw.upload.push(bench.timed_raw_upload(warm, &tree).await?);
+        for (samples, target) in [
+            (&mut raw.exec_tar, CopyTarget::Rootfs),
+            (&mut raw.exec_tar_volume, CopyTarget::Volume),
+            (&mut raw.exec_tar_tmpfs, CopyTarget::Tmpfs),
+        ] {
+            samples.push(bench.timed_raw_exec_tar(warm, &tree, target).await?);
+        }
     }
     for _ in 0..10 {
         let started = Instant::now();
@@ -516,8 +598,7 @@ async fn measure(
         wan,
         branch,
         noop,
-        raw_upload,
-        raw_exec_tar,
+        raw,
     ))
 }
 
@@ -534,7 +615,7 @@ async fn layer_growth(
     for round in 0..5 {
         let file = RepoFile::new("docs/round.md", format!("round {round}\n"));
         synthetic.commit("main", Some("main"), &[file], &[], "another commit on main")?;
-        let container = bench.container(warm, image.clone()).await?;
+        let container = bench.container(warm, image.clone(), Vec::new()).await?;
         let mut request = SetupRequest::new(bench.repo.clone()).with_branch("main".parse()?);
         request.build_main_image = true;
         let setup = warm.setup(&container, &request, None).await;
@@ -592,6 +673,14 @@ fn print_table(report: &Report) {
     table.row([
         "raw engine: the tree's tar into `tar -x` on an exec's stdin".to_owned(),
         ms(report.raw_exec_tar_ms),
+    ]);
+    table.row([
+        "  the same into a volume".to_owned(),
+        ms(report.raw_exec_tar_volume_ms),
+    ]);
+    table.row([
+        "  the same into a tmpfs".to_owned(),
+        ms(report.raw_exec_tar_tmpfs_ms),
     ]);
     table.row([
         "fetch with nothing new".to_owned(),
