@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use slipway_core::prelude::*;
 use slipway_core::{
-    run_container, BuildRequest, CommitRequest, ContainerSpec, ErrorKind, ImageRef, PruneFilter,
-    RemoveOptions, Role,
+    run_container, BuildRequest, CommitRequest, ContainerSpec, ErrorKind, ImageId, ImageRef,
+    PruneFilter, RemoveOptions, Role,
 };
 use slipway_testkit::engine::TestEngine;
 use slipway_testkit::{require_engine, Need};
@@ -14,6 +14,27 @@ fn image_name(engine: &TestEngine, what: &str) -> ImageRef {
     format!("slipway-test/{what}-{}:1", engine.scope())
         .parse()
         .unwrap()
+}
+
+/// Commits a fresh sleeper container as `image` with `labels` and removes the container.
+async fn commit_sleeper(
+    engine: &TestEngine,
+    image: &ImageRef,
+    labels: slipway_core::Labels,
+) -> ImageId {
+    let runtime = engine.runtime();
+    let id = run_container(runtime, &engine.sleeper("commit-sleeper"))
+        .await
+        .unwrap();
+    let committed = runtime
+        .commit(&id, &CommitRequest::new(image.clone(), labels))
+        .await
+        .unwrap();
+    runtime
+        .remove_container(&id, RemoveOptions::force())
+        .await
+        .unwrap();
+    committed
 }
 
 fn context(dockerfile: &str) -> Vec<u8> {
@@ -213,21 +234,8 @@ async fn prune_removes_only_matching_images_older_than_asked() {
         return;
     };
     let runtime = engine.runtime();
-    let id = run_container(runtime, &engine.sleeper("prune"))
-        .await
-        .unwrap();
     let image = image_name(&engine, "prune");
-    runtime
-        .commit(
-            &id,
-            &CommitRequest::new(image.clone(), engine.labels(Role::Build)),
-        )
-        .await
-        .unwrap();
-    runtime
-        .remove_container(&id, RemoveOptions::force())
-        .await
-        .unwrap();
+    commit_sleeper(&engine, &image, engine.labels(Role::Build)).await;
 
     let young = PruneFilter {
         labels: engine.filter(),
@@ -277,21 +285,8 @@ async fn prunes_at_the_same_time_all_succeed() {
     // one deletes; each of ours waits for its turn instead.
     let mut images = Vec::new();
     for n in 0..3 {
-        let id = run_container(runtime, &engine.sleeper("prune-many"))
-            .await
-            .unwrap();
         let image = image_name(&engine, &format!("prune-many-{n}"));
-        runtime
-            .commit(
-                &id,
-                &CommitRequest::new(image.clone(), engine.labels(Role::Build)),
-            )
-            .await
-            .unwrap();
-        runtime
-            .remove_container(&id, RemoveOptions::force())
-            .await
-            .unwrap();
+        commit_sleeper(&engine, &image, engine.labels(Role::Build)).await;
         images.push(image);
     }
     let all = PruneFilter {
@@ -343,21 +338,9 @@ async fn an_untagged_only_prune_takes_what_a_retag_left_and_keeps_the_tagged_ima
     let mut ids = Vec::new();
     // Two commits to one tag: the first is left untagged.
     for round in ["one", "two"] {
-        let id = run_container(runtime, &engine.sleeper("retag"))
-            .await
-            .unwrap();
         let mut labels = engine.labels(Role::Build);
         labels.insert("dev.slipway.round".into(), round.into());
-        ids.push(
-            runtime
-                .commit(&id, &CommitRequest::new(image.clone(), labels))
-                .await
-                .unwrap(),
-        );
-        runtime
-            .remove_container(&id, RemoveOptions::force())
-            .await
-            .unwrap();
+        ids.push(commit_sleeper(&engine, &image, labels).await);
     }
     let untagged = PruneFilter {
         labels: engine.filter(),
