@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary as EngineSummary,
     EndpointSettings, HostConfig, HostConfigLogConfig, Mount as EngineMount, MountTmpfsOptions,
-    MountType, NetworkingConfig, PortBinding as EnginePortBinding,
+    MountType, MountVolumeOptions, NetworkingConfig, PortBinding as EnginePortBinding,
 };
 use slipway_core::{
     ContainerId, ContainerInfo, ContainerSpec, ContainerState, ContainerSummary, ImageId, Labels,
@@ -34,7 +34,8 @@ pub(crate) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     }
     let mut host_config = HostConfig {
         port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
-        mounts: (!spec.mounts.is_empty()).then(|| spec.mounts.iter().map(engine_mount).collect()),
+        mounts: engine_mounts(spec),
+        tmpfs: executable_tmpfs(spec),
         memory: spec.resources.memory_bytes.map(saturating_i64),
         // Swap equal to memory means "no swap": the limit is what the container gets.
         memory_swap: spec.resources.memory_bytes.map(saturating_i64),
@@ -118,8 +119,61 @@ pub fn apply_privilege(host_config: &mut HostConfig, profile: &PrivilegeProfile)
     }
 }
 
-fn engine_mount(mount: &Mount) -> EngineMount {
+/// The mounts the engine takes in `Mounts`: all but executable tmpfs.
+fn engine_mounts(spec: &ContainerSpec) -> Option<Vec<EngineMount>> {
+    let mounts: Vec<EngineMount> = spec
+        .mounts
+        .iter()
+        .filter(|mount| {
+            !matches!(
+                mount,
+                Mount::Tmpfs {
+                    executable: true,
+                    ..
+                }
+            )
+        })
+        .map(|mount| engine_mount(mount, &spec.labels))
+        .collect();
+    (!mounts.is_empty()).then_some(mounts)
+}
+
+/// Executable tmpfs go in `Tmpfs` (path → mount options): API 1.41's `Mounts` can't lift
+/// the `noexec` the engine puts on them, an `exec` option there can.
+fn executable_tmpfs(spec: &ContainerSpec) -> Option<HashMap<String, String>> {
+    let tmpfs: HashMap<String, String> = spec
+        .mounts
+        .iter()
+        .filter_map(|mount| match mount {
+            Mount::Tmpfs {
+                target,
+                size_bytes,
+                executable: true,
+            } => {
+                let mut options = "rw,exec".to_owned();
+                if let Some(size) = size_bytes {
+                    options.push_str(&format!(",size={size}"));
+                }
+                Some((target.clone(), options))
+            }
+            _ => None,
+        })
+        .collect();
+    (!tmpfs.is_empty()).then_some(tmpfs)
+}
+
+fn engine_mount(mount: &Mount, labels: &Labels) -> EngineMount {
     match mount {
+        // An anonymous volume: `remove_container` with `volumes` takes it away.
+        Mount::Scratch { target } => EngineMount {
+            typ: Some(MountType::VOLUME),
+            target: Some(target.clone()),
+            volume_options: Some(MountVolumeOptions {
+                labels: Some(labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                ..MountVolumeOptions::default()
+            }),
+            ..EngineMount::default()
+        },
         Mount::Volume {
             name,
             target,
@@ -142,7 +196,9 @@ fn engine_mount(mount: &Mount) -> EngineMount {
             read_only: Some(*read_only),
             ..EngineMount::default()
         },
-        Mount::Tmpfs { target, size_bytes } => EngineMount {
+        Mount::Tmpfs {
+            target, size_bytes, ..
+        } => EngineMount {
             typ: Some(MountType::TMPFS),
             target: Some(target.clone()),
             tmpfs_options: size_bytes.map(|size| MountTmpfsOptions {
@@ -287,6 +343,36 @@ mod tests {
         assert_eq!(host.memory, Some(64 << 20));
         assert_eq!(host.memory_swap, Some(64 << 20));
         assert_eq!(body.env, Some(vec!["A=1".to_owned()]));
+    }
+
+    #[test]
+    fn scratch_volumes_are_labelled_and_executable_tmpfs_lift_noexec() {
+        let spec = ContainerSpec::new("busybox:1".parse().unwrap())
+            .with_labels(Labels::from([("team".to_owned(), "web".to_owned())]))
+            .with_mount(Mount::Scratch {
+                target: "/app".into(),
+            })
+            .with_mount(Mount::Tmpfs {
+                target: "/run/app".into(),
+                size_bytes: Some(1 << 20),
+                executable: true,
+            })
+            .with_mount(Mount::Tmpfs {
+                target: "/tmp".into(),
+                size_bytes: None,
+                executable: false,
+            });
+        let host = create_body(&spec).host_config.unwrap();
+        let mounts = host.mounts.unwrap();
+        assert_eq!(mounts.len(), 2);
+        assert_eq!(
+            (mounts[0].typ, mounts[0].source.as_deref()),
+            (Some(MountType::VOLUME), None)
+        );
+        let labels = mounts[0].volume_options.clone().unwrap().labels.unwrap();
+        assert_eq!(labels["team"], "web");
+        assert_eq!(mounts[1].typ, Some(MountType::TMPFS));
+        assert_eq!(host.tmpfs.unwrap()["/run/app"], "rw,exec,size=1048576");
     }
 
     #[test]

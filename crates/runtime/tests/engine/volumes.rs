@@ -165,3 +165,54 @@ async fn removing_a_missing_volume_is_not_found() {
         "volume `slipway-test-never-made` not found"
     );
 }
+
+#[tokio::test]
+async fn a_scratch_volume_carries_the_container_s_labels_and_goes_with_it() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let runtime = engine.runtime();
+    let spec = engine.sleeper("scratch").with_mount(Mount::Scratch {
+        target: "/app".into(),
+    });
+    let container = run_container(runtime, &spec).await.unwrap();
+    sh(runtime, &container, "echo tree > /app/file").await;
+    let volumes = runtime.list_volumes(&engine.filter()).await.unwrap();
+    assert_eq!(volumes.len(), 1, "{volumes:?}");
+    assert!(engine.filter().matches(&volumes[0].labels), "{volumes:?}");
+    runtime
+        .remove_container(&container, RemoveOptions::force())
+        .await
+        .unwrap();
+    assert!(runtime
+        .list_volumes(&engine.filter())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn an_executable_tmpfs_runs_scripts_and_a_plain_one_does_not() {
+    let Some(engine) = require_engine!() else {
+        return;
+    };
+    let runtime = engine.runtime();
+    let tmpfs = |target: &str, executable| Mount::Tmpfs {
+        target: target.into(),
+        size_bytes: Some(8 << 20),
+        executable,
+    };
+    let spec = engine
+        .sleeper("tmpfs")
+        .with_mount(tmpfs("/app", true))
+        .with_mount(tmpfs("/scratch", false));
+    let container = run_container(runtime, &spec).await.unwrap();
+    let run = "for dir in /app /scratch; do printf '#!/bin/sh\\necho ran\\n' > $dir/x; chmod +x $dir/x; $dir/x 2>/dev/null || echo refused; done";
+    assert_eq!(sh(runtime, &container, run).await, "ran\nrefused\n");
+    let size = "df -k /app | tail -1 | awk '{print $2}'";
+    assert_eq!(sh(runtime, &container, size).await, "8192\n");
+    runtime
+        .remove_container(&container, RemoveOptions::force())
+        .await
+        .unwrap();
+}

@@ -260,6 +260,7 @@ impl Bench {
                 vec![Mount::Tmpfs {
                     target: SCRATCH_DIR.to_owned(),
                     size_bytes: Some(MEMORY / 2),
+                    executable: true,
                 }],
                 SCRATCH_DIR.to_owned(),
             ),
