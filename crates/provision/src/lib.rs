@@ -44,9 +44,9 @@ pub use environments::{
 };
 pub use error::GitError;
 pub use provisioner::{
-    command_for, lockfile_hash, EnvValue, EventSink, Phase, ProvisionConfig, Provisioner,
-    SetupError, SetupEvent, SetupOutcome, SetupRequest, BASE_IMAGE_LABEL, COMMIT_LABEL, LOCKFILES,
-    LOCKFILE_LABEL, MARKER_FILE,
+    command_for, lockfile_hash, AppStorage, EnvValue, EventSink, Phase, ProvisionConfig,
+    Provisioner, SetupError, SetupEvent, SetupOutcome, SetupRequest, BASE_IMAGE_LABEL,
+    COMMIT_LABEL, LOCKFILES, LOCKFILE_LABEL, MARKER_FILE,
 };
 pub use repo_cache::{
     validate_remote_url, GitRepoCache, StopReason, DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_FETCH_BYTES,

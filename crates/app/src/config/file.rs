@@ -84,6 +84,8 @@ pub(crate) struct FileProvision {
     pub(crate) url_template: Option<String>,
     pub(crate) install_command: Option<String>,
     pub(crate) start_command: Option<String>,
+    pub(crate) direct_npm_scripts: Option<bool>,
+    pub(crate) app_storage: Option<String>,
     pub(crate) port: Option<u16>,
     pub(crate) memory_mb: Option<u64>,
     pub(crate) ready_timeout_secs: Option<u64>,

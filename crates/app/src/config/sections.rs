@@ -239,6 +239,15 @@ impl ProvisionSetup {
                 start_command: file
                     .start_command
                     .unwrap_or(config_defaults.start_command.clone()),
+                direct_npm_scripts: file
+                    .direct_npm_scripts
+                    .unwrap_or(config_defaults.direct_npm_scripts),
+                app_storage: match file.app_storage {
+                    Some(text) => text
+                        .parse()
+                        .map_err(|e: Error| e.context("invalid provision.app_storage"))?,
+                    None => config_defaults.app_storage,
+                },
                 port: file.port.unwrap_or(config_defaults.port),
                 ready_timeout: file
                     .ready_timeout_secs

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use slipway_core::{ErrorKind, PortRange};
 use slipway_pool::MemoryBudget;
+use slipway_provision::AppStorage;
 use slipway_runtime::Endpoint;
 
 use super::*;
@@ -68,6 +69,8 @@ fn defaults_to_the_local_socket_dot_slipway_and_the_seed_s_pool() {
         "node:24-slim"
     );
     assert_eq!(config.provision.config.start_command, "npm run dev");
+    assert!(config.provision.config.direct_npm_scripts);
+    assert_eq!(config.provision.config.app_storage, AppStorage::Memory);
     assert_eq!(config.runs.run_image.as_str(), "docker:28-dind");
     assert_eq!(config.runs.privilege, PrivilegeChoice::Privileged);
 }
@@ -144,7 +147,7 @@ fn pools_provisioning_and_runs_read_their_sections() {
     let (_dir, path) = file(
         "[pool]\nmemory_budget_mb = 4096\nport_range = \"11000-11999\"\n\n\
          [[pools]]\nimage = \"busybox:1\"\nports = [8080]\nmemory_mb = 64\ntarget = 5\n\n\
-         [provision]\nbase_image = \"slipway-test/node:1\"\nstart_command = \"npm start\"\nport = 8080\n\n\
+         [provision]\nbase_image = \"slipway-test/node:1\"\nstart_command = \"npm start\"\ndirect_npm_scripts = false\napp_storage = \"volume\"\nport = 8080\n\n\
          [buildkit]\nprivilege = \"caps\"\nprobe = \"tcp\"\ncache_key = \"ci\"\n",
     );
     let config = Config::load(&with_file(&path), &env(&[("SLIPWAY_GIT_TOKEN", "tok")])).unwrap();
@@ -169,6 +172,8 @@ fn pools_provisioning_and_runs_read_their_sections() {
         ),
         ("npm start", 8080)
     );
+    assert!(!config.provision.config.direct_npm_scripts);
+    assert_eq!(config.provision.config.app_storage, AppStorage::Volume);
     let credentials = config.provision.environments.credentials.unwrap();
     assert_eq!(
         (credentials.username.as_str(), credentials.secret.expose()),
@@ -194,6 +199,10 @@ fn unknown_keys_bad_values_and_huge_sizes_are_clear_errors() {
             "provision.memory_mb",
         ),
         ("[buildkit]\nprivilege = \"root\"\n", "buildkit.privilege"),
+        (
+            "[provision]\napp_storage = \"disk\"\n",
+            "provision.app_storage",
+        ),
         ("[buildkit]\ncache_key = \"../x\"\n", "buildkit.cache_key"),
         (
             "[buildkit]\nlabels = { \"dev.slipway.instance\" = \"other\" }\n",

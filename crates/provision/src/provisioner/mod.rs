@@ -2,6 +2,7 @@
 //! container, in phases (cloning → installing → starting → ready).
 
 mod install;
+mod launch;
 mod naming;
 mod phases;
 mod request;
@@ -42,11 +43,51 @@ pub const LOCKFILE_LABEL: &str = "dev.slipway.lockfile-hash";
 /// The file in the dependency volume recording which lockfile it was installed from.
 pub const MARKER_FILE: &str = ".slipway-lockfile";
 
+/// Where an environment's app directory lives when its image doesn't hold the tree.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AppStorage {
+    /// A tmpfs of up to half the environment's memory, counted against its limit and emptied
+    /// when the container stops (the next setup copies the tree again). Unpacking a tree
+    /// there costs what the copy costs, not what the disk charges for thousands of new files.
+    #[default]
+    Memory,
+    /// A volume of the container's own, on disk, removed with it: for trees too big to keep
+    /// in memory.
+    Volume,
+}
+
+impl AppStorage {
+    /// The name users write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppStorage::Memory => "memory",
+            AppStorage::Volume => "volume",
+        }
+    }
+}
+
+impl std::str::FromStr for AppStorage {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "memory" => Ok(AppStorage::Memory),
+            "volume" => Ok(AppStorage::Volume),
+            other => Err(Error::invalid(
+                "app storage",
+                format!("`{}` is not `memory` or `volume`", other.escape_debug()),
+            )),
+        }
+    }
+}
+
 /// How setups are done. Binaries fill this from their configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvisionConfig {
     /// Where the tree goes in the container (default `/app`).
     pub app_dir: String,
+    /// Where the app directory lives in containers whose image doesn't hold the tree.
+    pub app_storage: AppStorage,
     /// Where the shared dependency volume is mounted (default `/app/node_modules`).
     pub deps_mount: String,
     /// Name of a repo's dependency volume (default `{owner}-{repo}-{hash}-node_modules`;
@@ -58,6 +99,10 @@ pub struct ProvisionConfig {
     pub install_command: Option<String>,
     /// The dev-server command (default `npm run dev`).
     pub start_command: String,
+    /// Runs `npm run NAME` and `npm start` as npm would — the script from `package.json`
+    /// with `node_modules/.bin` on `PATH` and npm's lifecycle variables — without starting
+    /// npm itself (default on; hooks or arguments always go through npm).
+    pub direct_npm_scripts: bool,
     /// The container port the dev server listens on (default 3000).
     pub port: u16,
     /// How long an install may run (default 15 minutes).
@@ -75,11 +120,13 @@ impl Default for ProvisionConfig {
     fn default() -> Self {
         Self {
             app_dir: "/app".into(),
+            app_storage: AppStorage::default(),
             deps_mount: "/app/node_modules".into(),
             volume_template: "{owner}-{repo}-{hash}-node_modules".into(),
             image_template: "slipway/{owner}-{repo}-{hash}:main".into(),
             install_command: None,
             start_command: "npm run dev".into(),
+            direct_npm_scripts: true,
             port: 3000,
             install_timeout: Duration::from_secs(15 * 60),
             ready_timeout: Duration::from_secs(60),
@@ -252,13 +299,21 @@ impl Provisioner {
     }
 
     /// The container an environment needs: `image`, idle until set up, the dev port
-    /// published and, for a `repo`, its dependency volume mounted.
+    /// published and, for a `repo`, its dependency volume mounted. The app directory is
+    /// kept as [`ProvisionConfig::app_storage`] says, outside the storage driver's layer
+    /// (where unpacking thousands of files is slowest) — except in the repo's main image,
+    /// which holds the tree in its layers already.
     pub fn container_spec(
         &self,
         repo: Option<&RepoSlug>,
         image: ImageRef,
         memory_bytes: u64,
     ) -> Result<ContainerSpec> {
+        let main_image = match repo {
+            Some(repo) => Some(self.main_image(repo)?),
+            None => None,
+        };
+        let app_in_image = main_image.as_ref() == Some(&image);
         let mut spec = ContainerSpec::new(image)
             .with_cmd(IDLE_COMMAND)
             .with_init(true)
@@ -269,6 +324,18 @@ impl Provisioner {
             spec.network = Some(NetworkAttachment {
                 network: self.environment_network().name.to_string(),
                 aliases: Vec::new(),
+            });
+        }
+        if !app_in_image {
+            let target = self.config.app_dir.clone();
+            spec = spec.with_mount(match self.config.app_storage {
+                AppStorage::Memory => Mount::Tmpfs {
+                    target,
+                    size_bytes: (memory_bytes > 0).then_some(memory_bytes / 2),
+                    // A tree's scripts run from it.
+                    executable: true,
+                },
+                AppStorage::Volume => Mount::Scratch { target },
             });
         }
         if let Some(repo) = repo {

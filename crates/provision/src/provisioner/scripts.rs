@@ -20,8 +20,10 @@ pub(crate) const REMOVE_FILES: &str = r#"cd "$1" || exit 1; shift; rm -f -- "$@"
 pub(crate) const WRITE_MARKER: &str = r#"mkdir -p "$(dirname "$1")" && printf '%s' "$2" > "$1""#;
 
 /// Starts the dev server in the background with its output in the container's log stream
-/// (PID 1's stdout/stderr) and prints its pid. Args: app dir, command.
+/// (PID 1's stdout/stderr) and prints its pid. Args: app dir, command, a directory to put in
+/// front of `PATH` (may be empty).
 pub(crate) const START: &str = r#"cd "$1" || exit 1
+if [ -n "$3" ]; then PATH="$3:$PATH"; export PATH; fi
 if [ -w /proc/1/fd/1 ]; then out=/proc/1/fd/1; err=/proc/1/fd/2; else out=/tmp/slipway-dev.log; err=$out; fi
 ( exec sh -c "$2" ) >"$out" 2>"$err" </dev/null &
 echo $!"#;

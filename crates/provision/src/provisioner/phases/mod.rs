@@ -97,6 +97,18 @@ impl<'a> SetupRun<'a> {
         args: &[&str],
         timeout: Duration,
     ) -> Result<ExecOutcome> {
+        self.sh_with_env(what, script, args, timeout, &[]).await
+    }
+
+    /// [`SetupRun::sh`] with `extra_env` set besides the request's variables.
+    pub(super) async fn sh_with_env(
+        &self,
+        what: &'static str,
+        script: &str,
+        args: &[&str],
+        timeout: Duration,
+        extra_env: &[(String, String)],
+    ) -> Result<ExecOutcome> {
         let mut cmd = vec![
             "/bin/sh".to_owned(),
             "-c".to_owned(),
@@ -106,6 +118,7 @@ impl<'a> SetupRun<'a> {
         cmd.extend(args.iter().map(|a| (*a).to_owned()));
         let mut request = ExecRequest::new(cmd).with_timeout(timeout);
         request.env = self.request.exec_env();
+        request.env.extend(extra_env.iter().cloned());
         self.provisioner
             .runtime
             .exec(self.container, &request)
@@ -124,7 +137,20 @@ impl<'a> SetupRun<'a> {
         script: &str,
         args: &[&str],
     ) -> Result<String> {
-        let outcome = self.sh(what, script, args, SHORT_EXEC).await?;
+        self.sh_ok_with_env(what, script, args, &[]).await
+    }
+
+    /// [`SetupRun::sh_ok`] with `extra_env` set besides the request's variables.
+    pub(super) async fn sh_ok_with_env(
+        &self,
+        what: &'static str,
+        script: &str,
+        args: &[&str],
+        extra_env: &[(String, String)],
+    ) -> Result<String> {
+        let outcome = self
+            .sh_with_env(what, script, args, SHORT_EXEC, extra_env)
+            .await?;
         if outcome.success() {
             return Ok(outcome.stdout_text());
         }
@@ -152,7 +178,7 @@ impl<'a> SetupRun<'a> {
         let started = Instant::now();
         self.emit(Phase::Starting, true, None, Vec::new(), None);
         let mut log = Vec::new();
-        self.start_phase(&mut log).await?;
+        self.start_phase(&checkout, &mut log).await?;
         self.finish(Phase::Starting, started, log);
 
         let main_image = self.maybe_commit_main_image(&checkout, lock_hash).await?;

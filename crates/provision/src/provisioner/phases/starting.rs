@@ -5,12 +5,17 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use slipway_core::LogOptions;
 
-use super::{Result, SetupRun, LOG_TAIL};
+use super::{Checkout, Result, SetupRun, LOG_TAIL};
+use crate::provisioner::launch::{launch, Launch};
 use crate::provisioner::scripts;
 use crate::provisioner::setup_error::SetupError;
 
 impl SetupRun<'_> {
-    pub(super) async fn start_phase(&self, log: &mut Vec<String>) -> Result<()> {
+    pub(super) async fn start_phase(
+        &self,
+        checkout: &Checkout,
+        log: &mut Vec<String>,
+    ) -> Result<()> {
         let config = &self.provisioner.config;
         let command = self
             .request
@@ -18,11 +23,23 @@ impl SetupRun<'_> {
             .clone()
             .unwrap_or_else(|| config.start_command.clone());
         log.push(format!("$ {command}"));
+        let launch = self.launch(checkout, &command).await?;
+        if launch.command != command {
+            log.push(format!(
+                "running the npm script directly: {}",
+                launch.command
+            ));
+        }
         let pid = self
-            .sh_ok(
+            .sh_ok_with_env(
                 "start the dev server",
                 scripts::START,
-                &[&config.app_dir, &command],
+                &[
+                    &config.app_dir,
+                    &launch.command,
+                    launch.path_prefix.as_deref().unwrap_or_default(),
+                ],
+                &launch.env,
             )
             .await?;
         let pid = pid.trim().to_owned();
@@ -54,6 +71,22 @@ impl SetupRun<'_> {
                 output: self.last_logs().await,
             }),
         }
+    }
+
+    /// How `command` starts: an npm script directly when the config allows it and the
+    /// tree's `package.json` says what it runs.
+    async fn launch(&self, checkout: &Checkout, command: &str) -> Result<Launch> {
+        let config = &self.provisioner.config;
+        if !config.direct_npm_scripts {
+            return Ok(Launch::as_written(command));
+        }
+        let package = self
+            .provisioner
+            .cache
+            .read_file(&self.source, &checkout.commit, "package.json")
+            .await
+            .map_err(|error| self.read_error("package.json", error))?;
+        Ok(launch(command, package.as_deref(), &config.app_dir))
     }
 
     async fn last_logs(&self) -> String {
