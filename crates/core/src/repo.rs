@@ -1,8 +1,12 @@
 //! The [`RepoCache`] trait: local bare mirrors of git repositories.
 
 use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
+use futures_core::stream::BoxStream;
+use futures_core::Stream;
 
 use crate::names::{GitRef, RemoteUrl, RepoSlug};
 use crate::time::Timestamp;
@@ -115,6 +119,17 @@ pub struct TreeDiff {
     pub deleted: Vec<String>,
 }
 
+/// A tar produced whole, as a stream of one chunk.
+struct Whole(Option<Vec<u8>>);
+
+impl Stream for Whole {
+    type Item = Result<Vec<u8>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Poll::Ready(self.0.take().map(Ok))
+    }
+}
+
 /// Bare mirrors of repositories, so that checkouts never touch the network twice.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
@@ -131,6 +146,16 @@ pub trait RepoCache: Send + Sync {
     async fn default_branch(&self, source: &RepoSource) -> Result<GitRef>;
     /// A tar of the commit's tree (modes and symlinks kept).
     async fn archive(&self, source: &RepoSource, commit: &CommitId) -> Result<Vec<u8>>;
+    /// [`RepoCache::archive`] in chunks as it is produced, so it can be sent while the tree
+    /// is still being read (the default produces it whole first).
+    async fn archive_stream(
+        &self,
+        source: &RepoSource,
+        commit: &CommitId,
+    ) -> Result<BoxStream<'static, Result<Vec<u8>>>> {
+        let tar = self.archive(source, commit).await?;
+        Ok(Box::pin(Whole(Some(tar))))
+    }
     /// A tar of only `paths` (files) of the commit's tree; paths missing at the commit are
     /// skipped.
     async fn archive_paths(

@@ -3,6 +3,7 @@
 
 mod mirror;
 mod remote_url;
+mod stream;
 mod tree;
 
 pub use mirror::StopReason;
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::stream::BoxStream;
 use sha2::{Digest, Sha256};
 use slipway_core::{
     CommitId, Error, GitCredentials, GitRef, MirrorInfo, RemoteUrl, RepoCache, RepoSource, Result,
@@ -22,6 +24,7 @@ use tokio::time::Instant;
 
 use crate::error::GitError;
 pub use remote_url::{validate_remote_url, DEFAULT_URL_TEMPLATE};
+use stream::ChunkWriter;
 
 /// Bare mirrors under `<root>/<owner>/<repo>.git` (from the URL template) and
 /// `<root>/remotes/<hash of the URL>/<owner>/<repo>.git` (from an explicit remote), so an
@@ -213,6 +216,26 @@ impl RepoCache for GitRepoCache {
             commit.clone(),
         );
         Self::blocking(move || tree::archive(&path, &repo, &commit, None)).await
+    }
+
+    async fn archive_stream(
+        &self,
+        source: &RepoSource,
+        commit: &CommitId,
+    ) -> Result<BoxStream<'static, Result<Vec<u8>>>> {
+        let (path, repo, commit) = (
+            self.mirror_path(source),
+            source.repo.clone(),
+            commit.clone(),
+        );
+        let (mut writer, stream) = ChunkWriter::channel();
+        tokio::task::spawn_blocking(move || {
+            // On failure the stream ends with the error, never short as if complete.
+            if let Err(error) = tree::archive_into(&path, &repo, &commit, None, &mut writer) {
+                writer.fail(error.into_core());
+            }
+        });
+        Ok(stream)
     }
 
     async fn archive_paths(

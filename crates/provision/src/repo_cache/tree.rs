@@ -1,6 +1,7 @@
 //! Reading commits out of a mirror: refs, files, tar archives and diffs, with no working
 //! directory (blocking; run on a worker thread).
 
+use std::io::Write;
 use std::path::Path;
 
 use git2::{Delta, ObjectType, Oid, Repository, Tree};
@@ -118,8 +119,8 @@ pub(crate) fn read_file(
 }
 
 /// Writes the blob at `path` (a file or symlink) into the archive.
-fn append_blob(
-    builder: &mut tar::Builder<Vec<u8>>,
+fn append_blob<W: Write>(
+    builder: &mut tar::Builder<W>,
     repo: &Repository,
     slug: &RepoSlug,
     path: &str,
@@ -160,8 +161,8 @@ fn append_blob(
     }
 }
 
-fn append_dir(
-    builder: &mut tar::Builder<Vec<u8>>,
+fn append_dir<W: Write>(
+    builder: &mut tar::Builder<W>,
     slug: &RepoSlug,
     path: &str,
     mtime: u64,
@@ -212,8 +213,8 @@ fn check_path(slug: &RepoSlug, path: &str) -> Result<(), GitError> {
         .try_for_each(|component| check_name(slug, path, component.as_bytes()))
 }
 
-fn walk(
-    builder: &mut tar::Builder<Vec<u8>>,
+fn walk<W: Write>(
+    builder: &mut tar::Builder<W>,
     repo: &Repository,
     slug: &RepoSlug,
     tree: &Tree<'_>,
@@ -259,9 +260,22 @@ pub(crate) fn archive(
     commit: &CommitId,
     paths: Option<&[String]>,
 ) -> Result<Vec<u8>, GitError> {
+    let mut out = Vec::new();
+    archive_into(path, slug, commit, paths, &mut out)?;
+    Ok(out)
+}
+
+/// [`archive`] written to `out` as it is produced (complete when this returns `Ok`).
+pub(crate) fn archive_into<W: Write>(
+    path: &Path,
+    slug: &RepoSlug,
+    commit: &CommitId,
+    paths: Option<&[String]>,
+    out: &mut W,
+) -> Result<(), GitError> {
     let repo = open(path, slug)?;
     let (tree, mtime) = commit_tree(&repo, slug, commit)?;
-    let mut builder = tar::Builder::new(Vec::new());
+    let mut builder = tar::Builder::new(out);
     match paths {
         None => walk(&mut builder, &repo, slug, &tree, "", mtime)?,
         Some(paths) => {
@@ -284,7 +298,11 @@ pub(crate) fn archive(
             }
         }
     }
-    builder.into_inner().map_err(|source| GitError::Archive {
+    let out = builder.into_inner().map_err(|source| GitError::Archive {
+        repo: slug.to_string(),
+        source,
+    })?;
+    out.flush().map_err(|source| GitError::Archive {
         repo: slug.to_string(),
         source,
     })
