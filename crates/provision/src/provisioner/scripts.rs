@@ -13,6 +13,15 @@ for entry in * .[!.]* ..?*; do
   rm -rf -- "$entry"
 done"#;
 
+/// Unpacks the tar on stdin into the app directory and prints [`UNPACK_STATUS`] with `tar`'s
+/// exit status (127: no `tar`), its messages before it. Args: app dir.
+pub(crate) const UNPACK: &str = r#"mkdir -p "$1" || exit 1
+tar -x -f - -C "$1" 2>&1
+echo "slipway-unpack-status:$?""#;
+
+/// What [`UNPACK`]'s status line starts with.
+pub(crate) const UNPACK_STATUS: &str = "slipway-unpack-status:";
+
 /// Removes files. Args: app dir, then the paths.
 pub(crate) const REMOVE_FILES: &str = r#"cd "$1" || exit 1; shift; rm -f -- "$@""#;
 
@@ -20,18 +29,17 @@ pub(crate) const REMOVE_FILES: &str = r#"cd "$1" || exit 1; shift; rm -f -- "$@"
 pub(crate) const WRITE_MARKER: &str = r#"mkdir -p "$(dirname "$1")" && printf '%s' "$2" > "$1""#;
 
 /// Starts the dev server in the background with its output in the container's log stream
-/// (PID 1's stdout/stderr) and prints its pid. Args: app dir, command, a directory to put in
-/// front of `PATH` (may be empty).
-pub(crate) const START: &str = r#"cd "$1" || exit 1
+/// (PID 1's stdout/stderr), then waits — in the same exec, no round trip between — until
+/// something listens on the port (the container's socket table, read with shell builtins
+/// only, every 10 ms; a connect probe where `/proc/net/tcp` can't be read): 0 once it
+/// listens, 3 when the dev server exits first, 4 when the attempts run out, 1 when the app
+/// directory is missing. Args: app dir, command, a directory to put in front of `PATH` (may
+/// be empty), port, attempts (10 ms apart).
+pub(crate) const START_AND_WAIT: &str = r#"cd "$1" || exit 1
 if [ -n "$3" ]; then PATH="$3:$PATH"; export PATH; fi
 if [ -w /proc/1/fd/1 ]; then out=/proc/1/fd/1; err=/proc/1/fd/2; else out=/tmp/slipway-dev.log; err=$out; fi
 ( exec sh -c "$2" ) >"$out" 2>"$err" </dev/null &
-echo $!"#;
-
-/// Waits until something listens on the port (the container's socket table, read with shell
-/// builtins only, every 10 ms; a connect probe where `/proc/net/tcp` can't be read), or the
-/// dev server exits (3), or the attempts run out (4). Args: pid, port, attempts (10 ms apart).
-pub(crate) const WAIT_FOR_PORT: &str = r#"pid=$1; port=$2; attempts=$3
+pid=$!; port=$4; attempts=$5
 suffix=$(printf ':%04X' "$port")
 listening() {
   found=1

@@ -44,6 +44,16 @@ pub(crate) fn engine(image: &str) -> (FakeRuntime, Arc<Mutex<Shell>>) {
     (fake, shell)
 }
 
+/// What a container answers to the streamed tree when the test cares only about later
+/// steps: `tar -x` succeeded.
+pub(crate) fn unpacked(request: &ExecRequest) -> Option<ExecOutcome> {
+    (request.cmd.get(2).map(String::as_str) == Some(scripts::UNPACK)).then(|| ExecOutcome {
+        exit_code: Some(0),
+        stdout: format!("{}0\n", scripts::UNPACK_STATUS).into_bytes(),
+        ..ExecOutcome::default()
+    })
+}
+
 fn answer(shell: &Mutex<Shell>, request: &ExecRequest) -> ExecOutcome {
     let mut shell = shell.lock().unwrap();
     let cmd = &request.cmd;
@@ -65,18 +75,27 @@ fn answer(shell: &Mutex<Shell>, request: &ExecRequest) -> ExecOutcome {
     }
     let (script, args) = (cmd[2].as_str(), &cmd[3.min(cmd.len())..]);
     let arg = |n: usize| args.get(n + 1).cloned().unwrap_or_default();
+    if script == scripts::UNPACK {
+        // What the pipe carried is in the fake's recorded input.
+        if shell.no_tar {
+            return ok(&format!(
+                "sh: tar: not found\n{}127\n",
+                scripts::UNPACK_STATUS
+            ));
+        }
+        shell.untarred.push((arg(0), 0));
+        return ok(&format!("{}0\n", scripts::UNPACK_STATUS));
+    }
     if script == scripts::PREPARE {
         ok(&shell.files.get(&arg(1)).cloned().unwrap_or_default())
     } else if script == scripts::WRITE_MARKER {
         shell.files.insert(arg(0), arg(1));
         ok("")
-    } else if script == scripts::START {
-        ok("42\n")
     } else if script == scripts::REMOVE_FILES {
         shell.removed.extend(args.iter().skip(2).cloned());
         ok("")
     } else if [
-        scripts::WAIT_FOR_PORT,
+        scripts::START_AND_WAIT,
         scripts::CLEAN_APP,
         scripts::MEMORY_USE,
     ]
@@ -133,8 +152,19 @@ async fn install_runs_once_then_is_skipped_while_the_lockfile_matches() {
     assert_eq!(shell.lock().unwrap().commands, ["npm ci"]);
     let untarred = shell.lock().unwrap().untarred.clone();
     assert!(
-        matches!(&untarred[..], [(dir, size)] if dir == "/app" && *size > 0),
+        matches!(&untarred[..], [(dir, _)] if dir == "/app"),
         "the tree went to `tar -x` in /app: {untarred:?}"
+    );
+    let piped = fake.tty_input();
+    let mut archive = tar::Archive::new(&piped[..]);
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|entry| entry.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(
+        names.iter().any(|name| name == "package-lock.json"),
+        "the tree was streamed on the pipe: {names:?}"
     );
     assert_eq!(fake.call_count("upload_tar"), 0);
     let marker = shell
@@ -301,6 +331,9 @@ async fn secrets_a_failing_install_prints_are_taken_out_of_its_error_and_events(
     let fake = FakeRuntime::new()
         .with_image("node:1")
         .with_exec_handler(|_, request| {
+            if let Some(done) = unpacked(request) {
+                return done;
+            }
             let failing = request.cmd.get(2).is_some_and(|script| script == "npm ci");
             let token = request.env.get("NPM_TOKEN").cloned().unwrap_or_default();
             ExecOutcome {
@@ -347,6 +380,9 @@ async fn a_failed_install_is_a_setup_error_with_its_output_and_an_error_event() 
     let fake = FakeRuntime::new()
         .with_image("node:1")
         .with_exec_handler(|_, request| {
+            if let Some(done) = unpacked(request) {
+                return done;
+            }
             let failing = request.cmd.get(2).is_some_and(|script| script == "npm ci");
             ExecOutcome {
                 exit_code: Some(if failing { 1 } else { 0 }),
@@ -388,13 +424,16 @@ async fn a_dev_server_that_never_listens_fails_after_the_ready_timeout() {
     let fake = FakeRuntime::new()
         .with_image("node:1")
         .with_exec_handler(move |_, request| {
+            if let Some(done) = unpacked(request) {
+                return done;
+            }
             let script = request.cmd.get(2).cloned().unwrap_or_default();
-            let never_listens = script == scripts::WAIT_FOR_PORT;
+            let never_listens = script == scripts::START_AND_WAIT;
             if never_listens {
-                // pid, port, attempts (50 ms apart)
+                // app dir, command, PATH prefix, port, attempts (10 ms apart)
                 seen.lock().unwrap().push((
-                    request.cmd[5].clone(),
-                    request.cmd[6].clone(),
+                    request.cmd[7].clone(),
+                    request.cmd[8].clone(),
                     request.timeout,
                 ));
             }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use slipway_core::{labels, CommitId, ExecRequest, GitRef};
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use slipway_core::{labels, CommitId, ExecRequest, GitRef, PipeRequest, PipeSession};
 
 use super::{marker_path, Checkout, Result, SetupRun};
 use crate::provisioner::setup_error::SetupError;
@@ -11,6 +13,28 @@ use crate::provisioner::{scripts, COMMIT_LABEL};
 
 /// How long unpacking a tree in the container may take.
 const COPY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How a streamed unpack ended.
+enum Unpacked {
+    /// The tree is in place; the tar's size.
+    Done(u64),
+    /// The image has no `tar`.
+    NoTar,
+}
+
+/// The status [`scripts::UNPACK`] printed last, and what `tar` said before it.
+fn unpack_status(output: &str) -> (Option<i32>, &str) {
+    match output.rfind(scripts::UNPACK_STATUS) {
+        Some(at) => {
+            let status = output[at + scripts::UNPACK_STATUS.len()..]
+                .trim()
+                .parse()
+                .ok();
+            (status, &output[..at])
+        }
+        None => (None, output),
+    }
+}
 
 impl SetupRun<'_> {
     pub(super) async fn clone_phase(&self, log: &mut Vec<String>) -> Result<Checkout> {
@@ -20,22 +44,19 @@ impl SetupRun<'_> {
             &self.provisioner.config,
         );
         let repo = &source.repo;
-        let info = self
-            .provisioner
-            .runtime
-            .inspect_container(self.container)
-            .await
-            .map_err(|source| SetupError::Inspect {
-                container: self.container.clone(),
-                source,
-            })?;
-        let mirror = cache
-            .ensure(source, self.request.credentials.clone())
-            .await
-            .map_err(|error| SetupError::Fetch {
-                source_repo: source.clone(),
-                source: error,
-            })?;
+        // The container's labels and the fetch don't depend on each other.
+        let (info, mirror) = tokio::join!(
+            self.provisioner.runtime.inspect_container(self.container),
+            cache.ensure(source, self.request.credentials.clone())
+        );
+        let info = info.map_err(|source| SetupError::Inspect {
+            container: self.container.clone(),
+            source,
+        })?;
+        let mirror = mirror.map_err(|error| SetupError::Fetch {
+            source_repo: source.clone(),
+            source: error,
+        })?;
         log.push(if mirror.cloned {
             format!("cloned {repo} into the repo cache")
         } else {
@@ -54,16 +75,6 @@ impl SetupRun<'_> {
             .map_err(|error| self.resolve_error(branch.as_str(), error))?;
         log.push(format!("{branch} is at {commit}"));
 
-        let marker = marker_path(&config.deps_mount);
-        let installed_hash = self
-            .sh_ok(
-                "prepare the app directory",
-                scripts::PREPARE,
-                &[&config.app_dir, &marker],
-            )
-            .await?;
-        let installed_hash = Some(installed_hash.trim().to_owned()).filter(|h| !h.is_empty());
-
         // A container from the repo's main image holds the tree at the image's commit.
         let base = (info.labels.get(labels::REPO) == Some(&repo.to_string()))
             .then(|| {
@@ -72,22 +83,27 @@ impl SetupRun<'_> {
                     .and_then(|c| CommitId::try_from(c.clone()).ok())
             })
             .flatten();
-        let from_main_image = match &base {
-            Some(base) => self.apply_delta(base, &branch, &commit, log).await?,
-            None => false,
+        let marker = marker_path(&config.deps_mount);
+        let prepare_args = [config.app_dir.as_str(), marker.as_str()];
+        let prepare = self.sh_ok("prepare the app directory", scripts::PREPARE, &prepare_args);
+        let (installed_hash, from_main_image) = match &base {
+            Some(base) => {
+                let installed_hash = prepare.await?;
+                let delta = self.apply_delta(base, &branch, &commit, log).await?;
+                if !delta {
+                    self.copy_tree_logged(&branch, &commit, log).await?;
+                }
+                (installed_hash, delta)
+            }
+            // Reading the dependency volume's marker needn't wait for the tree.
+            None => {
+                let (installed_hash, copied) =
+                    tokio::join!(prepare, self.copy_tree_logged(&branch, &commit, log));
+                copied?;
+                (installed_hash?, false)
+            }
         };
-        if !from_main_image {
-            let tar = cache
-                .archive(source, &commit)
-                .await
-                .map_err(|error| self.read_error("the tree", error))?;
-            log.push(format!(
-                "copying the tree ({} KiB) into {}",
-                tar.len() / 1024,
-                config.app_dir
-            ));
-            self.upload(&branch, tar).await?;
-        }
+        let installed_hash = Some(installed_hash.trim().to_owned()).filter(|h| !h.is_empty());
         Ok(Checkout {
             branch,
             commit,
@@ -148,16 +164,130 @@ impl SetupRun<'_> {
         Ok(true)
     }
 
-    /// Unpacks `tar` into the app directory: `tar -x` in the container fed on its stdin
-    /// (about twice as fast as the engine's archive API, which unpacks through the storage
-    /// driver's diff path), or the archive API for images without `tar`.
-    async fn upload(&self, branch: &GitRef, tar: Vec<u8>) -> Result<()> {
-        let failed = |source| SetupError::Copy {
+    /// [`Self::copy_tree`], saying so in `log`.
+    async fn copy_tree_logged(
+        &self,
+        branch: &GitRef,
+        commit: &CommitId,
+        log: &mut Vec<String>,
+    ) -> Result<()> {
+        let bytes = self.copy_tree(branch, commit).await?;
+        log.push(format!(
+            "copied the tree ({} KiB) into {}",
+            bytes / 1024,
+            self.provisioner.config.app_dir
+        ));
+        Ok(())
+    }
+
+    /// Streams the tree at `commit` into the app directory: `tar -x` in the container reads
+    /// it on a pipe while the repo cache is still producing it; images without `tar` get it
+    /// through the archive API. Returns the tar's size.
+    async fn copy_tree(&self, branch: &GitRef, commit: &CommitId) -> Result<u64> {
+        let failed = |source| self.copy_error(branch, source);
+        let tar = self
+            .provisioner
+            .cache
+            .archive_stream(&self.source, commit)
+            .await
+            .map_err(|error| self.read_error("the tree", error))?;
+        let unpacked = tokio::time::timeout(COPY_TIMEOUT, self.unpack_streamed(branch, tar))
+            .await
+            .map_err(|_| {
+                failed(slipway_core::Error::backend(format!(
+                    "`tar -x` in the container ran out of time after {COPY_TIMEOUT:?}"
+                )))
+            })?;
+        match unpacked? {
+            Unpacked::Done(bytes) => Ok(bytes),
+            Unpacked::NoTar => {
+                let tar = self
+                    .provisioner
+                    .cache
+                    .archive(&self.source, commit)
+                    .await
+                    .map_err(|error| self.read_error("the tree", error))?;
+                let bytes = tar.len() as u64;
+                let app_dir = &self.provisioner.config.app_dir;
+                self.provisioner
+                    .runtime
+                    .upload_tar(self.container, app_dir, tar)
+                    .await
+                    .map_err(failed)?;
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// Feeds `tar` to [`scripts::UNPACK`] as it arrives.
+    async fn unpack_streamed(
+        &self,
+        branch: &GitRef,
+        mut tar: BoxStream<'static, slipway_core::Result<Vec<u8>>>,
+    ) -> Result<Unpacked> {
+        let app_dir = self.provisioner.config.app_dir.as_str();
+        let pipe = PipeRequest::new(["/bin/sh", "-c", scripts::UNPACK, "slipway", app_dir]);
+        let PipeSession { mut stdout, input } = self
+            .provisioner
+            .runtime
+            .exec_pipe(self.container, &pipe)
+            .await
+            .map_err(|source| self.copy_error(branch, source))?;
+        let feed = async move {
+            let mut input = input;
+            let mut bytes = 0u64;
+            while let Some(chunk) = tar.next().await {
+                let chunk = chunk?;
+                bytes += chunk.len() as u64;
+                // A closed pipe means `tar` is gone; its status says why.
+                if input.write(&chunk).await.is_err() {
+                    return Ok(bytes);
+                }
+            }
+            let _ = input.close().await;
+            Ok::<_, slipway_core::Error>(bytes)
+        };
+        let drain = async move {
+            let mut output = Vec::new();
+            while let Some(Ok(chunk)) = stdout.next().await {
+                output.extend_from_slice(&chunk);
+            }
+            output
+        };
+        let (fed, output) = tokio::join!(feed, drain);
+        let bytes = fed.map_err(|error| self.read_error("the tree", error))?;
+        let output = String::from_utf8_lossy(&output);
+        match unpack_status(&output) {
+            (Some(0), _) => Ok(Unpacked::Done(bytes)),
+            (Some(126 | 127), _) => Ok(Unpacked::NoTar),
+            (status, messages) => Err(self.copy_error(
+                branch,
+                slipway_core::Error::backend(format!(
+                    "`tar -x` in the container {}: {}",
+                    match status {
+                        Some(code) => format!("exited with {code}"),
+                        None => "did not finish".to_owned(),
+                    },
+                    messages.trim()
+                )),
+            )),
+        }
+    }
+
+    fn copy_error(&self, branch: &GitRef, source: slipway_core::Error) -> SetupError {
+        SetupError::Copy {
             repo: self.source.repo.to_string(),
             branch: branch.clone(),
             container: self.container.clone(),
             source,
-        };
+        }
+    }
+
+    /// Unpacks `tar` into the app directory: `tar -x` in the container fed on its stdin
+    /// (about twice as fast as the engine's archive API, which unpacks through the storage
+    /// driver's diff path), or the archive API for images without `tar`.
+    async fn upload(&self, branch: &GitRef, tar: Vec<u8>) -> Result<()> {
+        let failed = |source| self.copy_error(branch, source);
         let app_dir = &self.provisioner.config.app_dir;
         let runtime = &self.provisioner.runtime;
         let mut request = ExecRequest::new(["tar", "-x", "-f", "-", "-C", app_dir.as_str()])
@@ -202,5 +332,19 @@ impl SetupRun<'_> {
             what,
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unpack_status_is_the_last_status_line() {
+        let ok = format!("{}0\n", scripts::UNPACK_STATUS);
+        assert_eq!(unpack_status(&ok), (Some(0), ""));
+        let failed = format!("tar: short read\n{}2\n", scripts::UNPACK_STATUS);
+        assert_eq!(unpack_status(&failed), (Some(2), "tar: short read\n"));
+        assert_eq!(unpack_status("mkdir: permission denied\n").0, None);
     }
 }

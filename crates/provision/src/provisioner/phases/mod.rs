@@ -137,20 +137,7 @@ impl<'a> SetupRun<'a> {
         script: &str,
         args: &[&str],
     ) -> Result<String> {
-        self.sh_ok_with_env(what, script, args, &[]).await
-    }
-
-    /// [`SetupRun::sh_ok`] with `extra_env` set besides the request's variables.
-    pub(super) async fn sh_ok_with_env(
-        &self,
-        what: &'static str,
-        script: &str,
-        args: &[&str],
-        extra_env: &[(String, String)],
-    ) -> Result<String> {
-        let outcome = self
-            .sh_with_env(what, script, args, SHORT_EXEC, extra_env)
-            .await?;
+        let outcome = self.sh(what, script, args, SHORT_EXEC).await?;
         if outcome.success() {
             return Ok(outcome.stdout_text());
         }

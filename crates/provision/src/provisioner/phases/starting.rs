@@ -30,27 +30,21 @@ impl SetupRun<'_> {
                 launch.command
             ));
         }
-        let pid = self
-            .sh_ok_with_env(
+        let attempts = (config.ready_timeout.as_millis() / 10).max(1).to_string();
+        let port = config.port;
+        let waited = self
+            .sh_with_env(
                 "start the dev server",
-                scripts::START,
+                scripts::START_AND_WAIT,
                 &[
                     &config.app_dir,
                     &launch.command,
                     launch.path_prefix.as_deref().unwrap_or_default(),
+                    &port.to_string(),
+                    &attempts,
                 ],
-                &launch.env,
-            )
-            .await?;
-        let pid = pid.trim().to_owned();
-        let attempts = (config.ready_timeout.as_millis() / 10).max(1).to_string();
-        let port = config.port;
-        let waited = self
-            .sh(
-                "wait for the dev server",
-                scripts::WAIT_FOR_PORT,
-                &[&pid, &port.to_string(), &attempts],
                 config.ready_timeout * 2 + Duration::from_secs(5),
+                &launch.env,
             )
             .await?;
         match waited.exit_code {
@@ -63,12 +57,18 @@ impl SetupRun<'_> {
                 port,
                 output: self.last_logs().await,
             }),
-            _ => Err(SetupError::DevServerTimedOut {
+            Some(4) | None => Err(SetupError::DevServerTimedOut {
                 command,
                 port,
                 after: config.ready_timeout,
                 memory_near_limit: self.memory_near_limit().await,
                 output: self.last_logs().await,
+            }),
+            exit_code => Err(SetupError::HelperFailed {
+                what: "start the dev server",
+                container: self.container.clone(),
+                exit_code,
+                stderr: waited.stderr_text().trim().to_owned(),
             }),
         }
     }
