@@ -88,14 +88,16 @@ impl SetupRun<'_> {
         let prepare = self.sh_ok("prepare the app directory", scripts::PREPARE, &prepare_args);
         let (installed_hash, from_main_image) = match &base {
             Some(base) => {
-                let installed_hash = prepare.await?;
-                let delta = self.apply_delta(base, &branch, &commit, log).await?;
+                let (installed_hash, delta) =
+                    tokio::join!(prepare, self.apply_delta(base, &branch, &commit, log));
+                let (installed_hash, delta) = (installed_hash?, delta?);
                 if !delta {
                     self.copy_tree_logged(&branch, &commit, log).await?;
                 }
                 (installed_hash, delta)
             }
-            // Reading the dependency volume's marker needn't wait for the tree.
+            // Reading the dependency volume's marker needn't wait for the tree (nor the
+            // tree for it).
             None => {
                 let (installed_hash, copied) =
                     tokio::join!(prepare, self.copy_tree_logged(&branch, &commit, log));
