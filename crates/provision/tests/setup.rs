@@ -11,7 +11,7 @@ use slipway_core::{
 };
 use slipway_pool::{MemoryBudget, PoolSettings, WarmPool};
 use slipway_provision::{
-    EnvValue, EnvironmentEvent, EnvironmentSettings, Environments, GitRepoCache, Phase,
+    AppStorage, EnvValue, EnvironmentEvent, EnvironmentSettings, Environments, GitRepoCache, Phase,
     ProvisionConfig, Provisioner, SetupEvent, SetupRequest, COMMIT_LABEL, LOCKFILE_LABEL,
 };
 use slipway_store::SqliteStore;
@@ -58,6 +58,11 @@ fn fixture(dir: &std::path::Path, owner_repo: &str) -> SyntheticRepo {
 }
 
 async fn stack() -> Option<Stack> {
+    stack_with(|_| {}).await
+}
+
+/// [`stack`] with `configure` applied to the provisioning config.
+async fn stack_with(configure: impl FnOnce(&mut ProvisionConfig)) -> Option<Stack> {
     let engine = TestEngine::connect_with(&[Need::NodeImage]).await?;
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<SqliteStore> =
@@ -77,6 +82,7 @@ async fn stack() -> Option<Stack> {
         .labels
         .insert(TEST_LABEL.into(), engine.scope().into());
     config.ready_timeout = Duration::from_secs(30);
+    configure(&mut config);
     let provisioner =
         Arc::new(Provisioner::new(engine.shared(), cache, store.instance_id(), config).unwrap());
     let settings = PoolSettings {
@@ -536,4 +542,90 @@ async fn an_unlabelled_image_tagged_like_the_main_image_is_neither_used_nor_repl
     );
     stack.environments.destroy(&record.id).await.unwrap();
     runtime.remove_image(image.as_str(), false).await.unwrap();
+}
+
+/// Runs `script` in the environment's container; its stdout.
+async fn sh_in(stack: &Stack, id: &str, script: &str) -> String {
+    let outcome = stack
+        .environments
+        .exec(id, slipway_core::ExecRequest::shell(script))
+        .await
+        .unwrap();
+    assert!(outcome.success(), "`{script}`: {outcome:?}");
+    outcome.stdout_text()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tree_lives_in_memory_its_scripts_run_and_npm_run_dev_skips_npm() {
+    let Some(stack) = stack().await else {
+        return;
+    };
+    let (record, events) = up(&stack, request(&stack, "main")).await;
+    let record = record.unwrap();
+    assert!(get(record.host_port.unwrap()).await.contains("on main"));
+    assert!(
+        log_of(&events, Phase::Starting)
+            .contains("running the npm script directly: node server.js"),
+        "{events:?}"
+    );
+    // A tmpfs, without the engine's default noexec: the tree's own scripts run.
+    let mount = sh_in(&stack, &record.id, "grep ' /app ' /proc/mounts").await;
+    assert!(
+        mount.starts_with("tmpfs /app tmpfs") && !mount.contains("noexec"),
+        "{mount}"
+    );
+    let ran = "printf '#!/bin/sh\\necho ran\\n' > bin.sh && chmod +x bin.sh && ./bin.sh";
+    assert_eq!(sh_in(&stack, &record.id, ran).await, "ran\n");
+    // The dev server got what npm would have given it.
+    let environ = "for p in /proc/[0-9]*; do if grep -q server.js $p/cmdline 2>/dev/null; then tr '\\0' '\\n' < $p/environ; fi; done";
+    let environ = sh_in(&stack, &record.id, environ).await;
+    assert!(environ.contains("npm_lifecycle_event=dev"), "{environ}");
+    assert!(environ.contains("/app/node_modules/.bin:"), "{environ}");
+    stack.environments.destroy(&record.id).await.unwrap();
+    stack.pool.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_on_a_volume_of_its_own_goes_with_the_environment() {
+    let Some(stack) = stack_with(|config| config.app_storage = AppStorage::Volume).await else {
+        return;
+    };
+    let (record, _) = up(&stack, request(&stack, "main")).await;
+    let record = record.unwrap();
+    assert!(get(record.host_port.unwrap()).await.contains("on main"));
+    let mount = sh_in(&stack, &record.id, "grep ' /app ' /proc/mounts").await;
+    assert!(!mount.starts_with("tmpfs"), "{mount}");
+    let volumes = || async {
+        let mut names: Vec<String> = stack
+            .engine
+            .runtime()
+            .list_volumes(&stack.engine.filter())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|volume| volume.name)
+            .collect();
+        names.sort();
+        names
+    };
+    let deps = stack
+        .provisioner
+        .dependency_volume(&request(&stack, "main").repo)
+        .unwrap()
+        .name
+        .to_string();
+    let before = volumes().await;
+    assert_eq!(
+        before.len(),
+        2,
+        "the dependency volume and the tree's: {before:?}"
+    );
+    stack.environments.destroy(&record.id).await.unwrap();
+    assert_eq!(
+        volumes().await,
+        [deps.as_str()],
+        "only the shared one stays"
+    );
+    stack.engine.runtime().remove_volume(&deps).await.unwrap();
+    stack.pool.shutdown(Duration::from_secs(10)).await.unwrap();
 }
