@@ -32,6 +32,8 @@ pub(crate) struct Shell {
     pub(crate) untarred: Vec<(String, usize)>,
     /// An image without `tar`: `tar -x` is not found (the archive API is the fallback).
     pub(crate) no_tar: bool,
+    /// The app directory is full: `tar -x` fails for want of space.
+    pub(crate) full: bool,
 }
 
 /// An engine with `image` whose exec answers the setup scripts like a container would.
@@ -82,6 +84,10 @@ fn answer(shell: &Mutex<Shell>, request: &ExecRequest) -> ExecOutcome {
                 "sh: tar: not found\n{}127\n",
                 scripts::UNPACK_STATUS
             ));
+        }
+        if shell.full {
+            let full = "tar: src/a.js: Cannot write: No space left on device\n";
+            return ok(&format!("{full}{}2\n", scripts::UNPACK_STATUS));
         }
         shell.untarred.push((arg(0), 0));
         return ok(&format!("{}0\n", scripts::UNPACK_STATUS));
@@ -533,4 +539,26 @@ async fn an_image_without_tar_gets_the_tree_through_the_archive_api() {
         .calls()
         .iter()
         .any(|call| call.op == "upload_tar" && call.target == format!("{id}:/app")));
+}
+
+#[tokio::test]
+async fn a_tree_too_big_for_the_memory_app_directory_says_what_to_do() {
+    let (fake, shell) = engine("node:1");
+    shell.lock().unwrap().full = true;
+    let cache = FakeRepoCache::new();
+    cache.commit(REPO, "main", &[("server.js", "1")]);
+    let provisioner = provisioner(&fake, &cache);
+    let id = container(&fake, "node:1", None).await;
+    let error = provisioner
+        .setup(&id, &request("main"), None)
+        .await
+        .unwrap_err();
+    // The message with its causes, as the CLI and the API show it.
+    let error = slipway_core::Error::from(error).to_string();
+    assert!(error.contains("exited with 2"), "{error}");
+    assert!(error.contains("No space left on device"), "{error}");
+    assert!(
+        error.contains("provision.app_storage = \"volume\""),
+        "{error}"
+    );
 }

@@ -9,7 +9,7 @@ use slipway_core::{labels, CommitId, ExecRequest, GitRef, PipeRequest, PipeSessi
 
 use super::{marker_path, Checkout, Result, SetupRun};
 use crate::provisioner::setup_error::SetupError;
-use crate::provisioner::{scripts, COMMIT_LABEL};
+use crate::provisioner::{scripts, AppStorage, COMMIT_LABEL};
 
 /// How long unpacking a tree in the container may take.
 const COPY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -264,15 +264,28 @@ impl SetupRun<'_> {
             (Some(126 | 127), _) => Ok(Unpacked::NoTar),
             (status, messages) => Err(self.copy_error(
                 branch,
-                slipway_core::Error::backend(format!(
-                    "`tar -x` in the container {}: {}",
-                    match status {
-                        Some(code) => format!("exited with {code}"),
-                        None => "did not finish".to_owned(),
-                    },
-                    messages.trim()
-                )),
+                slipway_core::Error::backend(
+                    format!(
+                        "`tar -x` in the container {}: {}",
+                        match status {
+                            Some(code) => format!("exited with {code}"),
+                            None => "did not finish".to_owned(),
+                        },
+                        messages.trim()
+                    ) + self.out_of_space_hint(messages),
+                ),
             )),
+        }
+    }
+
+    /// What to do when the tree didn't fit in the app directory's tmpfs.
+    fn out_of_space_hint(&self, messages: &str) -> &'static str {
+        let in_memory = self.provisioner.config.app_storage == AppStorage::Memory;
+        if in_memory && messages.contains("No space left on device") {
+            " (the tree does not fit in the app directory's tmpfs, half the environment's \
+             memory: give the environment more memory or set provision.app_storage = \"volume\")"
+        } else {
+            ""
         }
     }
 
