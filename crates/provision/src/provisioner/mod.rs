@@ -56,16 +56,6 @@ pub enum AppStorage {
     Volume,
 }
 
-impl AppStorage {
-    /// The name users write.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AppStorage::Memory => "memory",
-            AppStorage::Volume => "volume",
-        }
-    }
-}
-
 impl std::str::FromStr for AppStorage {
     type Err = Error;
 

@@ -2,11 +2,23 @@ use std::collections::HashMap;
 
 use slipway_core::labels::{self, Scope};
 use slipway_core::prelude::*;
-use slipway_core::{run_container, ErrorKind, InstanceId, Mount, RemoveOptions, Role, VolumeSpec};
+use slipway_core::{
+    run_container, ErrorKind, InstanceId, Mount, RemoveOptions, Role, VolumeInfo, VolumeSpec,
+};
 use slipway_runtime::bollard::models::VolumeCreateRequest;
+use slipway_testkit::engine::TestEngine;
 use slipway_testkit::require_engine;
 
 use crate::support::sh;
+
+/// The volumes carrying this test's scope label.
+async fn scoped_volumes(engine: &TestEngine) -> Vec<VolumeInfo> {
+    engine
+        .runtime()
+        .list_volumes(&engine.filter())
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn a_volume_is_created_once_reused_and_outlives_its_containers() {
@@ -48,17 +60,13 @@ async fn a_volume_is_created_once_reused_and_outlives_its_containers() {
         .await
         .unwrap();
 
-    let listed = runtime.list_volumes(&engine.filter()).await.unwrap();
+    let listed = scoped_volumes(&engine).await;
     assert_eq!(
         listed.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
         [created.name.as_str()]
     );
     runtime.remove_volume(&created.name).await.unwrap();
-    assert!(runtime
-        .list_volumes(&engine.filter())
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(scoped_volumes(&engine).await.is_empty());
 }
 
 #[tokio::test]
@@ -177,18 +185,14 @@ async fn a_scratch_volume_carries_the_container_s_labels_and_goes_with_it() {
     });
     let container = run_container(runtime, &spec).await.unwrap();
     sh(runtime, &container, "echo tree > /app/file").await;
-    let volumes = runtime.list_volumes(&engine.filter()).await.unwrap();
+    let volumes = scoped_volumes(&engine).await;
     assert_eq!(volumes.len(), 1, "{volumes:?}");
     assert!(engine.filter().matches(&volumes[0].labels), "{volumes:?}");
     runtime
         .remove_container(&container, RemoveOptions::force())
         .await
         .unwrap();
-    assert!(runtime
-        .list_volumes(&engine.filter())
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(scoped_volumes(&engine).await.is_empty());
 }
 
 #[tokio::test]

@@ -264,29 +264,31 @@ impl SetupRun<'_> {
             (Some(126 | 127), _) => Ok(Unpacked::NoTar),
             (status, messages) => Err(self.copy_error(
                 branch,
-                slipway_core::Error::backend(
-                    format!(
-                        "`tar -x` in the container {}: {}",
-                        match status {
-                            Some(code) => format!("exited with {code}"),
-                            None => "did not finish".to_owned(),
-                        },
-                        messages.trim()
-                    ) + self.out_of_space_hint(messages),
+                self.tar_failed(
+                    match status {
+                        Some(code) => format!("exited with {code}"),
+                        None => "did not finish".to_owned(),
+                    },
+                    messages,
                 ),
             )),
         }
     }
 
-    /// What to do when the tree didn't fit in the app directory's tmpfs.
-    fn out_of_space_hint(&self, messages: &str) -> &'static str {
+    /// `tar -x` in the container failed as `how` says, printing `messages`; when it ran out
+    /// of room in a memory app directory, the error says what to do.
+    fn tar_failed(&self, how: String, messages: &str) -> slipway_core::Error {
         let in_memory = self.provisioner.config.app_storage == AppStorage::Memory;
-        if in_memory && messages.contains("No space left on device") {
+        let hint = if in_memory && messages.contains("No space left on device") {
             " (the tree does not fit in the app directory's tmpfs, half the environment's \
              memory: give the environment more memory or set provision.app_storage = \"volume\")"
         } else {
             ""
-        }
+        };
+        slipway_core::Error::backend(format!(
+            "`tar -x` in the container {how}: {}{hint}",
+            messages.trim()
+        ))
     }
 
     fn copy_error(&self, branch: &GitRef, source: slipway_core::Error) -> SetupError {
@@ -322,14 +324,13 @@ impl SetupRun<'_> {
                     .await
                     .map_err(failed)
             }
-            code => Err(failed(slipway_core::Error::backend(format!(
-                "`tar -x` in the container {}: {}",
+            code => Err(failed(self.tar_failed(
                 match code {
                     Some(code) => format!("exited with {code}"),
                     None => format!("ran out of time after {COPY_TIMEOUT:?}"),
                 },
-                outcome.stderr_text().trim()
-            )))),
+                &outcome.stderr_text(),
+            ))),
         }
     }
 
