@@ -31,13 +31,16 @@ pub(crate) struct PruneAnswer {
     images: Vec<String>,
     /// Disk space the images freed, in bytes.
     reclaimed_bytes: u64,
+    /// Installs removed from dependency stores, as `volume/fingerprint`.
+    dependencies: Vec<String>,
 }
 
 #[utoipa::path(post, path = "/api/maintenance/prune", tag = "maintenance", request_body = PruneBody,
     responses((status = 200, body = PruneAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("bearer" = [])))]
-/// Removes this state's stopped environment and pool containers and its unused images
-/// older than `olderThanHours`, and says what went.
+/// Removes this state's stopped environment and pool containers, its unused images and
+/// the dependency installs no running environment links, older than `olderThanHours`, and
+/// says what went.
 pub(crate) async fn prune(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson<PruneBody>,
@@ -53,5 +56,10 @@ pub(crate) async fn prune(
         containers: outcome.containers,
         images: outcome.images,
         reclaimed_bytes: outcome.reclaimed_bytes,
+        dependencies: outcome
+            .dependencies
+            .into_iter()
+            .map(|removed| format!("{}/{}", removed.volume, removed.entry))
+            .collect(),
     }))
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use slipway_core::labels::{self, LabelFilter, Role};
 use slipway_core::{PruneFilter, RemoveOptions, Result, Timestamp};
+use slipway_provision::PrunedDependencies;
 
 use crate::Services;
 
@@ -20,10 +21,13 @@ pub struct PruneOutcome {
     pub images: Vec<String>,
     /// Disk space the images freed, in bytes.
     pub reclaimed_bytes: u64,
+    /// Installs removed from dependency stores (no running environment linked them).
+    pub dependencies: Vec<PrunedDependencies>,
 }
 
 /// Removes this state's stopped environment and pool containers created more than
-/// `older_than` ago that no record or claim holds, then its unused images that old.
+/// `older_than` ago that no record or claim holds, then its unused images that old, then
+/// the dependency installs installed that long ago that no running environment links.
 pub async fn prune(services: &Services, older_than: Duration) -> Result<PruneOutcome> {
     let runtime = services.runtime()?;
     let store = services.store();
@@ -74,5 +78,10 @@ pub async fn prune(services: &Services, older_than: Duration) -> Result<PruneOut
         .await?;
     outcome.images = images.removed;
     outcome.reclaimed_bytes = images.reclaimed_bytes;
+    let environments = services.environments()?;
+    outcome.dependencies = environments
+        .provisioner()
+        .prune_dependencies(older_than, &environments.settings().base_image)
+        .await?;
     Ok(outcome)
 }

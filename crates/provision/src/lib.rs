@@ -4,8 +4,9 @@
 //!   later ones fetch, concurrent ones share one fetch; credentials reach git only through a
 //!   callback; a request's explicit remote gets a mirror of its own.
 //! - [`Provisioner`] sets a repository up inside a running container, in phases — cloning
-//!   (the tree, or only the delta from the repo's main image), installing (skipped while the
-//!   shared dependency volume holds the lockfile), starting (the dev server, until its port
+//!   (the tree, or only the delta from the repo's main image), installing (the lockfile's
+//!   dependencies linked from the repo's read-only dependency store, installed there first
+//!   by an installer container when the lockfile is new), starting (the dev server, until its port
 //!   accepts) — and commits the repo's main image after a setup of its default branch.
 //!   A failed step is a [`SetupError`] that keeps the kind of what failed.
 //! - [`Environments`] is the life of an environment: recorded, a container claimed from the
@@ -45,8 +46,8 @@ pub use environments::{
 pub use error::GitError;
 pub use provisioner::{
     command_for, lockfile_hash, AppStorage, EnvValue, EventSink, Phase, ProvisionConfig,
-    Provisioner, SetupError, SetupEvent, SetupOutcome, SetupRequest, BASE_IMAGE_LABEL,
-    COMMIT_LABEL, LOCKFILES, LOCKFILE_LABEL, MARKER_FILE,
+    Provisioner, PrunedDependencies, SetupError, SetupEvent, SetupOutcome, SetupRequest,
+    BASE_IMAGE_LABEL, COMMIT_LABEL, DEPENDENCY_STORE_LABEL, LOCKFILES, LOCKFILE_LABEL, MARKER_FILE,
 };
 pub use repo_cache::{
     validate_remote_url, GitRepoCache, StopReason, DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_FETCH_BYTES,

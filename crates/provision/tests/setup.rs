@@ -1,5 +1,5 @@
 //! Setting up environments end to end on a real engine with the Debian+node test image:
-//! repo cache → container → npm ci into the shared volume → dev server → HTTP.
+//! repo cache → container → npm ci into the repo's dependency store → dev server → HTTP.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,7 +174,7 @@ async fn a_repo_becomes_a_dev_server_and_branches_start_from_its_main_image() {
     };
     let runtime = stack.engine.runtime();
 
-    // 1. main, from the base image: full copy, npm ci into the shared volume, main image.
+    // 1. main, from the base image: full copy, npm ci into the store, main image.
     let mut main = request(&stack, "main");
     main.build_main_image = true;
     let (record, events) = up(&stack, main).await;
@@ -206,7 +206,7 @@ async fn a_repo_becomes_a_dev_server_and_branches_start_from_its_main_image() {
     let port = record.host_port.unwrap();
     assert_eq!(get(port).await, "hello from greeting on main\n");
 
-    // The dependency landed in the shared volume, not in the container.
+    // The dependency landed in the repo's store, under the lockfile's fingerprint.
     let volume = stack
         .provisioner
         .dependency_volume(&record.repo.clone().unwrap())
@@ -220,7 +220,7 @@ async fn a_repo_becomes_a_dev_server_and_branches_start_from_its_main_image() {
     let seen = runtime
         .exec(
             &probe,
-            &slipway_core::ExecRequest::shell("cat /deps/greeting/index.js"),
+            &slipway_core::ExecRequest::shell("cat /deps/*/node_modules/greeting/index.js"),
         )
         .await
         .unwrap();
@@ -252,7 +252,7 @@ async fn a_repo_becomes_a_dev_server_and_branches_start_from_its_main_image() {
         "{cloning}"
     );
     assert!(
-        log_of(&events, Phase::Installing).contains("skipping install"),
+        log_of(&events, Phase::Installing).contains("from the store"),
         "{events:#?}"
     );
     assert_eq!(
@@ -319,7 +319,7 @@ async fn a_repo_becomes_a_dev_server_and_branches_start_from_its_main_image() {
     assert_eq!(
         volumes.len(),
         1,
-        "the dependency volume outlives its containers"
+        "the dependency store outlives its containers"
     );
     stack.pool.shutdown(Duration::from_secs(10)).await.unwrap();
 }
@@ -431,8 +431,8 @@ async fn the_main_image_holds_only_the_tree_and_never_grows() {
     let (layers, mut id) = layers_of(&stack, &image).await;
     let (base_layers, _) = layers_of(&stack, &stack.engine.node()).await;
     assert_eq!(layers, base_layers + 1, "the base image and the tree");
-    // The install ran in the environment (npm's cache is in its home): none of it is in the
-    // image, only the tree and the base.
+    // The install ran in an installer container, not in the environment (npm's cache is
+    // in neither its home nor the image): the image holds only the tree and the base.
     let env = stack.environments.container(&first.id).await.unwrap();
     let npm_cache = stack
         .engine
@@ -443,8 +443,9 @@ async fn the_main_image_holds_only_the_tree_and_never_grows() {
         )
         .await
         .unwrap();
-    assert!(
-        npm_cache.success(),
+    assert_eq!(
+        npm_cache.exit_code,
+        Some(1),
         "the install left npm's cache in the environment"
     );
     assert!(!exists_in(&stack, &image, "/root/.npm").await);
@@ -627,5 +628,116 @@ async fn a_tree_on_a_volume_of_its_own_goes_with_the_environment() {
         "only the shared one stays"
     );
     stack.engine.runtime().remove_volume(&deps).await.unwrap();
+    stack.pool.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branches_with_other_lockfiles_run_side_by_side_and_can_t_touch_each_other_s_dependencies()
+{
+    let Some(stack) = stack().await else {
+        return;
+    };
+    let (main, events) = up(&stack, request(&stack, "main")).await;
+    let main = main.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
+    let installing = log_of(&events, Phase::Installing);
+    assert!(
+        installing.contains("into the store") && installing.contains("$ npm ci"),
+        "{installing}"
+    );
+    let (deps, events) = up(&stack, request(&stack, "deps")).await;
+    let deps = deps.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
+    assert!(log_of(&events, Phase::Installing).contains("$ npm ci"));
+    // Each keeps its own dependencies after the other installed.
+    assert_eq!(
+        get(main.host_port.unwrap()).await,
+        "hello from greeting on main\n"
+    );
+    assert_eq!(get(deps.host_port.unwrap()).await, "hello again on deps\n");
+
+    // Another environment of main links the install: no second install.
+    let (again, events) = up(&stack, request(&stack, "main")).await;
+    let again = again.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
+    let installing = log_of(&events, Phase::Installing);
+    assert!(
+        installing.contains("from the store") && !installing.contains("$ npm ci"),
+        "{installing}"
+    );
+    let store = sh_in(&stack, &again.id, "grep ' /opt/slipway/deps ' /proc/mounts").await;
+    assert!(store.contains(" ro,") || store.contains(" ro "), "{store}");
+    let link = sh_in(&stack, &again.id, "readlink /app/node_modules/greeting").await;
+    assert!(
+        link.starts_with("/opt/slipway/deps/")
+            && link.trim_end().ends_with("/node_modules/greeting"),
+        "{link}"
+    );
+
+    // A new entry stays in its environment; an installed package can't be written.
+    assert_eq!(
+        sh_in(
+            &stack,
+            &main.id,
+            "echo planted > /app/node_modules/planted.js && cat /app/node_modules/planted.js"
+        )
+        .await,
+        "planted\n"
+    );
+    assert_eq!(
+        sh_in(
+            &stack,
+            &again.id,
+            "test -e /app/node_modules/planted.js; echo $?"
+        )
+        .await,
+        "1\n",
+        "another environment doesn't see it"
+    );
+    let poison = sh_in(
+        &stack,
+        &main.id,
+        "(echo 'module.exports = \"poisoned\"' > /app/node_modules/greeting/index.js) 2>&1; echo $?",
+    )
+    .await;
+    assert!(poison.contains("Read-only file system"), "{poison}");
+    assert_eq!(
+        get(again.host_port.unwrap()).await,
+        "hello from greeting on main\n"
+    );
+
+    // Pruning keeps what running environments link, and takes what none does.
+    let prune = || async {
+        stack
+            .provisioner
+            .prune_dependencies(Duration::ZERO, &stack.engine.node())
+            .await
+            .unwrap()
+    };
+    stack.environments.destroy(&deps.id).await.unwrap();
+    let pruned = prune().await;
+    assert_eq!(pruned.len(), 1, "{pruned:?}");
+    assert_eq!(
+        get(main.host_port.unwrap()).await,
+        "hello from greeting on main\n"
+    );
+    stack.environments.destroy(&main.id).await.unwrap();
+    stack.environments.destroy(&again.id).await.unwrap();
+    let pruned = prune().await;
+    assert_eq!(pruned.len(), 1, "{pruned:?}");
+    let runtime = stack.engine.runtime();
+    assert!(
+        runtime
+            .list_volumes(&stack.engine.filter())
+            .await
+            .unwrap()
+            .is_empty(),
+        "the emptied store went"
+    );
+    assert!(
+        runtime
+            .list_containers(&stack.engine.filter())
+            .await
+            .unwrap()
+            .is_empty(),
+        "no installer or prune helper is left"
+    );
     stack.pool.shutdown(Duration::from_secs(10)).await.unwrap();
 }

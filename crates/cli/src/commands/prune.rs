@@ -35,7 +35,14 @@ pub(crate) async fn run(config: &Config, args: PruneArgs) -> anyhow::Result<Outc
     for image in &outcome.images {
         println!("removed image {image}");
     }
-    if outcome.containers.is_empty() && outcome.images.is_empty() {
+    for removed in &outcome.dependencies {
+        println!(
+            "removed the dependencies of lockfile {} from {}",
+            removed.entry, removed.volume
+        );
+    }
+    if outcome.containers.is_empty() && outcome.images.is_empty() && outcome.dependencies.is_empty()
+    {
         println!("nothing to prune");
     }
     Ok(Outcome::Success)

@@ -12,9 +12,8 @@ use futures_util::stream::BoxStream;
 use slipway_core::prelude::*;
 use slipway_core::{
     ContainerId, ContainerName, ContainerSpec, EnvironmentRecord, EnvironmentStatus, Error,
-    ExecOutcome, ExecRequest, GitCredentials, ImageRef, LogLine, LogOptions, Mount, Pool,
-    PoolConfig, PoolKey, PortBinding, RemoveOptions, RepoSlug, Result, Timestamp,
-    DEFAULT_POOL_MEMORY_BYTES,
+    ExecOutcome, ExecRequest, GitCredentials, ImageRef, LogLine, LogOptions, Pool, PoolConfig,
+    PoolKey, PortBinding, RemoveOptions, RepoSlug, Result, Timestamp, DEFAULT_POOL_MEMORY_BYTES,
 };
 
 use crate::provisioner::Provisioner;
@@ -65,7 +64,7 @@ pub const DEFAULT_BASE_IMAGE: &str = "node:24-slim";
 pub struct NewEnvironment {
     /// A human-readable name (default: the repo, dashed, or the id).
     pub name: Option<String>,
-    /// The repository it will serve: picks the repo's main image and dependency volume.
+    /// The repository it will serve: picks the repo's main image and dependency store.
     pub repo: Option<RepoSlug>,
     /// Another image than the repo's main image or the base image (served cold unless a
     /// pool of it is configured).
@@ -76,7 +75,7 @@ pub struct NewEnvironment {
     pub ports: Vec<u16>,
     /// Take a fresh container even when a warm one matches.
     pub cold: bool,
-    /// A named dependency volume of this state's to mount instead of the repo's.
+    /// A named dependency store of this state's to mount instead of the repo's.
     pub volume: Option<ContainerName>,
     /// Metadata kept with the record.
     pub labels: std::collections::BTreeMap<String, String>,
@@ -181,6 +180,11 @@ impl Environments {
         &self.settings
     }
 
+    /// The provisioner setups run through.
+    pub fn provisioner(&self) -> &Provisioner {
+        &self.provisioner
+    }
+
     /// The dev server's URL on this host, once it has a port.
     pub fn url(record: &EnvironmentRecord) -> Option<String> {
         record
@@ -228,14 +232,7 @@ impl Environments {
         }
         if let Some(volume) = &new.volume {
             self.provisioner.ensure_named_volume(volume).await?;
-            let target = self.provisioner.config().deps_mount.clone();
-            spec.mounts
-                .retain(|mount| !matches!(mount, Mount::Volume { target: t, .. } if *t == target));
-            spec = spec.with_mount(Mount::Volume {
-                name: volume.to_string(),
-                target,
-                read_only: false,
-            });
+            spec = self.provisioner.with_store(spec, volume.as_str());
         }
         let custom = !new.ports.is_empty() || new.volume.is_some();
         let warm = if custom { 0 } else { warm };
@@ -378,7 +375,7 @@ impl Environments {
     }
 
     /// Removes the environment's container and gives back its port and memory; the
-    /// dependency volume and main image stay for the repo's next environment (a main image
+    /// dependency store and main image stay for the repo's next environment (a main image
     /// a rebuild replaced while this environment ran from it goes with it).
     pub async fn destroy(&self, id: &str) -> Result<()> {
         let record = self.get(id).await?;

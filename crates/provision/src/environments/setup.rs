@@ -78,7 +78,7 @@ impl Environments {
             return Err(Error::invalid(
                 "repository",
                 format!(
-                    "environment `{id}` was made for {repo} (its dependency volume is {repo}'s); \
+                    "environment `{id}` was made for {repo} (its dependency store is {repo}'s); \
                      create another one for {}",
                     request.repo
                 ),

@@ -17,7 +17,7 @@ pub fn command_for(lockfile: &str) -> Option<&'static str> {
         .map(|(_, command)| *command)
 }
 
-/// A stable fingerprint of a lockfile's content (what the dependency volume was built from).
+/// A stable fingerprint of a lockfile's content (what an install in the dependency store is keyed by).
 pub fn lockfile_hash(content: &[u8]) -> String {
     hex::encode(Sha256::digest(content))
 }

@@ -1,6 +1,7 @@
 //! [`Provisioner`]: a repository at a branch, turned into a running dev server inside a
 //! container, in phases (cloning → installing → starting → ready).
 
+mod deps_prune;
 mod install;
 mod launch;
 mod naming;
@@ -20,6 +21,7 @@ use slipway_core::{
     Role, Timestamp, VolumeInfo, VolumeSpec, IDLE_COMMAND,
 };
 
+pub use deps_prune::PrunedDependencies;
 pub use install::{command_for, lockfile_hash, LOCKFILES};
 pub use request::{EnvValue, EventSink, Phase, SetupEvent, SetupOutcome, SetupRequest};
 pub use setup_error::SetupError;
@@ -40,8 +42,12 @@ pub const COMMIT_LABEL: &str = "dev.slipway.commit";
 pub const BASE_IMAGE_LABEL: &str = "dev.slipway.base-image";
 /// Image label: the lockfile fingerprint a main image was installed from.
 pub const LOCKFILE_LABEL: &str = "dev.slipway.lockfile-hash";
-/// The file in the dependency volume recording which lockfile it was installed from.
+/// The file in an environment's dependency directory recording which lockfile its
+/// dependencies were installed from.
 pub const MARKER_FILE: &str = ".slipway-lockfile";
+/// Volume label: the volume is a repo's dependency store. On a container: the name of the
+/// store it mounts (the installer of its setups mounts the same one, writable).
+pub const DEPENDENCY_STORE_LABEL: &str = "dev.slipway.dependency-store";
 
 /// Where an environment's app directory lives when its image doesn't hold the tree.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,9 +84,14 @@ pub struct ProvisionConfig {
     pub app_dir: String,
     /// Where the app directory lives in containers whose image doesn't hold the tree.
     pub app_storage: AppStorage,
-    /// Where the shared dependency volume is mounted (default `/app/node_modules`).
+    /// The environment's own dependency directory (default `/app/node_modules`): links
+    /// into the store's install for the lockfile, or an install of its own.
     pub deps_mount: String,
-    /// Name of a repo's dependency volume (default `{owner}-{repo}-{hash}-node_modules`;
+    /// Where a repo's dependency store is mounted, read-only (default
+    /// `/opt/slipway/deps`): one complete install per lockfile fingerprint, made in an
+    /// installer container, never written by an environment.
+    pub deps_store: String,
+    /// Name of a repo's dependency store volume (default `{owner}-{repo}-{hash}-deps`;
     /// `{hash}` keeps slugs that read alike apart).
     pub volume_template: String,
     /// Name of a repo's main image (default `slipway/{owner}-{repo}-{hash}:main`).
@@ -112,7 +123,8 @@ impl Default for ProvisionConfig {
             app_dir: "/app".into(),
             app_storage: AppStorage::default(),
             deps_mount: "/app/node_modules".into(),
-            volume_template: "{owner}-{repo}-{hash}-node_modules".into(),
+            deps_store: "/opt/slipway/deps".into(),
+            volume_template: "{owner}-{repo}-{hash}-deps".into(),
             image_template: "slipway/{owner}-{repo}-{hash}:main".into(),
             install_command: None,
             start_command: "npm run dev".into(),
@@ -142,7 +154,7 @@ impl Provisioner {
         instance: InstanceId,
         config: ProvisionConfig,
     ) -> Result<Self> {
-        for path in [&config.app_dir, &config.deps_mount] {
+        for path in [&config.app_dir, &config.deps_mount, &config.deps_store] {
             if !path.starts_with('/') || path.contains("..") {
                 return Err(Error::invalid(
                     "provision config",
@@ -203,26 +215,30 @@ impl Provisioner {
         Ok(())
     }
 
-    /// The shared dependency volume of `repo`.
+    /// The dependency store of `repo`: one volume per repo holding one install per
+    /// lockfile fingerprint.
     pub fn dependency_volume(&self, repo: &RepoSlug) -> Result<VolumeSpec> {
+        let mut labels = self.labels(Role::Env, repo);
+        labels.insert(DEPENDENCY_STORE_LABEL.to_owned(), "true".to_owned());
         Ok(VolumeSpec {
             name: naming::volume_name(&self.config.volume_template, repo)?,
-            labels: self.labels(Role::Env, repo),
+            labels,
         })
     }
 
-    /// Creates the dependency volume on first use (every branch of the repo shares it).
+    /// Creates the dependency store on first use (every branch of the repo shares it).
     pub async fn ensure_dependency_volume(&self, repo: &RepoSlug) -> Result<VolumeInfo> {
         self.runtime
             .ensure_volume(&self.dependency_volume(repo)?)
             .await
     }
 
-    /// A dependency volume a caller named instead of the repo's: this state's, created on
+    /// A dependency store a caller named instead of the repo's: this state's, created on
     /// first use; one of the same name that isn't this state's own is refused.
     pub async fn ensure_named_volume(&self, name: &ContainerName) -> Result<VolumeInfo> {
         let mut labels = self.config.labels.clone();
         labels.extend(Scope::new(Role::Env, &self.instance).labels());
+        labels.insert(DEPENDENCY_STORE_LABEL.to_owned(), "true".to_owned());
         self.runtime
             .ensure_volume(&VolumeSpec {
                 name: name.clone(),
@@ -289,7 +305,7 @@ impl Provisioner {
     }
 
     /// The container an environment needs: `image`, idle until set up, the dev port
-    /// published and, for a `repo`, its dependency volume mounted. The app directory is
+    /// published and, for a `repo`, its dependency store mounted read-only. The app directory is
     /// kept as [`ProvisionConfig::app_storage`] says, outside the storage driver's layer
     /// (where unpacking thousands of files is slowest) — except in the repo's main image,
     /// which holds the tree in its layers already.
@@ -330,18 +346,29 @@ impl Provisioner {
         }
         if let Some(repo) = repo {
             let volume = self.dependency_volume(repo)?;
-            spec = spec.with_mount(Mount::Volume {
-                name: volume.name.to_string(),
-                target: self.config.deps_mount.clone(),
-                read_only: false,
-            });
+            spec = self.with_store(spec, volume.name.as_str());
             spec.labels
                 .insert(labels::REPO.to_owned(), repo.to_string());
         }
         Ok(spec)
     }
 
-    /// Sets up `request` in `container` (which must run and have the dependency volume
+    /// `spec` with the dependency store `volume` mounted read-only (instead of any other
+    /// store) and named in its labels.
+    pub fn with_store(&self, mut spec: ContainerSpec, volume: &str) -> ContainerSpec {
+        let target = self.config.deps_store.clone();
+        spec.mounts
+            .retain(|mount| !matches!(mount, Mount::Volume { target: t, .. } if *t == target));
+        spec.labels
+            .insert(DEPENDENCY_STORE_LABEL.to_owned(), volume.to_owned());
+        spec.with_mount(Mount::Volume {
+            name: volume.to_owned(),
+            target,
+            read_only: true,
+        })
+    }
+
+    /// Sets up `request` in `container` (which must run and have the dependency store
     /// mounted), reporting each phase to `events`. On failure an [`Phase::Error`] event
     /// carries the message and the first error is returned; the container is left as it is
     /// so its logs can be read.

@@ -1,4 +1,4 @@
-//! Names derived from a repository: its dependency volume and its main image. `{hash}`
+//! Names derived from a repository: its dependency store and its main image. `{hash}`
 //! is the start of a SHA-256 of the exact slug, so slugs that read alike once made name-safe
 //! (`a-b/c` and `a/b-c`, `Org/App` and `org/app`) never share an object.
 

@@ -231,7 +231,7 @@ pub struct SetupOutcome {
     pub commit: CommitId,
     /// Whether the container started from the repo's main image (only a delta was applied).
     pub from_main_image: bool,
-    /// Whether dependencies were installed (false: the shared volume already had them).
+    /// Whether dependencies were installed (false: the environment already had them, or linked them from the store).
     pub installed: bool,
     /// The main image committed by this setup, if any.
     pub main_image: Option<ImageRef>,

@@ -1,7 +1,7 @@
 //! The shell that runs inside environment containers. Values always travel as positional
 //! arguments (`"$1"`), never spliced into the script.
 
-/// Creates the app directory and prints the lockfile fingerprint the dependency volume was
+/// Creates the app directory and prints the lockfile fingerprint the dependency directory was
 /// last installed from (empty when none). Args: app dir, marker path.
 pub(crate) const PREPARE: &str = r#"mkdir -p "$1" && cat "$2" 2>/dev/null; exit 0"#;
 
@@ -24,6 +24,66 @@ pub(crate) const UNPACK_STATUS: &str = "slipway-unpack-status:";
 
 /// Removes files. Args: app dir, then the paths.
 pub(crate) const REMOVE_FILES: &str = r#"cd "$1" || exit 1; shift; rm -f -- "$@""#;
+
+/// Makes the environment's own dependency directory a set of links into the installed
+/// dependencies of one lockfile in the read-only store, one per top-level entry (so new
+/// entries, such as a bundler's cache, land in the environment's directory, while installed
+/// packages can't be written), and records the fingerprint in it. Exits 12 when no store is
+/// mounted, 11 when the store holds nothing for the fingerprint. Args: store, fingerprint,
+/// dependency directory, marker file name.
+pub(crate) const LINK_DEPS: &str = r#"[ -d "$1" ] || exit 12
+src="$1/$2/node_modules"
+[ -d "$src" ] || exit 11
+rm -rf "$3" && mkdir -p "$3" || exit 1
+for entry in "$src"/* "$src"/.[!.]* "$src"/..?*; do
+  [ -e "$entry" ] || [ -L "$entry" ] || continue
+  ln -s "$entry" "$3/" || exit 1
+done
+printf '%s' "$2" > "$3/$4""#;
+
+/// What [`LINK_DEPS`] exits with when the container has no dependency store.
+pub(crate) const LINK_NO_STORE: i64 = 12;
+/// What [`LINK_DEPS`] exits with when the store has nothing for the fingerprint.
+pub(crate) const LINK_NOT_INSTALLED: i64 = 11;
+
+/// Empties a dependency directory that holds another lockfile's dependencies (links into
+/// the store, or an earlier install) before an install of the environment's own. Args:
+/// dependency directory, marker file name.
+pub(crate) const CLEAR_DEPS: &str = r#"if [ -f "$1/$2" ]; then rm -rf "$1"; fi; mkdir -p "$1""#;
+
+/// Publishes what an install left in the installer's dependency directory to the store,
+/// under the fingerprint: copied beside it first, then renamed into place, so the store
+/// never shows a half-copied install (a concurrent install of the same lockfile that got
+/// there first wins, and this copy goes). Args: dependency directory, store, fingerprint.
+pub(crate) const PUBLISH_DEPS: &str = r#"mkdir -p "$1" || exit 1
+part="$2/.partial-$3-$$"
+rm -rf "$part" && mkdir -p "$part" || exit 1
+if ! cp -a "$1" "$part/node_modules"; then rm -rf "$part"; exit 1; fi
+[ -e "$2/$3" ] || mv "$part" "$2/$3"
+rm -rf "$part"
+[ -d "$2/$3/node_modules" ]"#;
+
+/// Removes the store entries named in the arguments after the first (installed
+/// dependencies, or partial copies an interrupted install left), printing each it removed.
+/// Args: store, then the entries.
+pub(crate) const REMOVE_DEPS: &str = r#"cd "$1" || exit 1; shift
+for entry in "$@"; do
+  case "$entry" in */*|.|..|"") continue ;; esac
+  [ -e "$entry" ] || continue
+  rm -rf -- "$entry" && echo "$entry"
+done"#;
+
+/// Lists the store's entries, one per line, each with its age in seconds (from the
+/// directory's modification time: when it was installed). Args: store.
+pub(crate) const LIST_DEPS: &str = r#"cd "$1" || exit 1
+now=$(date +%s)
+for entry in * .partial-*; do
+  [ -d "$entry" ] || continue
+  echo "$entry $((now - $(stat -c %Y "$entry")))"
+done"#;
+
+/// Prints a fingerprint marker's content (nothing when there is none). Args: marker path.
+pub(crate) const READ_MARKER: &str = r#"cat "$1" 2>/dev/null; exit 0"#;
 
 /// Records the fingerprint. Args: marker path, fingerprint.
 pub(crate) const WRITE_MARKER: &str = r#"mkdir -p "$(dirname "$1")" && printf '%s' "$2" > "$1""#;

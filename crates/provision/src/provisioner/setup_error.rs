@@ -135,6 +135,17 @@ pub enum SetupError {
         /// Its last output.
         output: String,
     },
+    /// The container a lockfile's dependencies are installed in could not be started.
+    #[error("failed to start an installer container of {image} for the dependency store {store}")]
+    Installer {
+        /// The image.
+        image: String,
+        /// The dependency store volume.
+        store: String,
+        /// Why.
+        #[source]
+        source: Error,
+    },
     /// The main image could not be committed.
     #[error("failed to commit the main image {image}")]
     Commit {
@@ -179,6 +190,7 @@ impl SetupError {
             | SetupError::Read { source, .. }
             | SetupError::Copy { source, .. }
             | SetupError::Helper { source, .. }
+            | SetupError::Installer { source, .. }
             | SetupError::Commit { source, .. } => source.kind(),
             SetupError::InstallTimedOut { .. } | SetupError::DevServerTimedOut { .. } => {
                 ErrorKind::Timeout
@@ -214,6 +226,7 @@ impl From<SetupError> for Error {
             | SetupError::Read { source, .. }
             | SetupError::Copy { source, .. }
             | SetupError::Helper { source, .. }
+            | SetupError::Installer { source, .. }
             | SetupError::Commit { source, .. } => source.context(context),
             SetupError::InstallTimedOut {
                 command,

@@ -22,7 +22,7 @@ const LOCK: &str = "{\"lockfileVersion\":3}";
 /// What the fake container's shell did and holds.
 #[derive(Default)]
 pub(crate) struct Shell {
-    /// Files the scripts wrote (the dependency volume's marker).
+    /// Files the scripts wrote (the dependency directory's marker).
     pub(crate) files: BTreeMap<String, String>,
     /// Commands that are not slipway's own scripts (the install command).
     pub(crate) commands: Vec<String>,
@@ -34,6 +34,10 @@ pub(crate) struct Shell {
     pub(crate) no_tar: bool,
     /// The app directory is full: `tar -x` fails for want of space.
     pub(crate) full: bool,
+    /// The dependency store's installs by fingerprint, when containers mount one.
+    pub(crate) store: Option<std::collections::BTreeSet<String>>,
+    /// Fingerprints the dependency directory was linked to, in order.
+    pub(crate) linked: Vec<String>,
 }
 
 /// An engine with `image` whose exec answers the setup scripts like a container would.
@@ -46,11 +50,19 @@ pub(crate) fn engine(image: &str) -> (FakeRuntime, Arc<Mutex<Shell>>) {
     (fake, shell)
 }
 
-/// What a container answers to the streamed tree when the test cares only about later
-/// steps: `tar -x` succeeded.
-pub(crate) fn unpacked(request: &ExecRequest) -> Option<ExecOutcome> {
-    (request.cmd.get(2).map(String::as_str) == Some(scripts::UNPACK)).then(|| ExecOutcome {
-        exit_code: Some(0),
+/// What a container answers to the routine steps when the test cares only about later
+/// ones: the streamed tree's `tar -x` succeeded, and no dependency store is mounted.
+pub(crate) fn routine(request: &ExecRequest) -> Option<ExecOutcome> {
+    let script = request.cmd.get(2).map(String::as_str);
+    let exit_code = if script == Some(scripts::UNPACK) {
+        0
+    } else if script == Some(scripts::LINK_DEPS) {
+        scripts::LINK_NO_STORE
+    } else {
+        return None;
+    };
+    Some(ExecOutcome {
+        exit_code: Some(exit_code),
         stdout: format!("{}0\n", scripts::UNPACK_STATUS).into_bytes(),
         ..ExecOutcome::default()
     })
@@ -92,6 +104,30 @@ fn answer(shell: &Mutex<Shell>, request: &ExecRequest) -> ExecOutcome {
         shell.untarred.push((arg(0), 0));
         return ok(&format!("{}0\n", scripts::UNPACK_STATUS));
     }
+    if script == scripts::LINK_DEPS {
+        let hash = arg(1);
+        let code = match &shell.store {
+            None => scripts::LINK_NO_STORE,
+            Some(store) if store.contains(&hash) => 0,
+            Some(_) => scripts::LINK_NOT_INSTALLED,
+        };
+        if code == 0 {
+            shell
+                .files
+                .insert(format!("{}/{}", arg(2), arg(3)), hash.clone());
+            shell.linked.push(hash);
+        }
+        return ExecOutcome {
+            exit_code: Some(code),
+            ..ExecOutcome::default()
+        };
+    }
+    if script == scripts::PUBLISH_DEPS {
+        if let Some(store) = &mut shell.store {
+            store.insert(arg(2));
+        }
+        return ok("");
+    }
     if script == scripts::PREPARE {
         ok(&shell.files.get(&arg(1)).cloned().unwrap_or_default())
     } else if script == scripts::WRITE_MARKER {
@@ -103,6 +139,7 @@ fn answer(shell: &Mutex<Shell>, request: &ExecRequest) -> ExecOutcome {
     } else if [
         scripts::START_AND_WAIT,
         scripts::CLEAN_APP,
+        scripts::CLEAR_DEPS,
         scripts::MEMORY_USE,
     ]
     .contains(&script)
@@ -337,7 +374,7 @@ async fn secrets_a_failing_install_prints_are_taken_out_of_its_error_and_events(
     let fake = FakeRuntime::new()
         .with_image("node:1")
         .with_exec_handler(|_, request| {
-            if let Some(done) = unpacked(request) {
+            if let Some(done) = routine(request) {
                 return done;
             }
             let failing = request.cmd.get(2).is_some_and(|script| script == "npm ci");
@@ -386,7 +423,7 @@ async fn a_failed_install_is_a_setup_error_with_its_output_and_an_error_event() 
     let fake = FakeRuntime::new()
         .with_image("node:1")
         .with_exec_handler(|_, request| {
-            if let Some(done) = unpacked(request) {
+            if let Some(done) = routine(request) {
                 return done;
             }
             let failing = request.cmd.get(2).is_some_and(|script| script == "npm ci");
@@ -430,7 +467,7 @@ async fn a_dev_server_that_never_listens_fails_after_the_ready_timeout() {
     let fake = FakeRuntime::new()
         .with_image("node:1")
         .with_exec_handler(move |_, request| {
-            if let Some(done) = unpacked(request) {
+            if let Some(done) = routine(request) {
                 return done;
             }
             let script = request.cmd.get(2).cloned().unwrap_or_default();
@@ -561,4 +598,60 @@ async fn a_tree_too_big_for_the_memory_app_directory_says_what_to_do() {
         error.contains("provision.app_storage = \"volume\""),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_new_lockfile_is_installed_into_the_store_by_an_installer_then_linked_everywhere() {
+    let (fake, shell) = engine("node:1");
+    shell.lock().unwrap().store = Some(Default::default());
+    let cache = FakeRepoCache::new();
+    cache.commit(REPO, "main", &[("package-lock.json", LOCK)]);
+    let provisioner = provisioner(&fake, &cache);
+    let repo: RepoSlug = REPO.parse().unwrap();
+    let spec = provisioner
+        .container_spec(Some(&repo), "node:1".parse().unwrap(), 512 << 20)
+        .unwrap();
+    let store = spec.labels[DEPENDENCY_STORE_LABEL].clone();
+    assert!(
+        spec.mounts.iter().any(|mount| matches!(mount,
+            Mount::Volume { name, target, read_only: true } if *name == store && target == "/opt/slipway/deps")),
+        "environments mount the store read-only: {:?}",
+        spec.mounts
+    );
+    let first = run_container(&fake, &spec).await.unwrap();
+    let outcome = provisioner
+        .setup(&first, &request("main"), None)
+        .await
+        .unwrap();
+    assert!(outcome.installed);
+    let hash = lockfile_hash(LOCK.as_bytes());
+    assert_eq!(shell.lock().unwrap().commands, ["npm ci"]);
+    assert_eq!(shell.lock().unwrap().linked, std::slice::from_ref(&hash));
+    // The installer was a second container, with the store writable, and is gone.
+    let created: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|call| call.op == "create_container")
+        .collect();
+    assert_eq!(created.len(), 2, "{created:?}");
+    let left = fake
+        .list_containers(&slipway_core::LabelFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1, "only the environment is left: {left:?}");
+
+    // A fresh container: its dependency directory is empty (the fake's files are shared).
+    shell.lock().unwrap().files.clear();
+    let second = run_container(&fake, &spec).await.unwrap();
+    let outcome = provisioner
+        .setup(&second, &request("main"), None)
+        .await
+        .unwrap();
+    assert!(!outcome.installed, "the store holds this lockfile");
+    assert_eq!(
+        shell.lock().unwrap().commands,
+        ["npm ci"],
+        "no second install"
+    );
+    assert_eq!(shell.lock().unwrap().linked, [hash.clone(), hash]);
 }

@@ -69,9 +69,9 @@ struct Report {
     files: usize,
     repo_bytes: usize,
     iterations: u32,
-    /// First setup: clone over git://, `npm ci` into an empty dependency volume, dev server.
+    /// First setup: clone over git://, `npm ci` into an empty dependency store (by an installer container), dev server.
     full_setup_ms: f64,
-    /// Warm repo cache and dependency volume: fetch, copy the tree, dev server.
+    /// Warm repo cache and dependency store: fetch, copy the tree, dev server.
     warm_setup_ms: f64,
     /// Of the warm setup: the fetch and the tree copy.
     warm_cloning_ms: f64,
@@ -301,7 +301,7 @@ impl Bench {
     }
 
     /// The volume the raw copies into a volume unpack into (labelled like the bench's
-    /// dependency volume), removed by [`Bench::cleanup`].
+    /// dependency store), removed by [`Bench::cleanup`].
     fn scratch_volume(&self, provisioner: &Provisioner) -> anyhow::Result<VolumeSpec> {
         let mut volume = provisioner.dependency_volume(&self.repo)?;
         volume.name = format!("slipway-bench-{}", self.bench_id).parse()?;
@@ -540,7 +540,7 @@ async fn measure(
     let commit = cache.resolve(&bench.source(), &"main".parse()?).await?;
     let tree = cache.archive(&bench.source(), &commit).await?;
     for round in 0..iterations {
-        // 2. Warm repo cache, warm dependency volume, fresh container of the base image.
+        // 2. Warm repo cache, warm dependency store, fresh container of the base image.
         let (took, phases) = bench
             .timed_phases(warm, bench.base_image.clone(), "main")
             .await?;

@@ -9,7 +9,7 @@ use slipway_core::{labels, CommitId, ExecRequest, GitRef, PipeRequest, PipeSessi
 
 use super::{marker_path, Checkout, Result, SetupRun};
 use crate::provisioner::setup_error::SetupError;
-use crate::provisioner::{scripts, AppStorage, COMMIT_LABEL};
+use crate::provisioner::{scripts, AppStorage, COMMIT_LABEL, DEPENDENCY_STORE_LABEL};
 
 /// How long unpacking a tree in the container may take.
 const COPY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -96,7 +96,7 @@ impl SetupRun<'_> {
                 }
                 (installed_hash, delta)
             }
-            // Reading the dependency volume's marker needn't wait for the tree (nor the
+            // Reading the dependency directory's marker needn't wait for the tree (nor the
             // tree for it).
             None => {
                 let (installed_hash, copied) =
@@ -111,6 +111,9 @@ impl SetupRun<'_> {
             commit,
             from_main_image,
             installed_hash,
+            store: info.labels.get(DEPENDENCY_STORE_LABEL).cloned(),
+            image: info.image.clone(),
+            memory_bytes: info.memory_limit_bytes,
         })
     }
 
@@ -167,7 +170,7 @@ impl SetupRun<'_> {
     }
 
     /// [`Self::copy_tree`], saying so in `log`.
-    async fn copy_tree_logged(
+    pub(super) async fn copy_tree_logged(
         &self,
         branch: &GitRef,
         commit: &CommitId,

@@ -1,12 +1,24 @@
-//! Installing: the lockfile's install command into the shared dependency volume, skipped
-//! when the volume already holds that lockfile.
+//! Installing: the lockfile's dependencies, linked from the repo's dependency store when it
+//! holds an install of that lockfile, else installed into the store by an installer
+//! container first and then linked. An environment without a store, or a setup without a
+//! lockfile to key the install by, installs into the environment's own directory.
 
 use slipway_core::ExecRequest;
 
-use super::{marker_path, Checkout, Result, SetupRun, LOG_TAIL};
+use super::{marker_path, Checkout, Result, SetupRun, LOG_TAIL, SHORT_EXEC};
 use crate::provisioner::install::{command_for, lockfile_hash, LOCKFILES};
-use crate::provisioner::scripts;
 use crate::provisioner::setup_error::SetupError;
+use crate::provisioner::{scripts, MARKER_FILE};
+
+/// What linking the store's install into the environment found.
+enum Linked {
+    /// The environment's dependency directory links the install.
+    Done,
+    /// The store holds no install of the lockfile yet.
+    NotInstalled,
+    /// The container has no store mounted.
+    NoStore,
+}
 
 impl SetupRun<'_> {
     /// Returns whether it installed, and the lockfile fingerprint (if there is a lockfile).
@@ -42,16 +54,105 @@ impl SetupRun<'_> {
             log.push("no lockfile: nothing to install".to_owned());
             return Ok((false, None));
         };
-        let hash = lockfile.as_ref().map(|(_, hash)| hash.clone());
-        if hash.is_some() && hash == checkout.installed_hash {
-            log.push(
-                "the shared dependency volume already matches the lockfile: skipping install"
-                    .to_owned(),
-            );
-            return Ok((false, hash));
+        let Some(hash) = lockfile.map(|(_, hash)| hash) else {
+            // Nothing to key a shared install by: the environment installs its own.
+            self.install_own(&command, None, log).await?;
+            return Ok((true, None));
+        };
+        if checkout.installed_hash.as_ref() == Some(&hash) {
+            log.push("the dependencies already match the lockfile: skipping install".to_owned());
+            return Ok((false, Some(hash)));
         }
+        match (self.link(&hash).await?, &checkout.store) {
+            (Linked::Done, _) => {
+                log.push(format!(
+                    "linked the dependencies installed for this lockfile ({}) from the store",
+                    &hash[..12]
+                ));
+                Ok((false, Some(hash)))
+            }
+            (Linked::NotInstalled, Some(store)) => {
+                log.push(format!(
+                    "installing this lockfile's dependencies ({}) into the store {store}",
+                    &hash[..12]
+                ));
+                self.install_in_store(checkout, store, &command, &hash, log)
+                    .await?;
+                match self.link(&hash).await? {
+                    Linked::Done => Ok((true, Some(hash))),
+                    _ => Err(SetupError::HelperFailed {
+                        what: "link the installed dependencies",
+                        container: self.container.clone(),
+                        exit_code: None,
+                        stderr: "the store has no install of the lockfile after installing it"
+                            .to_owned(),
+                    }),
+                }
+            }
+            // A store the container's labels don't name can't be installed into.
+            (Linked::NotInstalled | Linked::NoStore, _) => {
+                self.install_own(&command, Some(&hash), log).await?;
+                Ok((true, Some(hash)))
+            }
+        }
+    }
+
+    /// Makes the dependency directory links into the store's install of `hash`.
+    async fn link(&self, hash: &str) -> Result<Linked> {
+        let config = &self.provisioner.config;
+        let outcome = self
+            .sh(
+                "link the installed dependencies",
+                scripts::LINK_DEPS,
+                &[&config.deps_store, hash, &config.deps_mount, MARKER_FILE],
+                SHORT_EXEC,
+            )
+            .await?;
+        match outcome.exit_code {
+            Some(0) => Ok(Linked::Done),
+            Some(scripts::LINK_NOT_INSTALLED) => Ok(Linked::NotInstalled),
+            Some(scripts::LINK_NO_STORE) => Ok(Linked::NoStore),
+            exit_code => Err(SetupError::HelperFailed {
+                what: "link the installed dependencies",
+                container: self.container.clone(),
+                exit_code,
+                stderr: outcome.stderr_text().trim().to_owned(),
+            }),
+        }
+    }
+
+    /// Installs into the environment's own dependency directory (emptied first when it
+    /// held another lockfile's dependencies) and records `hash` there.
+    async fn install_own(
+        &self,
+        command: &str,
+        hash: Option<&str>,
+        log: &mut Vec<String>,
+    ) -> Result<()> {
+        let config = &self.provisioner.config;
+        self.sh_ok(
+            "empty the dependency directory",
+            scripts::CLEAR_DEPS,
+            &[&config.deps_mount, MARKER_FILE],
+        )
+        .await?;
+        self.run_install(command, log).await?;
+        if let Some(hash) = hash {
+            self.sh_ok(
+                "record the installed lockfile",
+                scripts::WRITE_MARKER,
+                &[&marker_path(&config.deps_mount), hash],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the install command in the app directory, its output into `log`.
+    pub(super) async fn run_install(&self, command: &str, log: &mut Vec<String>) -> Result<()> {
+        let config = &self.provisioner.config;
         log.push(format!("$ {command}"));
-        let mut request = ExecRequest::new(["/bin/sh", "-c", command.as_str()])
+        let mut request = ExecRequest::new(["/bin/sh", "-c", command])
             .with_working_dir(config.app_dir.clone())
             .with_timeout(config.install_timeout);
         request.env = self.request.exec_env();
@@ -69,27 +170,19 @@ impl SetupRun<'_> {
         log.extend(output.lines().map(str::to_owned));
         if outcome.timed_out {
             return Err(SetupError::InstallTimedOut {
-                command,
+                command: command.to_owned(),
                 after: config.install_timeout,
                 memory_near_limit: self.memory_near_limit().await,
             });
         }
         if !outcome.success() {
             return Err(SetupError::Install {
-                command,
+                command: command.to_owned(),
                 exit_code: outcome.exit_code,
                 output: last_lines(&output, LOG_TAIL),
             });
         }
-        if let Some(hash) = &hash {
-            self.sh_ok(
-                "record the installed lockfile",
-                scripts::WRITE_MARKER,
-                &[&marker_path(&config.deps_mount), hash],
-            )
-            .await?;
-        }
-        Ok((true, hash))
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! each phase lives in its own file, the main image in `main_image.rs`.
 
 mod cloning;
+mod installer;
 mod installing;
 mod main_image;
 mod memory;
@@ -39,8 +40,14 @@ pub(super) struct Checkout {
     pub(super) branch: GitRef,
     pub(super) commit: CommitId,
     pub(super) from_main_image: bool,
-    /// The lockfile fingerprint the dependency volume holds, if any.
+    /// The lockfile fingerprint the environment's dependency directory holds, if any.
     pub(super) installed_hash: Option<String>,
+    /// The dependency store volume the container mounts, if any.
+    pub(super) store: Option<String>,
+    /// The image the container was created from (its installer runs the same).
+    pub(super) image: String,
+    /// The container's memory limit.
+    pub(super) memory_bytes: Option<u64>,
 }
 
 pub(super) fn marker_path(deps_mount: &str) -> String {
@@ -63,6 +70,11 @@ impl<'a> SetupRun<'a> {
             phases: Vec::new(),
             redactor: request.redactor(),
         }
+    }
+
+    /// The same setup's steps, run in `container` instead (an installer), reporting nothing.
+    pub(super) fn in_container<'b>(&'b self, container: &'b ContainerId) -> SetupRun<'b> {
+        SetupRun::new(self.provisioner, container, self.request, None)
     }
 
     pub(crate) fn emit(
