@@ -1,9 +1,44 @@
 //! The shell that runs inside environment containers. Values always travel as positional
 //! arguments (`"$1"`), never spliced into the script.
 
-/// Creates the app directory and prints the lockfile fingerprint the dependency directory was
-/// last installed from (empty when none). Args: app dir, marker path.
-pub(crate) const PREPARE: &str = r#"mkdir -p "$1" && cat "$2" 2>/dev/null; exit 0"#;
+/// The shell function behind [`LINK_DEPS`] and [`PREPARE`]: `link STORE FINGERPRINT DIR
+/// MARKER` makes the environment's own dependency directory a set of links into the
+/// read-only store's install of one lockfile, one per top-level entry (so new entries, such
+/// as a bundler's cache, land in the environment's directory, while installed packages
+/// can't be written), and records the fingerprint in it. Returns 12 when no store is
+/// mounted, 11 when the store holds nothing for the fingerprint.
+macro_rules! link_function {
+    () => {
+        r#"link() {
+  [ -d "$1" ] || return 12
+  src="$1/$2/node_modules"
+  [ -d "$src" ] || return 11
+  rm -rf "$3" && mkdir -p "$3" || return 1
+  for entry in "$src"/* "$src"/.[!.]* "$src"/..?*; do
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    ln -s "$entry" "$3/" || return 1
+  done
+  printf '%s' "$2" > "$3/$4"
+}
+"#
+    };
+}
+
+/// Creates the app directory; when the dependency directory doesn't hold the lockfile's
+/// fingerprint but the store has an install of it, links it (printing [`LINKED`] first);
+/// then prints the fingerprint the dependency directory holds (empty when none). Args: app
+/// dir, marker path, store, fingerprint (may be empty), dependency directory, marker name.
+pub(crate) const PREPARE: &str = concat!(
+    link_function!(),
+    r#"mkdir -p "$1" || exit 1
+if [ -n "$4" ] && [ "$(cat "$2" 2>/dev/null)" != "$4" ] && link "$3" "$4" "$5" "$6"; then
+  echo "slipway-linked"
+fi
+cat "$2" 2>/dev/null; exit 0"#
+);
+
+/// What [`PREPARE`] prints first when it linked the store's install.
+pub(crate) const LINKED: &str = "slipway-linked";
 
 /// Empties the app directory except the dependency mount. Args: app dir, mount name.
 pub(crate) const CLEAN_APP: &str = r#"cd "$1" || exit 1
@@ -25,21 +60,9 @@ pub(crate) const UNPACK_STATUS: &str = "slipway-unpack-status:";
 /// Removes files. Args: app dir, then the paths.
 pub(crate) const REMOVE_FILES: &str = r#"cd "$1" || exit 1; shift; rm -f -- "$@""#;
 
-/// Makes the environment's own dependency directory a set of links into the installed
-/// dependencies of one lockfile in the read-only store, one per top-level entry (so new
-/// entries, such as a bundler's cache, land in the environment's directory, while installed
-/// packages can't be written), and records the fingerprint in it. Exits 12 when no store is
-/// mounted, 11 when the store holds nothing for the fingerprint. Args: store, fingerprint,
-/// dependency directory, marker file name.
-pub(crate) const LINK_DEPS: &str = r#"[ -d "$1" ] || exit 12
-src="$1/$2/node_modules"
-[ -d "$src" ] || exit 11
-rm -rf "$3" && mkdir -p "$3" || exit 1
-for entry in "$src"/* "$src"/.[!.]* "$src"/..?*; do
-  [ -e "$entry" ] || [ -L "$entry" ] || continue
-  ln -s "$entry" "$3/" || exit 1
-done
-printf '%s' "$2" > "$3/$4""#;
+/// Links the store's install of a lockfile (see `link_function`); exits with its status.
+/// Args: store, fingerprint, dependency directory, marker file name.
+pub(crate) const LINK_DEPS: &str = concat!(link_function!(), r#"link "$@""#);
 
 /// What [`LINK_DEPS`] exits with when the container has no dependency store.
 pub(crate) const LINK_NO_STORE: i64 = 12;
@@ -88,8 +111,9 @@ pub(crate) const READ_MARKER: &str = r#"cat "$1" 2>/dev/null; exit 0"#;
 /// Records the fingerprint. Args: marker path, fingerprint.
 pub(crate) const WRITE_MARKER: &str = r#"mkdir -p "$(dirname "$1")" && printf '%s' "$2" > "$1""#;
 
-/// Starts the dev server in the background with its output in the container's log stream
-/// (PID 1's stdout/stderr), then waits — in the same exec, no round trip between — until
+/// Stops the dev server an earlier setup started (its process group: `TERM`, up to 3 s, then
+/// `KILL`), starts this one in the background in a session of its own, its output in the
+/// container's log stream (PID 1's stdout/stderr), then waits — in the same exec, no round trip between — until
 /// something listens on the port (the container's socket table, read with shell builtins
 /// only, every 10 ms; a connect probe where `/proc/net/tcp` can't be read): 0 once it
 /// listens, 3 when the dev server exits first, 4 when the attempts run out, 1 when the app
@@ -98,9 +122,25 @@ pub(crate) const WRITE_MARKER: &str = r#"mkdir -p "$(dirname "$1")" && printf '%
 pub(crate) const START_AND_WAIT: &str = r#"cd "$1" || exit 1
 if [ -n "$3" ]; then PATH="$3:$PATH"; export PATH; fi
 if [ -w /proc/1/fd/1 ]; then out=/proc/1/fd/1; err=/proc/1/fd/2; else out=/tmp/slipway-dev.log; err=$out; fi
-( exec sh -c "$2" ) >"$out" 2>"$err" </dev/null &
-pid=$!; port=$4; attempts=$5
+port=$4; attempts=$5
 suffix=$(printf ':%04X' "$port")
+pidfile=/tmp/slipway-dev-server.pid
+if [ -r "$pidfile" ]; then
+  old=$(cat "$pidfile")
+  if [ -n "$old" ] && kill -0 "$old" 2>/dev/null; then
+    kill -TERM "-$old" 2>/dev/null || kill -TERM "$old" 2>/dev/null
+    i=0
+    while kill -0 "$old" 2>/dev/null && [ "$i" -lt 300 ]; do sleep 0.01; i=$((i + 1)); done
+    kill -KILL "-$old" 2>/dev/null || kill -KILL "$old" 2>/dev/null
+  fi
+fi
+if command -v setsid >/dev/null 2>&1; then
+  ( exec setsid sh -c "$2" ) >"$out" 2>"$err" </dev/null &
+else
+  ( exec sh -c "$2" ) >"$out" 2>"$err" </dev/null &
+fi
+pid=$!
+echo "$pid" >"$pidfile"
 listening() {
   found=1
   for table in /proc/net/tcp /proc/net/tcp6; do

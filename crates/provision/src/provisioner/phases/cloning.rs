@@ -9,7 +9,7 @@ use slipway_core::{labels, CommitId, ExecRequest, GitRef, PipeRequest, PipeSessi
 
 use super::{marker_path, Checkout, Result, SetupRun};
 use crate::provisioner::setup_error::SetupError;
-use crate::provisioner::{scripts, AppStorage, COMMIT_LABEL, DEPENDENCY_STORE_LABEL};
+use crate::provisioner::{scripts, AppStorage, COMMIT_LABEL, DEPENDENCY_STORE_LABEL, MARKER_FILE};
 
 /// How long unpacking a tree in the container may take.
 const COPY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -83,8 +83,19 @@ impl SetupRun<'_> {
                     .and_then(|c| CommitId::try_from(c.clone()).ok())
             })
             .flatten();
+        // Read here so that the app directory's preparation can link the store's install
+        // of it while the tree is copied.
+        let lockfile = self.lockfile(&commit).await?;
+        let hash = lockfile.as_ref().map_or("", |(_, hash)| hash.as_str());
         let marker = marker_path(&config.deps_mount);
-        let prepare_args = [config.app_dir.as_str(), marker.as_str()];
+        let prepare_args = [
+            config.app_dir.as_str(),
+            marker.as_str(),
+            config.deps_store.as_str(),
+            hash,
+            config.deps_mount.as_str(),
+            MARKER_FILE,
+        ];
         let prepare = self.sh_ok("prepare the app directory", scripts::PREPARE, &prepare_args);
         let (installed_hash, from_main_image) = match &base {
             Some(base) => {
@@ -105,11 +116,17 @@ impl SetupRun<'_> {
                 (installed_hash?, false)
             }
         };
+        let (linked, installed_hash) = match installed_hash.split_once('\n') {
+            Some((first, rest)) if first == scripts::LINKED => (true, rest),
+            _ => (false, installed_hash.as_str()),
+        };
         let installed_hash = Some(installed_hash.trim().to_owned()).filter(|h| !h.is_empty());
         Ok(Checkout {
             branch,
             commit,
             from_main_image,
+            lockfile,
+            linked,
             installed_hash,
             store: info.labels.get(DEPENDENCY_STORE_LABEL).cloned(),
             image: info.image.clone(),

@@ -27,18 +27,8 @@ impl SetupRun<'_> {
         checkout: &Checkout,
         log: &mut Vec<String>,
     ) -> Result<(bool, Option<String>)> {
-        let (cache, config) = (&self.provisioner.cache, &self.provisioner.config);
-        let mut lockfile = None;
-        for (name, _) in LOCKFILES {
-            let content = cache
-                .read_file(&self.source, &checkout.commit, name)
-                .await
-                .map_err(|error| self.read_error("the lockfile", error))?;
-            if let Some(content) = content {
-                lockfile = Some((name, lockfile_hash(&content)));
-                break;
-            }
-        }
+        let config = &self.provisioner.config;
+        let lockfile = &checkout.lockfile;
         let command = self
             .request
             .install_command
@@ -54,21 +44,22 @@ impl SetupRun<'_> {
             log.push("no lockfile: nothing to install".to_owned());
             return Ok((false, None));
         };
-        let Some(hash) = lockfile.map(|(_, hash)| hash) else {
+        let Some(hash) = lockfile.as_ref().map(|(_, hash)| hash.clone()) else {
             // Nothing to key a shared install by: the environment installs its own.
             self.install_own(&command, None, log).await?;
             return Ok((true, None));
         };
         if checkout.installed_hash.as_ref() == Some(&hash) {
-            log.push("the dependencies already match the lockfile: skipping install".to_owned());
+            log.push(if checkout.linked {
+                linked_message(&hash)
+            } else {
+                "the dependencies already match the lockfile: skipping install".to_owned()
+            });
             return Ok((false, Some(hash)));
         }
         match (self.link(&hash).await?, &checkout.store) {
             (Linked::Done, _) => {
-                log.push(format!(
-                    "linked the dependencies installed for this lockfile ({}) from the store",
-                    &hash[..12]
-                ));
+                log.push(linked_message(&hash));
                 Ok((false, Some(hash)))
             }
             (Linked::NotInstalled, Some(store)) => {
@@ -95,6 +86,25 @@ impl SetupRun<'_> {
                 Ok((true, Some(hash)))
             }
         }
+    }
+
+    /// The lockfile of `commit` (the first of [`LOCKFILES`] it has) and its fingerprint.
+    pub(super) async fn lockfile(
+        &self,
+        commit: &slipway_core::CommitId,
+    ) -> Result<Option<(&'static str, String)>> {
+        for (name, _) in LOCKFILES {
+            let content = self
+                .provisioner
+                .cache
+                .read_file(&self.source, commit, name)
+                .await
+                .map_err(|error| self.read_error("the lockfile", error))?;
+            if let Some(content) = content {
+                return Ok(Some((name, lockfile_hash(&content))));
+            }
+        }
+        Ok(None)
     }
 
     /// Makes the dependency directory links into the store's install of `hash`.
@@ -184,6 +194,13 @@ impl SetupRun<'_> {
         }
         Ok(())
     }
+}
+
+fn linked_message(hash: &str) -> String {
+    format!(
+        "linked the dependencies installed for this lockfile ({}) from the store",
+        &hash[..12.min(hash.len())]
+    )
 }
 
 /// The last `count` lines of `text`.

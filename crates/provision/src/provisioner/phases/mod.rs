@@ -40,6 +40,10 @@ pub(super) struct Checkout {
     pub(super) branch: GitRef,
     pub(super) commit: CommitId,
     pub(super) from_main_image: bool,
+    /// The lockfile (its name) and its fingerprint, if the commit has one.
+    pub(super) lockfile: Option<(&'static str, String)>,
+    /// Whether preparing the app directory linked the store's install of the lockfile.
+    pub(super) linked: bool,
     /// The lockfile fingerprint the environment's dependency directory holds, if any.
     pub(super) installed_hash: Option<String>,
     /// The dependency store volume the container mounts, if any.
