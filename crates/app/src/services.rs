@@ -20,6 +20,9 @@ use crate::state_lock::{Holder, LockWait, StateLock};
 /// How long a run's record may sit in `creating`/`stopping` before the owner's recovery
 /// treats it as abandoned: runs may be created by processes that don't own the state.
 const RUN_RECOVERY_GRACE: Duration = Duration::from_secs(120);
+/// How often ready environments are checked against the default branch (and made again
+/// when one was taken or fell behind).
+const READY_REFRESH: Duration = Duration::from_secs(30);
 
 /// What a process may do with the state it opens.
 #[derive(Debug, Clone)]
@@ -43,8 +46,8 @@ pub struct Ownership {
     pub holder: Holder,
     /// What to do when someone else owns the state.
     pub wait: LockWait,
-    /// Keep the pools filled in the background (a server does; a one-shot command that
-    /// only claims does not).
+    /// Keep the pools, and the ready environments, filled in the background (a server
+    /// does; a one-shot command that only claims does not).
     pub refill: bool,
 }
 
@@ -78,8 +81,10 @@ pub struct Services {
 struct Engine {
     runtime: Arc<DockerRuntime>,
     pool: PoolHandle,
-    environments: Environments,
+    environments: Arc<Environments>,
     runs: RunManager,
+    /// The task keeping ready environments, when this process refills.
+    ready_keeper: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Services {
@@ -173,13 +178,19 @@ impl Services {
             PoolHandle::Owned(pool) => Arc::new(pool.clone()),
             PoolHandle::Viewed(view) => view.clone(),
         };
-        let environments = Environments::new(
+        let environments = Arc::new(Environments::new(
             dyn_runtime.clone(),
             pool_trait,
             store.clone(),
             Arc::new(provisioner),
             provision.environments.clone(),
-        );
+        ));
+        let settings = &provision.environments;
+        let wants_ready = !settings.ready_repos.is_empty() || settings.ready_recent > 0;
+        let ready_keeper = (wants_ready && ownership.is_some_and(|o| o.refill)).then(|| {
+            let environments = Arc::clone(&environments);
+            tokio::spawn(async move { environments.keep_ready(READY_REFRESH).await })
+        });
         let sidecar = BuildkitSidecar::new(
             dyn_runtime.clone(),
             store.instance_id(),
@@ -199,6 +210,7 @@ impl Services {
             pool,
             environments,
             runs,
+            ready_keeper,
         })
     }
 
@@ -308,9 +320,13 @@ impl Services {
         self.pool()?.status().await
     }
 
-    /// Stops background work (the pools' refill and health watch), waiting at most
-    /// `timeout` for creations under way; containers stay for the next owner to adopt.
+    /// Stops background work (the pools' refill and health watch, the ready environments'
+    /// keeper), waiting at most `timeout` for creations under way; containers stay for the
+    /// next owner to adopt.
     pub async fn stop_background(&self, timeout: Duration) -> Result<()> {
+        if let Some(keeper) = self.engine.as_ref().and_then(|e| e.ready_keeper.as_ref()) {
+            keeper.abort();
+        }
         if let Some(Engine {
             pool: PoolHandle::Owned(pool),
             ..

@@ -41,7 +41,7 @@ mod repo_cache;
 
 pub use environments::{
     EnvironmentEvent, EnvironmentEvents, EnvironmentSettings, Environments, NewEnvironment,
-    RecoveryReport, DEFAULT_BASE_IMAGE,
+    RecoveryReport, DEFAULT_BASE_IMAGE, READY_LABEL,
 };
 pub use error::GitError;
 pub use provisioner::{

@@ -63,6 +63,14 @@ async fn stack() -> Option<Stack> {
 
 /// [`stack`] with `configure` applied to the provisioning config.
 async fn stack_with(configure: impl FnOnce(&mut ProvisionConfig)) -> Option<Stack> {
+    stack_with_settings(configure, |_, _| {}).await
+}
+
+/// [`stack_with`], and `settle` applied to the environments' settings (which get the repo).
+async fn stack_with_settings(
+    configure: impl FnOnce(&mut ProvisionConfig),
+    settle: impl FnOnce(&mut EnvironmentSettings, slipway_core::RepoSlug),
+) -> Option<Stack> {
     let engine = TestEngine::connect_with(&[Need::NodeImage]).await?;
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<SqliteStore> =
@@ -95,18 +103,21 @@ async fn stack_with(configure: impl FnOnce(&mut ProvisionConfig)) -> Option<Stac
         .start()
         .await
         .unwrap();
+    let mut settings = EnvironmentSettings {
+        base_image: engine.node(),
+        memory_bytes: 512 << 20,
+        warm_per_repo: 0,
+        warm_base: 0,
+        credentials: None,
+        ..EnvironmentSettings::default()
+    };
+    settle(&mut settings, owner_repo.parse().unwrap());
     let environments = Environments::new(
         engine.shared(),
         Arc::new(pool.clone()),
         store,
         Arc::clone(&provisioner),
-        EnvironmentSettings {
-            base_image: engine.node(),
-            memory_bytes: 512 << 20,
-            warm_per_repo: 0,
-            warm_base: 0,
-            credentials: None,
-        },
+        settings,
     );
     Some(Stack {
         engine,
@@ -739,5 +750,91 @@ async fn branches_with_other_lockfiles_run_side_by_side_and_can_t_touch_each_oth
             .is_empty(),
         "no installer or prune helper is left"
     );
+    stack.pool.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_environment_serves_the_default_branch_at_once_and_follows_it() {
+    let Some(stack) =
+        stack_with_settings(|_| {}, |settings, repo| settings.ready_repos = vec![repo]).await
+    else {
+        return;
+    };
+    let repo = request(&stack, "main").repo;
+    // No main image yet: nothing to keep ready.
+    assert_eq!(stack.environments.fill_ready().await.unwrap(), 0);
+    let mut first = request(&stack, "main");
+    first.build_main_image = true;
+    let (first, events) = up(&stack, first).await;
+    let first = first.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
+    stack.environments.destroy(&first.id).await.unwrap();
+
+    // Three hand-overs: each from request to the page answering.
+    let mut took = Vec::new();
+    for _ in 0..3 {
+        assert_eq!(stack.environments.fill_ready().await.unwrap(), 1);
+        assert!(
+            stack.environments.list().await.unwrap().is_empty(),
+            "ready environments are not listed"
+        );
+        let started = std::time::Instant::now();
+        let (env, events) = up(&stack, SetupRequest::new(repo.clone())).await;
+        let env = env.unwrap_or_else(|e| panic!("hand-over failed: {e}\n{events:#?}"));
+        assert_eq!(
+            get(env.host_port.unwrap()).await,
+            "hello from greeting on main\n"
+        );
+        took.push(started.elapsed());
+        assert!(
+            log_of(&events, Phase::Ready).contains("a ready environment at"),
+            "{events:#?}"
+        );
+        assert_eq!(env.name, repo.dashed());
+        assert_eq!(stack.environments.list().await.unwrap().len(), 1);
+        stack.environments.destroy(&env.id).await.unwrap();
+    }
+    took.sort();
+    assert!(
+        took[1] <= Duration::from_millis(100),
+        "the median hand-over took {:?} (all: {took:?})",
+        took[1]
+    );
+
+    // The default branch moves: the ready environment takes the delta and restarts its
+    // dev server.
+    assert_eq!(stack.environments.fill_ready().await.unwrap(), 1);
+    stack
+        ._repo
+        .commit(
+            "main",
+            Some("main"),
+            &node_app("on main, later", "1.0.0", "hello from greeting")[2..3],
+            &[],
+            "a newer commit on main",
+        )
+        .unwrap();
+    let (env, events) = up(&stack, SetupRequest::new(repo.clone())).await;
+    let env = env.unwrap_or_else(|e| panic!("setup failed: {e}\n{events:#?}"));
+    assert!(
+        log_of(&events, Phase::Cloning).contains("started from the main image"),
+        "{events:#?}"
+    );
+    assert_eq!(
+        get(env.host_port.unwrap()).await,
+        "hello from greeting on main, later\n"
+    );
+    stack.environments.destroy(&env.id).await.unwrap();
+    // The next fill follows the branch: its ready environment runs the newer commit.
+    assert_eq!(stack.environments.fill_ready().await.unwrap(), 1);
+    let (env, events) = up(&stack, SetupRequest::new(repo.clone())).await;
+    let env = env.unwrap_or_else(|e| panic!("hand-over failed: {e}\n{events:#?}"));
+    assert!(log_of(&events, Phase::Ready).contains("a ready environment at"));
+    assert_eq!(
+        get(env.host_port.unwrap()).await,
+        "hello from greeting on main, later\n"
+    );
+    for record in stack.environments.list().await.unwrap() {
+        stack.environments.destroy(&record.id).await.unwrap();
+    }
     stack.pool.shutdown(Duration::from_secs(10)).await.unwrap();
 }

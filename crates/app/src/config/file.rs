@@ -91,6 +91,9 @@ pub(crate) struct FileProvision {
     pub(crate) ready_timeout_secs: Option<u64>,
     pub(crate) warm_per_repo: Option<usize>,
     pub(crate) warm_base: Option<usize>,
+    pub(crate) ready_repos: Option<Vec<String>>,
+    pub(crate) ready_recent: Option<usize>,
+    pub(crate) ready_per_repo: Option<usize>,
     pub(crate) isolate: Option<bool>,
     #[serde(default)]
     pub(crate) labels: BTreeMap<String, String>,

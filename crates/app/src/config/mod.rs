@@ -11,6 +11,7 @@
 //! | git credentials | — | `SLIPWAY_GIT_TOKEN`, `SLIPWAY_GIT_USERNAME` | — | none, `x-access-token` |
 //! | base (default) image | — | `SLIPWAY_DEFAULT_IMAGE` | `provision.base_image` | `node:24-slim` |
 //! | warm base containers | — | `SLIPWAY_POOL_SIZE` | `provision.warm_base` | 0 |
+//! | ready environments | — | — | `provision.ready_repos`, `ready_recent`, `ready_per_repo` | none, 0, 1 |
 //! | repo URL template | — | `SLIPWAY_REPO_URL_TEMPLATE` | `provision.url_template` | `https://github.com/{owner}/{repo}.git` |
 //! | host ports | — | `SLIPWAY_PORT_RANGE` | `pool.port_range` | `10000-20000` |
 //! | API listen address | `--listen` | `SLIPWAY_LISTEN` | `server.listen` | `127.0.0.1:8080` |

@@ -264,6 +264,27 @@ impl ProvisionSetup {
                     .unwrap_or(environment_defaults.warm_per_repo),
                 warm_base,
                 credentials,
+                ready_repos: match file.ready_repos {
+                    Some(repos) => repos
+                        .iter()
+                        .map(|repo| repo.parse())
+                        .collect::<Result<_>>()
+                        .map_err(|e| e.context("invalid provision.ready_repos"))?,
+                    None => environment_defaults.ready_repos,
+                },
+                ready_recent: file
+                    .ready_recent
+                    .unwrap_or(environment_defaults.ready_recent),
+                ready_per_repo: match file.ready_per_repo {
+                    Some(0) => {
+                        return Err(Error::invalid(
+                            "provision.ready_per_repo",
+                            "must be at least 1 (leave ready_repos empty and ready_recent at 0 for none)",
+                        ))
+                    }
+                    Some(count) => count,
+                    None => environment_defaults.ready_per_repo,
+                },
             },
         })
     }

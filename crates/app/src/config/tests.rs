@@ -147,7 +147,8 @@ fn pools_provisioning_and_runs_read_their_sections() {
     let (_dir, path) = file(
         "[pool]\nmemory_budget_mb = 4096\nport_range = \"11000-11999\"\n\n\
          [[pools]]\nimage = \"busybox:1\"\nports = [8080]\nmemory_mb = 64\ntarget = 5\n\n\
-         [provision]\nbase_image = \"slipway-test/node:1\"\nstart_command = \"npm start\"\ndirect_npm_scripts = false\napp_storage = \"volume\"\nport = 8080\n\n\
+         [provision]\nbase_image = \"slipway-test/node:1\"\nstart_command = \"npm start\"\ndirect_npm_scripts = false\napp_storage = \"volume\"\nport = 8080\n\
+         ready_repos = [\"octo/web\"]\nready_recent = 2\nready_per_repo = 3\n\n\
          [buildkit]\nprivilege = \"caps\"\nprobe = \"tcp\"\ncache_key = \"ci\"\n",
     );
     let config = Config::load(&with_file(&path), &env(&[("SLIPWAY_GIT_TOKEN", "tok")])).unwrap();
@@ -174,6 +175,12 @@ fn pools_provisioning_and_runs_read_their_sections() {
     );
     assert!(!config.provision.config.direct_npm_scripts);
     assert_eq!(config.provision.config.app_storage, AppStorage::Volume);
+    let environments = &config.provision.environments;
+    assert_eq!(environments.ready_repos[0].as_str(), "octo/web");
+    assert_eq!(
+        (environments.ready_recent, environments.ready_per_repo),
+        (2, 3)
+    );
     let credentials = config.provision.environments.credentials.unwrap();
     assert_eq!(
         (credentials.username.as_str(), credentials.secret.expose()),
@@ -202,6 +209,14 @@ fn unknown_keys_bad_values_and_huge_sizes_are_clear_errors() {
         (
             "[provision]\napp_storage = \"disk\"\n",
             "provision.app_storage",
+        ),
+        (
+            "[provision]\nready_repos = [\"not a slug\"]\n",
+            "provision.ready_repos",
+        ),
+        (
+            "[provision]\nready_per_repo = 0\n",
+            "provision.ready_per_repo",
         ),
         ("[buildkit]\ncache_key = \"../x\"\n", "buildkit.cache_key"),
         (

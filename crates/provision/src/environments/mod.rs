@@ -2,6 +2,7 @@
 //! from the pool, set up from a repository, used (exec, logs), destroyed — shaped so that a
 //! CLI verb and an API handler are each one call.
 
+mod ready;
 mod recover;
 mod setup;
 
@@ -18,6 +19,7 @@ use slipway_core::{
 
 use crate::provisioner::Provisioner;
 
+pub use ready::READY_LABEL;
 pub use recover::RecoveryReport;
 pub use setup::{EnvironmentEvent, EnvironmentEvents};
 
@@ -35,11 +37,18 @@ pub struct EnvironmentSettings {
     pub warm_base: usize,
     /// Credentials for fetches whose request brings none.
     pub credentials: Option<GitCredentials>,
+    /// Repos kept with ready environments: their default branch set up from the main image,
+    /// the dev server running, handed over by `up` in a fetch's time.
+    pub ready_repos: Vec<RepoSlug>,
+    /// Also keep ready environments for this many of the most recently set-up repos.
+    pub ready_recent: usize,
+    /// Ready environments per such repo.
+    pub ready_per_repo: usize,
 }
 
 impl Default for EnvironmentSettings {
     /// `node:24-slim`, 512 MiB, no warm containers per repo or of the base image, no
-    /// credentials.
+    /// credentials, no ready environments (one per repo once repos are named).
     fn default() -> Self {
         Self {
             base_image: DEFAULT_BASE_IMAGE
@@ -49,6 +58,9 @@ impl Default for EnvironmentSettings {
             warm_per_repo: 0,
             warm_base: 0,
             credentials: None,
+            ready_repos: Vec::new(),
+            ready_recent: 0,
+            ready_per_repo: 1,
         }
     }
 }
@@ -97,6 +109,12 @@ pub struct Environments {
     /// Pools whose image and network were checked by this process: later creates of them
     /// are a claim and two record writes, no engine round trip.
     checked: Mutex<HashSet<PoolKey>>,
+    /// One fill of ready environments at a time.
+    filling: tokio::sync::Mutex<()>,
+    /// One hand-over of a ready environment at a time (two requests never get the same).
+    taking: tokio::sync::Mutex<()>,
+    /// Wakes the keeper of ready environments when one was taken.
+    ready_taken: tokio::sync::Notify,
 }
 
 impl Environments {
@@ -116,6 +134,9 @@ impl Environments {
             settings,
             busy: Mutex::new(HashSet::new()),
             checked: Mutex::new(HashSet::new()),
+            filling: tokio::sync::Mutex::new(()),
+            taking: tokio::sync::Mutex::new(()),
+            ready_taken: tokio::sync::Notify::new(),
         }
     }
 
@@ -306,9 +327,11 @@ impl Environments {
             .ok_or_else(|| Error::not_found(format!("environment `{id}`")))
     }
 
-    /// Every environment, oldest first.
+    /// Every environment, oldest first (ready environments nobody took yet are not listed).
     pub async fn list(&self) -> Result<Vec<EnvironmentRecord>> {
-        self.store.environments().await
+        let mut records = self.store.environments().await?;
+        records.retain(|record| !ready::is_ready(record));
+        Ok(records)
     }
 
     /// The container of an environment.

@@ -39,7 +39,9 @@ impl Drop for Busy<'_> {
 }
 
 impl Environments {
-    /// [`Environments::create`] for the request's repo, then [`Environments::setup`].
+    /// A ready environment of the request's repo when there is one (see
+    /// [`Environments::fill_ready`]), else [`Environments::create`] for the request's repo,
+    /// then [`Environments::setup`].
     pub async fn up(
         &self,
         name: Option<String>,
@@ -47,6 +49,12 @@ impl Environments {
         events: Option<EnvironmentEvents>,
     ) -> Result<EnvironmentRecord> {
         request.validate()?;
+        if let Some(record) = self
+            .take_ready(name.clone(), &request, events.as_ref())
+            .await?
+        {
+            return Ok(record);
+        }
         let record = self
             .create(NewEnvironment {
                 name,

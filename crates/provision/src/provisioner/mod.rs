@@ -16,9 +16,9 @@ use std::time::Duration;
 use slipway_core::labels::{self, Scope};
 use slipway_core::prelude::*;
 use slipway_core::{
-    ensure_network, ContainerId, ContainerName, ContainerSpec, Error, ImageRef, InstanceId, Labels,
-    Mount, NetworkAttachment, NetworkSpec, PortBinding, PruneFilter, RepoCache, RepoSlug, Result,
-    Role, Timestamp, VolumeInfo, VolumeSpec, IDLE_COMMAND,
+    ensure_network, CommitId, ContainerId, ContainerName, ContainerSpec, Error, GitCredentials,
+    ImageRef, InstanceId, Labels, Mount, NetworkAttachment, NetworkSpec, PortBinding, PruneFilter,
+    RepoCache, RepoSlug, RepoSource, Result, Role, Timestamp, VolumeInfo, VolumeSpec, IDLE_COMMAND,
 };
 
 pub use deps_prune::PrunedDependencies;
@@ -271,6 +271,27 @@ impl Provisioner {
             Err(Error::NotFound { .. }) => Ok(MainImage::Absent),
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether `repo` has a main image of this state's.
+    pub async fn has_main_image(&self, repo: &RepoSlug) -> Result<bool> {
+        Ok(matches!(
+            self.main_image_state(repo).await?,
+            MainImage::Ours(_)
+        ))
+    }
+
+    /// Fetches `repo` from its configured remote and returns the commit its default branch
+    /// is at (a fetch with nothing new is a few milliseconds).
+    pub async fn default_head(
+        &self,
+        repo: &RepoSlug,
+        credentials: Option<GitCredentials>,
+    ) -> Result<CommitId> {
+        let source = RepoSource::new(repo.clone());
+        self.cache.ensure(&source, credentials).await?;
+        let branch = self.cache.default_branch(&source).await?;
+        self.cache.resolve(&source, &branch).await
     }
 
     /// Removes `repo`'s main images that a rebuild untagged and no container runs from any

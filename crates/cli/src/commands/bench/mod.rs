@@ -7,6 +7,7 @@ mod http;
 mod logs;
 mod ls;
 mod pool;
+mod ready;
 mod run;
 mod runtime;
 mod server;

@@ -24,6 +24,7 @@ use slipway_store::SqliteStore;
 use slipway_testkit::synthetic::{filler_files, node_app, GitDaemon, RepoFile, SyntheticRepo};
 use tokio::io::AsyncWriteExt;
 
+use super::ready;
 use super::stats::{round, Samples};
 use super::wan::{Shape, WanProxy};
 use crate::commands::Outcome;
@@ -31,7 +32,7 @@ use crate::output::{ms, print_json, Table};
 use slipway_app::Config;
 
 const BENCH_LABEL: &str = "dev.slipway.bench";
-const MEMORY: u64 = 512 << 20;
+pub(super) const MEMORY: u64 = 512 << 20;
 /// Where the raw copies into a volume or a tmpfs unpack.
 const SCRATCH_DIR: &str = "/bench-scratch";
 
@@ -108,20 +109,27 @@ struct Report {
     /// Layers the main image gained over five default-branch setups, each at a new commit
     /// and from a container of the main image (want 0).
     main_image_layer_growth: i64,
+    /// A ready environment of the default branch taken by `up`: from the request until the
+    /// dev server answered HTTP (median of the hand-overs).
+    warm_env_ready_p50_ms: f64,
+    /// The same, 99th percentile.
+    warm_env_ready_p99_ms: f64,
+    /// The hand-over over the warm setup it spares.
+    warm_env_ready_over_warm_setup: f64,
 }
 
 /// What one benchmark run owns, removed at the end whatever happens.
-struct Bench {
-    runtime: Arc<DockerRuntime>,
-    store: Arc<SqliteStore>,
-    repo: RepoSlug,
-    base_image: ImageRef,
+pub(super) struct Bench {
+    pub(super) runtime: Arc<DockerRuntime>,
+    pub(super) store: Arc<SqliteStore>,
+    pub(super) repo: RepoSlug,
+    pub(super) base_image: ImageRef,
     bench_id: String,
     config: ProvisionConfig,
 }
 
 impl Bench {
-    fn provisioner(&self, cache: Arc<dyn RepoCache>) -> anyhow::Result<Provisioner> {
+    pub(super) fn provisioner(&self, cache: Arc<dyn RepoCache>) -> anyhow::Result<Provisioner> {
         Ok(Provisioner::new(
             self.runtime.clone(),
             cache,
@@ -412,6 +420,10 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
         args.iterations,
     )
     .await;
+    let handovers = match &measured {
+        Ok(_) => ready::handovers(&bench, warm_cache.clone()).await,
+        Err(_) => Ok(Samples::default()),
+    };
     let growth = match &measured {
         Ok(_) => layer_growth(&bench, &warm, &synthetic).await,
         Err(_) => Ok(0),
@@ -419,6 +431,7 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
     bench.cleanup(&warm).await?;
     let (full, warm_phases, warm_samples, network, wan, branch, noop, raw) = measured?;
     let main_image_layer_growth = growth?;
+    let handovers = handovers.context("timing the hand-over of ready environments failed")?;
 
     let report = Report {
         files: args.files,
@@ -442,6 +455,9 @@ pub(crate) async fn run(config: &Config, args: SetupBenchArgs) -> anyhow::Result
         raw_exec_tar_volume_ms: median(&raw.exec_tar_volume),
         raw_exec_tar_tmpfs_ms: median(&raw.exec_tar_tmpfs),
         main_image_layer_growth,
+        warm_env_ready_p50_ms: median(&handovers),
+        warm_env_ready_p99_ms: round(handovers.percentile(99.0), 1),
+        warm_env_ready_over_warm_setup: round(median(&handovers) / median(&warm_samples), 3),
     };
     if args.json {
         print_json(&report)?;
@@ -654,6 +670,14 @@ fn print_table(report: &Report) {
     table.row([
         "  of it: dev server start until it listens".to_owned(),
         ms(report.warm_starting_ms),
+    ]);
+    table.row([
+        "ready environment taken, until it answers HTTP (p50)".to_owned(),
+        ms(report.warm_env_ready_p50_ms),
+    ]);
+    table.row([
+        "  the same, p99".to_owned(),
+        ms(report.warm_env_ready_p99_ms),
     ]);
     table.row([
         "clone over git:// every time".to_owned(),

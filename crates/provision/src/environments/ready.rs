@@ -1,0 +1,249 @@
+//! Ready environments: for repos with a main image, environments already set up at the
+//! default branch with the dev server running. [`Environments::up`] hands one over when the
+//! request asks for exactly what it runs — the default branch with the settings' defaults —
+//! after a fetch: at the same commit that is all; at a newer one the delta is applied and
+//! the dev server restarted. They are records like any other, marked with [`READY_LABEL`]
+//! (so a restarted owner finds them again) and left out of [`Environments::list`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use slipway_core::{EnvironmentRecord, EnvironmentStatus, RepoSlug, Result, Timestamp};
+
+use super::setup::EnvironmentEvents;
+use super::{EnvironmentEvent, Environments, NewEnvironment};
+use crate::provisioner::{event, Phase, SetupRequest};
+
+/// Record label of a ready environment: the commit its dev server runs.
+pub const READY_LABEL: &str = "dev.slipway.ready";
+
+/// Whether `record` is a ready environment nobody took yet.
+pub(crate) fn is_ready(record: &EnvironmentRecord) -> bool {
+    record.labels.contains_key(READY_LABEL)
+}
+
+/// Whether `request` asks for what a ready environment runs: the default branch (or no
+/// branch), from the configured remote with the service's credentials, without variables
+/// or commands of its own.
+fn asks_for_default(request: &SetupRequest) -> bool {
+    request.remote.is_none()
+        && request.credentials.is_none()
+        && request.env.is_empty()
+        && request.install_command.is_none()
+        && request.start_command.is_none()
+}
+
+impl Environments {
+    /// The repos that get ready environments: the configured ones, then the most recently
+    /// set-up others, as many as the settings say.
+    async fn ready_repos(&self) -> Result<Vec<RepoSlug>> {
+        let mut repos = self.settings.ready_repos.clone();
+        if self.settings.ready_recent > 0 {
+            let mut records = self.store.environments().await?;
+            records.retain(|record| !is_ready(record));
+            records.sort_by_key(|record| std::cmp::Reverse(record.updated_at));
+            let mut recent = Vec::new();
+            for repo in records.into_iter().filter_map(|record| record.repo) {
+                if !recent.contains(&repo) && !repos.contains(&repo) {
+                    recent.push(repo);
+                }
+                if recent.len() == self.settings.ready_recent {
+                    break;
+                }
+            }
+            repos.extend(recent);
+        }
+        Ok(repos)
+    }
+
+    /// Ready environments of `repo`, oldest first.
+    async fn ready_of(&self, repo: &RepoSlug) -> Result<Vec<EnvironmentRecord>> {
+        let mut records = self.store.environments().await?;
+        records.retain(|record| is_ready(record) && record.repo.as_ref() == Some(repo));
+        Ok(records)
+    }
+
+    /// Makes ready environments until every repo [`Self::ready_repos`] names that has a
+    /// main image of this state's has `ready_per_repo`, after removing those that failed
+    /// or fell behind the default branch. Returns how many it made.
+    pub async fn fill_ready(&self) -> Result<usize> {
+        let _filling = self.filling.lock().await;
+        let repos = self.ready_repos().await?;
+        // Those that failed, were interrupted, or serve a repo no longer wanted.
+        for record in self.store.environments().await? {
+            let wanted = record
+                .repo
+                .as_ref()
+                .is_some_and(|repo| repos.contains(repo));
+            if is_ready(&record) && (record.status != EnvironmentStatus::Ready || !wanted) {
+                self.discard_ready(&record.id).await;
+            }
+        }
+        let mut made = 0;
+        for repo in repos {
+            if !self.provisioner.has_main_image(&repo).await? {
+                continue;
+            }
+            let head = self
+                .provisioner
+                .default_head(&repo, self.settings.credentials.clone())
+                .await?;
+            let mut ready = 0;
+            for record in self.ready_of(&repo).await? {
+                if record.labels.get(READY_LABEL) == Some(&head.to_string()) {
+                    ready += 1;
+                } else {
+                    self.discard_ready(&record.id).await;
+                }
+            }
+            while ready < self.settings.ready_per_repo {
+                self.make_ready(&repo).await?;
+                ready += 1;
+                made += 1;
+            }
+        }
+        Ok(made)
+    }
+
+    /// Fills ready environments now, then every `interval` and whenever one was taken, for
+    /// as long as the future runs (a server spawns it and aborts it at shutdown). A failed
+    /// fill is logged and tried again at the next turn.
+    pub async fn keep_ready(&self, interval: Duration) {
+        loop {
+            if let Err(e) = self.fill_ready().await {
+                tracing::warn!(error = %e, "failed to make ready environments");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = self.ready_taken.notified() => {}
+            }
+        }
+    }
+
+    async fn discard_ready(&self, id: &str) {
+        if let Err(e) = self.destroy(id).await {
+            tracing::warn!(environment = %id, error = %e, "failed to remove a ready environment");
+        }
+    }
+
+    /// One ready environment of `repo`: created hidden (marked before it exists, so a crash
+    /// halfway leaves a record the next fill removes), set up at the default branch.
+    async fn make_ready(&self, repo: &RepoSlug) -> Result<()> {
+        let record = self
+            .create(NewEnvironment {
+                name: Some(format!("ready-{}", repo.dashed())),
+                repo: Some(repo.clone()),
+                labels: BTreeMap::from([(READY_LABEL.to_owned(), String::new())]),
+                ..NewEnvironment::default()
+            })
+            .await?;
+        // Read before the setup: should the branch move meanwhile, the mark is older than
+        // the tree, and the taker sets up again rather than trusting a stale tree.
+        let head = self
+            .provisioner
+            .default_head(repo, self.settings.credentials.clone())
+            .await;
+        let mut request = SetupRequest::new(repo.clone());
+        request.build_main_image = true;
+        let set_up = match head {
+            Ok(head) => self
+                .setup(&record.id, request, None)
+                .await
+                .map(|record| (record, head)),
+            Err(e) => Err(e),
+        };
+        match set_up {
+            Ok((mut record, head)) => {
+                record
+                    .labels
+                    .insert(READY_LABEL.to_owned(), head.to_string());
+                self.store.put_environment(&record).await
+            }
+            Err(error) => {
+                self.discard_ready(&record.id).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Hands a ready environment of the request's repo over, renamed and unmarked: when the
+    /// request asks for what it runs and a fetch finds the default branch where it was, that
+    /// is all; otherwise the request is set up in it (from the main image: the delta, the
+    /// dependencies linked, the dev server restarted). `None` when there is none to take.
+    pub(super) async fn take_ready(
+        &self,
+        name: Option<String>,
+        request: &SetupRequest,
+        events: Option<&EnvironmentEvents>,
+    ) -> Result<Option<EnvironmentRecord>> {
+        let (record, commit) = {
+            let _taking = self.taking.lock().await;
+            let Some(mut record) = self
+                .ready_of(&request.repo)
+                .await?
+                .into_iter()
+                .find(|record| record.status == EnvironmentStatus::Ready)
+            else {
+                return Ok(None);
+            };
+            let commit = record.labels.remove(READY_LABEL).unwrap_or_default();
+            record.name = name.unwrap_or_else(|| request.repo.dashed());
+            record.updated_at = Timestamp::now();
+            self.store.put_environment(&record).await?;
+            (record, commit)
+        };
+        self.ready_taken.notify_one();
+        if asks_for_default(request) {
+            // The one round trip: a fetch, normally with nothing new.
+            let head = self
+                .provisioner
+                .default_head(&request.repo, self.settings.credentials.clone())
+                .await;
+            let asked = request.branch.is_none() || request.branch == record.branch;
+            if asked && matches!(&head, Ok(head) if head.as_str() == commit) {
+                if let Some(events) = events {
+                    let log = vec![format!(
+                        "a ready environment at {} took over",
+                        &commit[..12.min(commit.len())]
+                    )];
+                    let ready = event(Phase::Ready, false, Some(Duration::ZERO), log, None);
+                    let _ = events.send(EnvironmentEvent {
+                        environment: record.id.clone(),
+                        event: ready,
+                    });
+                }
+                return Ok(Some(record));
+            }
+        }
+        self.setup(&record.id, request.clone(), events.cloned())
+            .await
+            .map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provisioner::EnvValue;
+
+    #[test]
+    fn only_a_request_with_the_defaults_is_served_as_it_is() {
+        let plain = SetupRequest::new("me/app".parse().unwrap());
+        assert!(asks_for_default(&plain));
+        // The branch is compared with the ready one's after the fetch.
+        assert!(asks_for_default(
+            &plain.clone().with_branch("main".parse().unwrap())
+        ));
+        let mut with_env = plain.clone();
+        with_env
+            .env
+            .insert("API_TOKEN".into(), EnvValue::secret("t"));
+        let mut with_command = plain.clone();
+        with_command.start_command = Some("npm start".into());
+        let mut with_install = plain.clone();
+        with_install.install_command = Some("npm i".into());
+        for other in [with_env, with_command, with_install] {
+            assert!(!asks_for_default(&other), "{other:?}");
+        }
+    }
+}
