@@ -603,3 +603,40 @@ async fn tree_entries_that_climb_out_or_plant_a_git_dir_are_refused() {
         assert_eq!(error.kind(), ErrorKind::Invalid, "{error}");
     }
 }
+
+#[tokio::test]
+async fn a_streamed_tree_is_kept_and_the_next_stream_of_the_commit_is_the_same_bytes() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = fixture(dir.path());
+    let cache = cache_at(dir.path(), &repo.file_url());
+    cache.ensure(&source(), None).await.unwrap();
+    let commit = cache
+        .resolve(&source(), &"main".parse().unwrap())
+        .await
+        .unwrap();
+    let streamed = || async {
+        let chunks: Vec<_> = cache
+            .archive_stream(&source(), &commit)
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        chunks
+            .into_iter()
+            .flat_map(|chunk| chunk.unwrap())
+            .collect::<Vec<u8>>()
+    };
+    let walked = streamed().await;
+    assert_eq!(walked, cache.archive(&source(), &commit).await.unwrap());
+    let kept = cache
+        .mirror_path(&source())
+        .join("slipway-trees")
+        .join(format!("{commit}.tar"));
+    assert_eq!(std::fs::read(&kept).unwrap(), walked, "the walk was kept");
+    // The kept file is what the next stream sends: changed on disk, the stream shows it.
+    let mut marked = walked.clone();
+    marked.extend_from_slice(b"kept");
+    std::fs::write(&kept, &marked).unwrap();
+    assert_eq!(streamed().await, marked);
+}

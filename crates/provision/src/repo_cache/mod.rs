@@ -5,6 +5,7 @@ mod mirror;
 mod remote_url;
 mod stream;
 mod tree;
+mod tree_cache;
 
 pub use mirror::StopReason;
 
@@ -25,6 +26,7 @@ use tokio::time::Instant;
 use crate::error::GitError;
 pub use remote_url::{validate_remote_url, DEFAULT_URL_TEMPLATE};
 use stream::ChunkWriter;
+use tree_cache::TreeCache;
 
 /// Bare mirrors under `<root>/<owner>/<repo>.git` (from the URL template) and
 /// `<root>/remotes/<hash of the URL>/<owner>/<repo>.git` (from an explicit remote), so an
@@ -230,9 +232,24 @@ impl RepoCache for GitRepoCache {
         );
         let (mut writer, stream) = ChunkWriter::channel();
         tokio::task::spawn_blocking(move || {
+            let trees = TreeCache::beside(&path);
             // On failure the stream ends with the error, never short as if complete.
-            if let Err(error) = tree::archive_into(&path, &repo, &commit, None, &mut writer) {
-                writer.fail(error.into_core());
+            match trees.copy_into(&commit, &mut writer) {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(error) => {
+                    let error =
+                        Error::backend(format!("reading the kept tree of {commit}: {error}"));
+                    return writer.fail(error);
+                }
+            }
+            let mut recording = trees.record(&commit, &mut writer);
+            match tree::archive_into(&path, &repo, &commit, None, &mut recording) {
+                Ok(()) => recording.keep(),
+                Err(error) => {
+                    drop(recording);
+                    writer.fail(error.into_core());
+                }
             }
         });
         Ok(stream)
