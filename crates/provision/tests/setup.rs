@@ -838,3 +838,39 @@ async fn a_ready_environment_serves_the_default_branch_at_once_and_follows_it() 
     }
     stack.pool.shutdown(Duration::from_secs(10)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slugs_that_read_alike_get_stores_and_main_images_of_their_own() {
+    let Some(stack) = stack().await else {
+        return;
+    };
+    let scope = stack.engine.scope();
+    let one: slipway_core::RepoSlug = format!("a-b{scope}/c").parse().unwrap();
+    let other: slipway_core::RepoSlug = format!("a/b{scope}-c").parse().unwrap();
+    let runtime = stack.engine.runtime();
+    let mut names = Vec::new();
+    for repo in [&one, &other] {
+        let volume = stack
+            .provisioner
+            .ensure_dependency_volume(repo)
+            .await
+            .unwrap();
+        assert_eq!(
+            volume.labels[slipway_core::labels::REPO],
+            repo.as_str(),
+            "{volume:?}"
+        );
+        names.push(volume.name);
+    }
+    assert_ne!(names[0], names[1]);
+    let listed = runtime.list_volumes(&stack.engine.filter()).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_ne!(
+        stack.provisioner.main_image(&one).unwrap(),
+        stack.provisioner.main_image(&other).unwrap()
+    );
+    for name in names {
+        runtime.remove_volume(&name).await.unwrap();
+    }
+    stack.pool.shutdown(Duration::from_secs(10)).await.unwrap();
+}
