@@ -63,9 +63,10 @@ impl Environments {
         Ok(records)
     }
 
-    /// Makes ready environments until every repo [`Self::ready_repos`] names that has a
-    /// main image of this state's has `ready_per_repo`, after removing those that failed
-    /// or fell behind the default branch. Returns how many it made.
+    /// Makes ready environments until every repo the settings name (`ready_repos`, then the
+    /// `ready_recent` most recently set-up others) that has a main image of this state's has
+    /// `ready_per_repo`, after removing those that failed, were interrupted, fell behind
+    /// the default branch or serve a repo no longer named. Returns how many it made.
     pub async fn fill_ready(&self) -> Result<usize> {
         let _filling = self.filling.lock().await;
         let repos = self.ready_repos().await?;
