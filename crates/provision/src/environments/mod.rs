@@ -115,6 +115,8 @@ pub struct Environments {
     taking: tokio::sync::Mutex<()>,
     /// Wakes the keeper of ready environments when one was taken.
     ready_taken: tokio::sync::Notify,
+    /// Repos this process set up, the most recent first (for `ready_recent`).
+    recent: Mutex<std::collections::VecDeque<RepoSlug>>,
 }
 
 impl Environments {
@@ -137,6 +139,7 @@ impl Environments {
             filling: tokio::sync::Mutex::new(()),
             taking: tokio::sync::Mutex::new(()),
             ready_taken: tokio::sync::Notify::new(),
+            recent: Mutex::new(std::collections::VecDeque::new()),
         }
     }
 

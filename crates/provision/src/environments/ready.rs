@@ -1,9 +1,10 @@
 //! Ready environments: for repos with a main image, environments already set up at the
-//! default branch with the dev server running. [`Environments::up`] hands one over when the
-//! request asks for exactly what it runs — the default branch with the settings' defaults —
-//! after a fetch: at the same commit that is all; at a newer one the delta is applied and
-//! the dev server restarted. They are records like any other, marked with [`READY_LABEL`]
-//! (so a restarted owner finds them again) and left out of [`Environments::list`].
+//! default branch with the dev server running. [`Environments::up`] hands one of the repo's
+//! over: when the request asks for what it runs (the default branch with the settings'
+//! defaults) and a fetch finds the branch where it was, that is all; otherwise the request
+//! is set up in it (the delta from the main image, the dev server restarted). They are
+//! records like any other, marked with [`READY_LABEL`] (so a restarted owner finds them
+//! again) and left out of [`Environments::list`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -35,25 +36,41 @@ fn asks_for_default(request: &SetupRequest) -> bool {
 
 impl Environments {
     /// The repos that get ready environments: the configured ones, then the most recently
-    /// set-up others, as many as the settings say.
+    /// set-up others (by this process, else by the environments recorded), as many as the
+    /// settings say.
     async fn ready_repos(&self) -> Result<Vec<RepoSlug>> {
         let mut repos = self.settings.ready_repos.clone();
-        if self.settings.ready_recent > 0 {
-            let mut records = self.store.environments().await?;
-            records.retain(|record| !is_ready(record));
-            records.sort_by_key(|record| std::cmp::Reverse(record.updated_at));
-            let mut recent = Vec::new();
-            for repo in records.into_iter().filter_map(|record| record.repo) {
-                if !recent.contains(&repo) && !repos.contains(&repo) {
-                    recent.push(repo);
-                }
-                if recent.len() == self.settings.ready_recent {
-                    break;
-                }
+        if self.settings.ready_recent == 0 {
+            return Ok(repos);
+        }
+        let mut recent: Vec<RepoSlug> = self
+            .recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        let mut records = self.store.environments().await?;
+        records.retain(|record| !is_ready(record));
+        records.sort_by_key(|record| std::cmp::Reverse(record.updated_at));
+        recent.extend(records.into_iter().filter_map(|record| record.repo));
+        for repo in recent {
+            if repos.len() == self.settings.ready_repos.len() + self.settings.ready_recent {
+                break;
             }
-            repos.extend(recent);
+            if !repos.contains(&repo) {
+                repos.push(repo);
+            }
         }
         Ok(repos)
+    }
+
+    /// Remembers that `repo` was just set up (the most recent first, a bounded list).
+    pub(super) fn note_set_up(&self, repo: &RepoSlug) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.retain(|known| known != repo);
+        recent.push_front(repo.clone());
+        recent.truncate(self.settings.ready_recent.max(1) * 4);
     }
 
     /// Ready environments of `repo`, oldest first.
@@ -226,6 +243,50 @@ impl Environments {
 mod tests {
     use super::*;
     use crate::provisioner::EnvValue;
+
+    #[tokio::test]
+    async fn configured_repos_come_first_then_the_most_recently_set_up() {
+        use std::sync::Arc;
+
+        use slipway_core::InstanceId;
+        use slipway_testkit::{FakeRepoCache, FakeRuntime, MemoryStore};
+
+        use crate::provisioner::{ProvisionConfig, Provisioner};
+
+        let fake = FakeRuntime::new();
+        let store = MemoryStore::new("inst");
+        let provisioner = Provisioner::new(
+            Arc::new(fake.clone()),
+            Arc::new(FakeRepoCache::new()),
+            InstanceId::new("inst"),
+            ProvisionConfig::default(),
+        )
+        .unwrap();
+        let pool = slipway_pool::WarmPool::builder(Arc::new(fake.clone()), Arc::new(store.clone()))
+            .start()
+            .await
+            .unwrap();
+        let slug = |s: &str| -> RepoSlug { s.parse().unwrap() };
+        let environments = Environments::new(
+            Arc::new(fake),
+            Arc::new(pool),
+            Arc::new(store),
+            Arc::new(provisioner),
+            super::super::EnvironmentSettings {
+                ready_repos: vec![slug("me/app")],
+                ready_recent: 2,
+                ..Default::default()
+            },
+        );
+        assert_eq!(environments.ready_repos().await.unwrap(), [slug("me/app")]);
+        for repo in ["me/old", "me/app", "me/mid", "me/new"] {
+            environments.note_set_up(&slug(repo));
+        }
+        assert_eq!(
+            environments.ready_repos().await.unwrap(),
+            [slug("me/app"), slug("me/new"), slug("me/mid")]
+        );
+    }
 
     #[test]
     fn only_a_request_with_the_defaults_is_served_as_it_is() {

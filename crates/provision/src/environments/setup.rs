@@ -96,6 +96,9 @@ impl Environments {
             request.credentials.clone_from(&self.settings.credentials);
         }
         record.repo = Some(request.repo.clone());
+        if !super::ready::is_ready(&record) {
+            self.note_set_up(&request.repo);
+        }
         record.branch.clone_from(&request.branch);
         record.error = None;
         record.phases.clear();
