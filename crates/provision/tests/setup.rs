@@ -800,6 +800,37 @@ async fn a_ready_environment_serves_the_default_branch_at_once_and_follows_it() 
         took[1]
     );
 
+    // The API's way, create then setup: the create takes the ready environment (its page
+    // answers already) and the setup finds nothing to do.
+    assert_eq!(stack.environments.fill_ready().await.unwrap(), 1);
+    let created = stack
+        .environments
+        .create(slipway_provision::NewEnvironment {
+            name: Some("web".into()),
+            repo: Some(repo.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.name, "web");
+    assert_eq!(
+        get(created.host_port.unwrap()).await,
+        "hello from greeting on main\n"
+    );
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let set_up = stack
+        .environments
+        .setup(&created.id, SetupRequest::new(repo.clone()), Some(sender))
+        .await
+        .unwrap();
+    assert_eq!(set_up.status, EnvironmentStatus::Ready);
+    let event = receiver.try_recv().unwrap().event;
+    assert!(
+        event.log.join("\n").contains("a ready environment at"),
+        "{event:?}"
+    );
+    stack.environments.destroy(&created.id).await.unwrap();
+
     // The default branch moves: the ready environment takes the delta and restarts its
     // dev server.
     assert_eq!(stack.environments.fill_ready().await.unwrap(), 1);

@@ -115,6 +115,9 @@ pub struct Environments {
     taking: tokio::sync::Mutex<()>,
     /// Wakes the keeper of ready environments when one was taken.
     ready_taken: tokio::sync::Notify,
+    /// Ready environments taken by a create, whose first setup may find them current: the
+    /// commit each runs, by id.
+    taken: Mutex<std::collections::HashMap<String, String>>,
     /// Repos this process set up, the most recent first (for `ready_recent`).
     recent: Mutex<std::collections::VecDeque<RepoSlug>>,
 }
@@ -139,6 +142,7 @@ impl Environments {
             filling: tokio::sync::Mutex::new(()),
             taking: tokio::sync::Mutex::new(()),
             ready_taken: tokio::sync::Notify::new(),
+            taken: Mutex::new(std::collections::HashMap::new()),
             recent: Mutex::new(std::collections::VecDeque::new()),
         }
     }
@@ -216,10 +220,15 @@ impl Environments {
             .map(|port| format!("http://127.0.0.1:{port}"))
     }
 
-    /// Records a new environment, then claims its container: the record exists before the
-    /// claim (a crash between the two leaves a record for recovery, not a lost container),
-    /// and a failed claim removes it again. The image is checked before anything happens.
+    /// A ready environment of the repo when there is one and `new` asks for nothing it
+    /// lacks (see [`Environments::fill_ready`]); else records a new environment, then claims
+    /// its container: the record exists before the claim (a crash between the two leaves a
+    /// record for recovery, not a lost container), and a failed claim removes it again. The
+    /// image is checked before anything happens.
     pub async fn create(&self, new: NewEnvironment) -> Result<EnvironmentRecord> {
+        if let Some(record) = self.take_ready(&new).await? {
+            return Ok(record);
+        }
         let memory = new.memory_bytes.unwrap_or(self.settings.memory_bytes);
         let (mut spec, warm) = match (&new.repo, &new.image) {
             (Some(repo), None) => {

@@ -1,8 +1,9 @@
 //! Ready environments: for repos with a main image, environments already set up at the
-//! default branch with the dev server running. [`Environments::up`] hands one of the repo's
-//! over: when the request asks for what it runs (the default branch with the settings'
-//! defaults) and a fetch finds the branch where it was, that is all; otherwise the request
-//! is set up in it (the delta from the main image, the dev server restarted). They are
+//! default branch with the dev server running. [`Environments::create`] of the repo takes
+//! one instead of a pool container; its first setup, when the request asks for what it runs
+//! (the default branch with the settings' defaults) and a fetch finds the branch where it
+//! was, is that fetch; otherwise the request is set up in it (the delta from the main
+//! image, the dev server restarted). They are
 //! records like any other, marked with [`READY_LABEL`] (so a restarted owner finds them
 //! again) and left out of [`Environments::list`].
 
@@ -184,58 +185,96 @@ impl Environments {
         }
     }
 
-    /// Hands a ready environment of the request's repo over, renamed and unmarked: when the
-    /// request asks for what it runs and a fetch finds the default branch where it was, that
-    /// is all; otherwise the request is set up in it (from the main image: the delta, the
-    /// dependencies linked, the dev server restarted). `None` when there is none to take.
+    /// Takes a ready environment of `new`'s repo for it, when `new` asks for nothing a
+    /// ready one doesn't have (no image, ports, store, memory of its own, not cold):
+    /// renamed, unmarked, given `new`'s metadata. The commit it runs is remembered, so that
+    /// the setup that follows ([`Self::settle_taken`]) is a fetch when nothing moved.
     pub(super) async fn take_ready(
         &self,
-        name: Option<String>,
+        new: &NewEnvironment,
+    ) -> Result<Option<EnvironmentRecord>> {
+        let Some(repo) = &new.repo else {
+            return Ok(None);
+        };
+        if self.settings.ready_repos.is_empty() && self.settings.ready_recent == 0 {
+            return Ok(None);
+        }
+        // A ready environment being made takes none.
+        let plain = !new.labels.contains_key(READY_LABEL)
+            && new.image.is_none()
+            && new.ports.is_empty()
+            && new.volume.is_none()
+            && !new.cold
+            && new
+                .memory_bytes
+                .is_none_or(|bytes| bytes == self.settings.memory_bytes);
+        if !plain {
+            return Ok(None);
+        }
+        let _taking = self.taking.lock().await;
+        let Some(mut record) = self
+            .ready_of(repo)
+            .await?
+            .into_iter()
+            .find(|record| record.status == EnvironmentStatus::Ready)
+        else {
+            return Ok(None);
+        };
+        let commit = record.labels.remove(READY_LABEL).unwrap_or_default();
+        record.name = new.name.clone().unwrap_or_else(|| repo.dashed());
+        record.labels.extend(new.labels.clone());
+        record.idempotency_key.clone_from(&new.idempotency_key);
+        record.auto_stop_minutes = new.auto_stop_minutes;
+        record.updated_at = Timestamp::now();
+        self.store.put_environment(&record).await?;
+        self.taken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(record.id.clone(), commit);
+        self.ready_taken.notify_one();
+        Ok(Some(record))
+    }
+
+    /// For the first setup of a taken ready environment: when the request asks for what it
+    /// runs and a fetch finds the default branch where it was, the environment is ready as
+    /// it is (`Some`, the event sent); `None` means set it up as usual (from the main image:
+    /// the delta, the dependencies linked, the dev server restarted).
+    pub(super) async fn settle_taken(
+        &self,
+        record: &EnvironmentRecord,
         request: &SetupRequest,
         events: Option<&EnvironmentEvents>,
-    ) -> Result<Option<EnvironmentRecord>> {
-        let (record, commit) = {
-            let _taking = self.taking.lock().await;
-            let Some(mut record) = self
-                .ready_of(&request.repo)
-                .await?
-                .into_iter()
-                .find(|record| record.status == EnvironmentStatus::Ready)
-            else {
-                return Ok(None);
-            };
-            let commit = record.labels.remove(READY_LABEL).unwrap_or_default();
-            record.name = name.unwrap_or_else(|| request.repo.dashed());
-            record.updated_at = Timestamp::now();
-            self.store.put_environment(&record).await?;
-            (record, commit)
-        };
-        self.ready_taken.notify_one();
-        if asks_for_default(request) {
-            // The one round trip: a fetch, normally with nothing new.
-            let head = self
-                .provisioner
-                .default_head(&request.repo, self.settings.credentials.clone())
-                .await;
-            let asked = request.branch.is_none() || request.branch == record.branch;
-            if asked && matches!(&head, Ok(head) if head.as_str() == commit) {
-                if let Some(events) = events {
-                    let log = vec![format!(
-                        "a ready environment at {} took over",
-                        &commit[..12.min(commit.len())]
-                    )];
-                    let ready = event(Phase::Ready, false, Some(Duration::ZERO), log, None);
-                    let _ = events.send(EnvironmentEvent {
-                        environment: record.id.clone(),
-                        event: ready,
-                    });
-                }
-                return Ok(Some(record));
-            }
+    ) -> Option<EnvironmentRecord> {
+        let commit = self
+            .taken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&record.id)?;
+        let asked = request.branch.is_none() || request.branch == record.branch;
+        if !asks_for_default(request) || !asked {
+            return None;
         }
-        self.setup(&record.id, request.clone(), events.cloned())
+        // The one round trip: a fetch, normally with nothing new.
+        let head = self
+            .provisioner
+            .default_head(&request.repo, self.settings.credentials.clone())
             .await
-            .map(Some)
+            .ok()?;
+        if head.as_str() != commit {
+            return None;
+        }
+        if let Some(events) = events {
+            let log = vec![format!(
+                "a ready environment at {} took over",
+                &commit[..12.min(commit.len())]
+            )];
+            let ready = event(Phase::Ready, false, Some(Duration::ZERO), log, None);
+            let _ = events.send(EnvironmentEvent {
+                environment: record.id.clone(),
+                event: ready,
+            });
+        }
+        Some(record.clone())
     }
 }
 

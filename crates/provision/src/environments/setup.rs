@@ -39,9 +39,8 @@ impl Drop for Busy<'_> {
 }
 
 impl Environments {
-    /// A ready environment of the request's repo when there is one (see
-    /// [`Environments::fill_ready`]), else [`Environments::create`] for the request's repo,
-    /// then [`Environments::setup`].
+    /// [`Environments::create`] for the request's repo (a ready environment of it when there
+    /// is one, see [`Environments::fill_ready`]), then [`Environments::setup`].
     pub async fn up(
         &self,
         name: Option<String>,
@@ -49,12 +48,6 @@ impl Environments {
         events: Option<EnvironmentEvents>,
     ) -> Result<EnvironmentRecord> {
         request.validate()?;
-        if let Some(record) = self
-            .take_ready(name.clone(), &request, events.as_ref())
-            .await?
-        {
-            return Ok(record);
-        }
         let record = self
             .create(NewEnvironment {
                 name,
@@ -91,6 +84,9 @@ impl Environments {
                     request.repo
                 ),
             ));
+        }
+        if let Some(ready) = self.settle_taken(&record, &request, events.as_ref()).await {
+            return Ok(ready);
         }
         if request.credentials.is_none() {
             request.credentials.clone_from(&self.settings.credentials);
