@@ -139,9 +139,21 @@ impl Environments {
         }
     }
 
+    /// Destroys ready environment `id` — unless a create took it meanwhile (checked under
+    /// the same lock a create takes one with).
     async fn discard_ready(&self, id: &str) {
-        if let Err(e) = self.destroy(id).await {
-            tracing::warn!(environment = %id, error = %e, "failed to remove a ready environment");
+        let _taking = self.taking.lock().await;
+        let still_ready = match self.store.environment(id).await {
+            Ok(record) => record.as_ref().is_some_and(is_ready),
+            Err(e) => {
+                tracing::warn!(environment = %id, error = %e, "failed to read a ready environment");
+                false
+            }
+        };
+        if still_ready {
+            if let Err(e) = self.destroy(id).await {
+                tracing::warn!(environment = %id, error = %e, "failed to remove a ready environment");
+            }
         }
     }
 
@@ -216,7 +228,14 @@ impl Environments {
             .ready_of(repo)
             .await?
             .into_iter()
-            .find(|record| record.status == EnvironmentStatus::Ready)
+            // Marked with its commit only once its setup is done.
+            .find(|record| {
+                record.status == EnvironmentStatus::Ready
+                    && record
+                        .labels
+                        .get(READY_LABEL)
+                        .is_some_and(|c| !c.is_empty())
+            })
         else {
             return Ok(None);
         };
