@@ -302,17 +302,20 @@ mod tests {
     use super::*;
     use crate::provisioner::EnvValue;
 
-    #[tokio::test]
-    async fn configured_repos_come_first_then_the_most_recently_set_up() {
-        use std::sync::Arc;
+    use std::sync::Arc;
 
-        use slipway_core::InstanceId;
-        use slipway_testkit::{FakeRepoCache, FakeRuntime, MemoryStore};
+    use slipway_core::{EnvironmentStore, InstanceId};
+    use slipway_testkit::{FakeRepoCache, FakeRuntime, MemoryStore};
 
-        use crate::provisioner::{ProvisionConfig, Provisioner};
+    use crate::provisioner::{ProvisionConfig, Provisioner};
 
+    fn slug(text: &str) -> RepoSlug {
+        text.parse().unwrap()
+    }
+
+    /// Environments over an in-memory engine and store, `me/app` configured ready.
+    async fn environments(store: &MemoryStore) -> Environments {
         let fake = FakeRuntime::new();
-        let store = MemoryStore::new("inst");
         let provisioner = Provisioner::new(
             Arc::new(fake.clone()),
             Arc::new(FakeRepoCache::new()),
@@ -324,18 +327,22 @@ mod tests {
             .start()
             .await
             .unwrap();
-        let slug = |s: &str| -> RepoSlug { s.parse().unwrap() };
-        let environments = Environments::new(
+        Environments::new(
             Arc::new(fake),
             Arc::new(pool),
-            Arc::new(store),
+            Arc::new(store.clone()),
             Arc::new(provisioner),
             super::super::EnvironmentSettings {
                 ready_repos: vec![slug("me/app")],
                 ready_recent: 2,
                 ..Default::default()
             },
-        );
+        )
+    }
+
+    #[tokio::test]
+    async fn configured_repos_come_first_then_the_most_recently_set_up() {
+        let environments = environments(&MemoryStore::new("inst")).await;
         assert_eq!(environments.ready_repos().await.unwrap(), [slug("me/app")]);
         for repo in ["me/old", "me/app", "me/mid", "me/new"] {
             environments.note_set_up(&slug(repo));
@@ -344,6 +351,56 @@ mod tests {
             environments.ready_repos().await.unwrap(),
             [slug("me/app"), slug("me/new"), slug("me/mid")]
         );
+    }
+
+    #[tokio::test]
+    async fn only_a_finished_ready_environment_is_taken_and_only_once() {
+        let store = MemoryStore::new("inst");
+        let environments = environments(&store).await;
+        let now = Timestamp::now();
+        let record = |id: &str, commit: &str| EnvironmentRecord {
+            id: id.into(),
+            name: format!("ready-{id}"),
+            container_id: Some(slipway_core::ContainerId::new(format!("c-{id}"))),
+            image: "node:1".parse().unwrap(),
+            pool_key: None,
+            repo: Some(slug("me/app")),
+            branch: Some("main".parse().unwrap()),
+            host_port: Some(10001),
+            memory_bytes: 1,
+            status: EnvironmentStatus::Ready,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            ports: Vec::new(),
+            labels: BTreeMap::from([(READY_LABEL.to_owned(), commit.to_owned())]),
+            phases: Vec::new(),
+            idempotency_key: None,
+            from_pool: false,
+            auto_stop_minutes: None,
+        };
+        // Set up, but not yet marked with its commit: still being made.
+        store.put_environment(&record("making", "")).await.unwrap();
+        let new = NewEnvironment {
+            name: Some("web".into()),
+            repo: Some(slug("me/app")),
+            ..NewEnvironment::default()
+        };
+        assert_eq!(environments.take_ready(&new).await.unwrap(), None);
+        store
+            .put_environment(&record("done", &"c".repeat(40)))
+            .await
+            .unwrap();
+        let taken = environments.take_ready(&new).await.unwrap().unwrap();
+        assert_eq!((taken.id.as_str(), taken.name.as_str()), ("done", "web"));
+        assert!(!is_ready(&taken));
+        assert_eq!(environments.take_ready(&new).await.unwrap(), None);
+        // Asking for an image of its own takes none.
+        let own_image = NewEnvironment {
+            image: Some("node:2".parse().unwrap()),
+            ..new
+        };
+        assert_eq!(environments.take_ready(&own_image).await.unwrap(), None);
     }
 
     #[test]
