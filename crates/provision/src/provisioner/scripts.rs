@@ -25,20 +25,21 @@ macro_rules! link_function {
 }
 
 /// Creates the app directory; when the dependency directory doesn't hold the lockfile's
-/// fingerprint but the store has an install of it, links it (printing [`LINKED`] first);
-/// then prints the fingerprint the dependency directory holds (empty when none). Args: app
-/// dir, marker path, store, fingerprint (may be empty), dependency directory, marker name.
+/// fingerprint, tries to link the store's install of it; prints [`LINK_STATUS`] with the
+/// link's status (`skipped` when there was nothing to link), then the fingerprint the
+/// dependency directory holds (empty when none). Args: app dir, marker path, store,
+/// fingerprint (may be empty), dependency directory, marker name.
 pub(crate) const PREPARE: &str = concat!(
     link_function!(),
     r#"mkdir -p "$1" || exit 1
-if [ -n "$4" ] && [ "$(cat "$2" 2>/dev/null)" != "$4" ] && link "$3" "$4" "$5" "$6"; then
-  echo "slipway-linked"
-fi
+status=skipped
+if [ -n "$4" ] && [ "$(cat "$2" 2>/dev/null)" != "$4" ]; then link "$3" "$4" "$5" "$6"; status=$?; fi
+echo "slipway-link:$status"
 cat "$2" 2>/dev/null; exit 0"#
 );
 
-/// What [`PREPARE`] prints first when it linked the store's install.
-pub(crate) const LINKED: &str = "slipway-linked";
+/// What [`PREPARE`]'s first line starts with.
+pub(crate) const LINK_STATUS: &str = "slipway-link:";
 
 /// Empties the app directory except the dependency mount. Args: app dir, mount name.
 pub(crate) const CLEAN_APP: &str = r#"cd "$1" || exit 1

@@ -68,6 +68,24 @@ pub(crate) fn routine(request: &ExecRequest) -> Option<ExecOutcome> {
     })
 }
 
+impl Shell {
+    /// The scripts' link function: its exit status (args: fingerprint, dependency
+    /// directory, marker name).
+    fn link(&mut self, hash: &str, dir: &str, marker: &str) -> i64 {
+        let code = match &self.store {
+            None => scripts::LINK_NO_STORE,
+            Some(store) if store.contains(hash) => 0,
+            Some(_) => scripts::LINK_NOT_INSTALLED,
+        };
+        if code == 0 {
+            self.files
+                .insert(format!("{dir}/{marker}"), hash.to_owned());
+            self.linked.push(hash.to_owned());
+        }
+        code
+    }
+}
+
 fn answer(shell: &Mutex<Shell>, request: &ExecRequest) -> ExecOutcome {
     let mut shell = shell.lock().unwrap();
     let cmd = &request.cmd;
@@ -105,18 +123,7 @@ fn answer(shell: &Mutex<Shell>, request: &ExecRequest) -> ExecOutcome {
         return ok(&format!("{}0\n", scripts::UNPACK_STATUS));
     }
     if script == scripts::LINK_DEPS {
-        let hash = arg(1);
-        let code = match &shell.store {
-            None => scripts::LINK_NO_STORE,
-            Some(store) if store.contains(&hash) => 0,
-            Some(_) => scripts::LINK_NOT_INSTALLED,
-        };
-        if code == 0 {
-            shell
-                .files
-                .insert(format!("{}/{}", arg(2), arg(3)), hash.clone());
-            shell.linked.push(hash);
-        }
+        let code = shell.link(&arg(1), &arg(2), &arg(3));
         return ExecOutcome {
             exit_code: Some(code),
             ..ExecOutcome::default()
@@ -129,7 +136,16 @@ fn answer(shell: &Mutex<Shell>, request: &ExecRequest) -> ExecOutcome {
         return ok("");
     }
     if script == scripts::PREPARE {
-        ok(&shell.files.get(&arg(1)).cloned().unwrap_or_default())
+        // app dir, marker path, store, fingerprint, dependency directory, marker name
+        let (marker, hash) = (arg(1), arg(3));
+        let held = shell.files.get(&marker).cloned().unwrap_or_default();
+        let status = if hash.is_empty() || held == hash {
+            "skipped".to_owned()
+        } else {
+            shell.link(&hash, &arg(4), &arg(5)).to_string()
+        };
+        let held = shell.files.get(&marker).cloned().unwrap_or_default();
+        ok(&format!("{}{status}\n{held}", scripts::LINK_STATUS))
     } else if script == scripts::WRITE_MARKER {
         shell.files.insert(arg(0), arg(1));
         ok("")

@@ -22,6 +22,20 @@ enum Unpacked {
     NoTar,
 }
 
+/// What [`scripts::PREPARE`] printed: the link's exit status (`None` when it didn't try),
+/// and the fingerprint the dependency directory holds.
+fn prepared(output: &str) -> (Option<i64>, Option<String>) {
+    let (status, marker) = match output.split_once('\n') {
+        Some((first, rest)) => match first.strip_prefix(scripts::LINK_STATUS) {
+            Some(status) => (status.trim().parse().ok(), rest),
+            None => (None, output),
+        },
+        None => (None, output),
+    };
+    let marker = Some(marker.trim().to_owned()).filter(|h| !h.is_empty());
+    (status, marker)
+}
+
 /// The status [`scripts::UNPACK`] printed last, and what `tar` said before it.
 fn unpack_status(output: &str) -> (Option<i32>, &str) {
     match output.rfind(scripts::UNPACK_STATUS) {
@@ -116,17 +130,13 @@ impl SetupRun<'_> {
                 (installed_hash?, false)
             }
         };
-        let (linked, installed_hash) = match installed_hash.split_once('\n') {
-            Some((first, rest)) if first == scripts::LINKED => (true, rest),
-            _ => (false, installed_hash.as_str()),
-        };
-        let installed_hash = Some(installed_hash.trim().to_owned()).filter(|h| !h.is_empty());
+        let (link_status, installed_hash) = prepared(&installed_hash);
         Ok(Checkout {
             branch,
             commit,
             from_main_image,
             lockfile,
-            linked,
+            link_status,
             installed_hash,
             store: info.labels.get(DEPENDENCY_STORE_LABEL).cloned(),
             image: info.image.clone(),
@@ -374,6 +384,20 @@ impl SetupRun<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_preparation_says_how_linking_went_and_what_the_directory_holds() {
+        assert_eq!(
+            prepared("slipway-link:0\nabc\n"),
+            (Some(0), Some("abc".to_owned()))
+        );
+        assert_eq!(prepared("slipway-link:11\n"), (Some(11), None));
+        assert_eq!(
+            prepared("slipway-link:skipped\nabc"),
+            (None, Some("abc".to_owned()))
+        );
+        assert_eq!(prepared("abc\n"), (None, Some("abc".to_owned())));
+    }
 
     #[test]
     fn the_unpack_status_is_the_last_status_line() {

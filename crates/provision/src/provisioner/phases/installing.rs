@@ -50,14 +50,21 @@ impl SetupRun<'_> {
             return Ok((true, None));
         };
         if checkout.installed_hash.as_ref() == Some(&hash) {
-            log.push(if checkout.linked {
+            log.push(if checkout.link_status == Some(0) {
                 linked_message(&hash)
             } else {
                 "the dependencies already match the lockfile: skipping install".to_owned()
             });
             return Ok((false, Some(hash)));
         }
-        match (self.link(&hash).await?, &checkout.store) {
+        // The preparation tried to link already; its status says why it couldn't.
+        let found = match checkout.link_status {
+            Some(status) => {
+                link_outcome(Some(status)).ok_or_else(|| self.link_failed(Some(status), ""))?
+            }
+            None => self.link(&hash).await?,
+        };
+        match (found, &checkout.store) {
             (Linked::Done, _) => {
                 log.push(linked_message(&hash));
                 Ok((false, Some(hash)))
@@ -118,16 +125,16 @@ impl SetupRun<'_> {
                 SHORT_EXEC,
             )
             .await?;
-        match outcome.exit_code {
-            Some(0) => Ok(Linked::Done),
-            Some(scripts::LINK_NOT_INSTALLED) => Ok(Linked::NotInstalled),
-            Some(scripts::LINK_NO_STORE) => Ok(Linked::NoStore),
-            exit_code => Err(SetupError::HelperFailed {
-                what: "link the installed dependencies",
-                container: self.container.clone(),
-                exit_code,
-                stderr: outcome.stderr_text().trim().to_owned(),
-            }),
+        link_outcome(outcome.exit_code)
+            .ok_or_else(|| self.link_failed(outcome.exit_code, outcome.stderr_text().trim()))
+    }
+
+    fn link_failed(&self, exit_code: Option<i64>, stderr: &str) -> SetupError {
+        SetupError::HelperFailed {
+            what: "link the installed dependencies",
+            container: self.container.clone(),
+            exit_code,
+            stderr: stderr.to_owned(),
         }
     }
 
@@ -193,6 +200,16 @@ impl SetupRun<'_> {
             });
         }
         Ok(())
+    }
+}
+
+/// What a link's exit status means; `None` when it failed.
+fn link_outcome(exit_code: Option<i64>) -> Option<Linked> {
+    match exit_code {
+        Some(0) => Some(Linked::Done),
+        Some(scripts::LINK_NOT_INSTALLED) => Some(Linked::NotInstalled),
+        Some(scripts::LINK_NO_STORE) => Some(Linked::NoStore),
+        _ => None,
     }
 }
 

@@ -42,8 +42,9 @@ pub(super) struct Checkout {
     pub(super) from_main_image: bool,
     /// The lockfile (its name) and its fingerprint, if the commit has one.
     pub(super) lockfile: Option<(&'static str, String)>,
-    /// Whether preparing the app directory linked the store's install of the lockfile.
-    pub(super) linked: bool,
+    /// How the app directory's preparation linked the store's install of the lockfile (the
+    /// link's exit status), `None` when there was nothing to link.
+    pub(super) link_status: Option<i64>,
     /// The lockfile fingerprint the environment's dependency directory holds, if any.
     pub(super) installed_hash: Option<String>,
     /// The dependency store volume the container mounts, if any.
