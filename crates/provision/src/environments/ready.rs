@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use slipway_core::{EnvironmentRecord, EnvironmentStatus, RepoSlug, Result, Timestamp};
+use slipway_core::{CommitId, EnvironmentRecord, EnvironmentStatus, RepoSlug, Result, Timestamp};
 
 use super::setup::EnvironmentEvents;
 use super::{EnvironmentEvent, Environments, NewEnvironment};
@@ -116,7 +116,7 @@ impl Environments {
                 }
             }
             while ready < self.settings.ready_per_repo {
-                self.make_ready(&repo).await?;
+                self.make_ready(&repo, &head).await?;
                 ready += 1;
                 made += 1;
             }
@@ -159,7 +159,7 @@ impl Environments {
 
     /// One ready environment of `repo`: created hidden (marked before it exists, so a crash
     /// halfway leaves a record the next fill removes), set up at the default branch.
-    async fn make_ready(&self, repo: &RepoSlug) -> Result<()> {
+    async fn make_ready(&self, repo: &RepoSlug, head: &CommitId) -> Result<()> {
         let record = self
             .create(NewEnvironment {
                 name: Some(format!("ready-{}", repo.dashed())),
@@ -168,23 +168,12 @@ impl Environments {
                 ..NewEnvironment::default()
             })
             .await?;
-        // Read before the setup: should the branch move meanwhile, the mark is older than
-        // the tree, and the taker sets up again rather than trusting a stale tree.
-        let head = self
-            .provisioner
-            .default_head(repo, self.settings.credentials.clone())
-            .await;
+        // `head` was read before the setup: should the branch move meanwhile, the mark is
+        // older than the tree, and the taker sets up again rather than trusting a stale tree.
         let mut request = SetupRequest::new(repo.clone());
         request.build_main_image = true;
-        let set_up = match head {
-            Ok(head) => self
-                .setup(&record.id, request, None)
-                .await
-                .map(|record| (record, head)),
-            Err(e) => Err(e),
-        };
-        match set_up {
-            Ok((mut record, head)) => {
+        match self.setup(&record.id, request, None).await {
+            Ok(mut record) => {
                 record
                     .labels
                     .insert(READY_LABEL.to_owned(), head.to_string());

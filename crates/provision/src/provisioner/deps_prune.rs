@@ -10,7 +10,8 @@ use slipway_core::{
     Result, Role, IDLE_COMMAND,
 };
 
-use super::{scripts, Provisioner, DEPENDENCY_STORE_LABEL, MARKER_FILE};
+use super::phases::marker_path;
+use super::{scripts, Provisioner, DEPENDENCY_STORE_LABEL};
 
 /// Where the helper that prunes a store mounts it.
 const STORE_DIR: &str = "/store";
@@ -118,10 +119,7 @@ impl Provisioner {
         &self,
         filter: LabelFilter,
     ) -> Result<HashMap<String, BTreeSet<String>>> {
-        let marker = format!(
-            "{}/{MARKER_FILE}",
-            self.config.deps_mount.trim_end_matches('/')
-        );
+        let marker = marker_path(&self.config.deps_mount);
         let mut linked: HashMap<String, BTreeSet<String>> = HashMap::new();
         for container in self.runtime.list_containers(&filter).await? {
             let Some(store) = container.labels.get(DEPENDENCY_STORE_LABEL) else {
