@@ -633,6 +633,12 @@ async fn a_streamed_tree_is_kept_and_the_next_stream_of_the_commit_is_the_same_b
         .mirror_path(&source())
         .join("slipway-trees")
         .join(format!("{commit}.tar"));
+    // Kept once the stream has ended (the stream doesn't wait for the disk).
+    let mut waited = 0;
+    while !kept.exists() && waited < 500 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 1;
+    }
     assert_eq!(std::fs::read(&kept).unwrap(), walked, "the walk was kept");
     // The kept file is what the next stream sends: changed on disk, the stream shows it.
     let mut marked = walked.clone();

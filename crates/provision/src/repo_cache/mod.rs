@@ -245,7 +245,14 @@ impl RepoCache for GitRepoCache {
             }
             let mut recording = trees.record(&commit, &mut writer);
             match tree::archive_into(&path, &repo, &commit, None, &mut recording) {
-                Ok(()) => recording.keep(),
+                Ok(()) => {
+                    let copy = recording.finish();
+                    // The stream ends here; the copy is kept after.
+                    drop(writer);
+                    if let Some(copy) = copy {
+                        copy.keep();
+                    }
+                }
                 Err(error) => {
                     drop(recording);
                     writer.fail(error.into_core());

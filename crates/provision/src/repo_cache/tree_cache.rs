@@ -54,9 +54,9 @@ impl TreeCache {
         Ok(true)
     }
 
-    /// A writer passing everything on to `out` and keeping a copy that becomes `commit`'s
-    /// kept tree on [`Recording::keep`]. Keeping is best effort: when the copy can't be
-    /// written, `out` still gets everything.
+    /// A writer passing everything on to `out` and writing a copy aside, which
+    /// [`Recording::finish`] hands over to become `commit`'s kept tree. Keeping is best
+    /// effort: when the copy can't be written, `out` still gets everything.
     pub(crate) fn record<'a, W: Write>(
         &self,
         commit: &CommitId,
@@ -68,39 +68,28 @@ impl TreeCache {
         ));
         let copy = fs::create_dir_all(&self.dir)
             .and_then(|()| File::create(&partial))
-            .ok();
-        Recording {
-            out,
-            copy,
-            partial,
-            target: self.file(commit),
-            dir: self.dir.clone(),
-        }
+            .ok()
+            .map(|file| TreeCopy {
+                file: Some(file),
+                partial,
+                target: self.file(commit),
+                dir: self.dir.clone(),
+            });
+        Recording { out, copy }
     }
 }
 
-/// See [`TreeCache::record`]; dropped without [`Recording::keep`], the copy goes.
+/// See [`TreeCache::record`]; dropped unfinished, the copy goes.
 pub(crate) struct Recording<'a, W> {
     out: &'a mut W,
-    copy: Option<File>,
-    partial: PathBuf,
-    target: PathBuf,
-    dir: PathBuf,
+    copy: Option<TreeCopy>,
 }
 
 impl<W: Write> Recording<'_, W> {
-    /// The tar is complete: the copy becomes the kept tree (replacing a concurrent one of
-    /// the same commit, which is the same bytes), and the least recently used beyond
-    /// [`KEPT`] go.
-    pub(crate) fn keep(mut self) {
-        let Some(copy) = self.copy.take() else {
-            return;
-        };
-        if copy.sync_data().is_ok() && fs::rename(&self.partial, &self.target).is_ok() {
-            evict(&self.dir);
-        } else {
-            let _ = fs::remove_file(&self.partial);
-        }
+    /// The tar is complete: the copy, to keep once the reader has everything (so the
+    /// stream's end doesn't wait for the disk).
+    pub(crate) fn finish(mut self) -> Option<TreeCopy> {
+        self.copy.take()
     }
 }
 
@@ -108,9 +97,10 @@ impl<W: Write> Write for Recording<'_, W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let written = self.out.write(data)?;
         if let Some(copy) = &mut self.copy {
-            if copy.write_all(&data[..written]).is_err() {
+            let file = copy.file.as_mut().expect("an unkept copy has its file");
+            if file.write_all(&data[..written]).is_err() {
+                // Dropped: the partial file goes.
                 self.copy = None;
-                let _ = fs::remove_file(&self.partial);
             }
         }
         Ok(written)
@@ -121,9 +111,32 @@ impl<W: Write> Write for Recording<'_, W> {
     }
 }
 
-impl<W> Drop for Recording<'_, W> {
+/// A complete copy of a tree written aside; dropped without [`TreeCopy::keep`], it goes.
+pub(crate) struct TreeCopy {
+    file: Option<File>,
+    partial: PathBuf,
+    target: PathBuf,
+    dir: PathBuf,
+}
+
+impl TreeCopy {
+    /// Makes the copy the kept tree (replacing a concurrent one of the same commit, which
+    /// is the same bytes); the least recently used beyond [`KEPT`] go.
+    pub(crate) fn keep(mut self) {
+        let Some(file) = self.file.take() else {
+            return;
+        };
+        if file.sync_data().is_ok() && fs::rename(&self.partial, &self.target).is_ok() {
+            evict(&self.dir);
+        } else {
+            let _ = fs::remove_file(&self.partial);
+        }
+    }
+}
+
+impl Drop for TreeCopy {
     fn drop(&mut self) {
-        if self.copy.take().is_some() {
+        if self.file.take().is_some() {
             let _ = fs::remove_file(&self.partial);
         }
     }
@@ -165,12 +178,15 @@ mod tests {
         let mut out = Vec::new();
         assert!(!trees.copy_into(&commit(1), &mut out).unwrap());
 
-        // Dropped before keep: nothing kept, but everything passed on.
+        // Dropped unfinished, or finished and not kept: nothing kept, everything passed on.
         let mut passed = Vec::new();
         let mut recording = trees.record(&commit(1), &mut passed);
         recording.write_all(b"half").unwrap();
         drop(recording);
-        assert_eq!(passed, b"half");
+        let mut recording = trees.record(&commit(1), &mut passed);
+        recording.write_all(b"all").unwrap();
+        drop(recording.finish());
+        assert_eq!(passed, b"halfall");
         assert!(!trees.copy_into(&commit(1), &mut out).unwrap());
         assert_eq!(
             fs::read_dir(&trees.dir).unwrap().count(),
@@ -182,7 +198,7 @@ mod tests {
             let mut passed = Vec::new();
             let mut recording = trees.record(&commit(n), &mut passed);
             recording.write_all(&[n; 1000]).unwrap();
-            recording.keep();
+            recording.finish().unwrap().keep();
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let mut copied = Vec::new();
